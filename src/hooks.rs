@@ -1,0 +1,1 @@
+//! OCI hooks: run each with the state JSON on stdin, enforcing its timeout.

@@ -1,0 +1,191 @@
+//! Log output in runc's formats: `text` (logrus-like `time=.. level=.. msg=..`) or `json`
+//! (one object per line with `level`, `msg`, `time`), to `--log FILE` or stderr.
+//! containerd's shim reads the last `error` line of the json log as the failure.
+
+use std::fmt::Write as _;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::prelude::*;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+enum Sink {
+    Stderr,
+    File(File),
+}
+
+struct LineLayer {
+    format: LogFormat,
+    max: Level,
+    sink: Mutex<Sink>,
+}
+
+#[derive(Default)]
+struct Fields {
+    msg: String,
+    extra: Vec<(&'static str, String)>,
+}
+
+impl Visit for Fields {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.msg.push_str(value);
+        } else {
+            self.extra.push((field.name(), value.to_string()));
+        }
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            let _ = write!(self.msg, "{value:?}");
+        } else {
+            self.extra.push((field.name(), format!("{value:?}")));
+        }
+    }
+}
+
+impl<S: Subscriber> Layer<S> for LineLayer {
+    fn enabled(&self, meta: &tracing::Metadata<'_>, _: Context<'_, S>) -> bool {
+        *meta.level() <= self.max
+    }
+
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        if *event.metadata().level() > self.max {
+            return;
+        }
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        let level = level_name(*event.metadata().level());
+        let line = format_line(self.format, level, &fields.msg, &fields.extra);
+        if let Ok(mut sink) = self.sink.lock() {
+            let _ = match &mut *sink {
+                Sink::Stderr => std::io::stderr().write_all(line.as_bytes()),
+                Sink::File(f) => f.write_all(line.as_bytes()),
+            };
+        }
+    }
+}
+
+fn level_name(level: Level) -> &'static str {
+    match level {
+        Level::ERROR => "error",
+        Level::WARN => "warning",
+        Level::INFO => "info",
+        Level::DEBUG => "debug",
+        Level::TRACE => "trace",
+    }
+}
+
+/// One log line, newline-terminated.
+pub fn format_line(format: LogFormat, level: &str, msg: &str, extra: &[(&str, String)]) -> String {
+    let time = rfc3339_now();
+    match format {
+        LogFormat::Json => {
+            let mut obj = serde_json::Map::new();
+            obj.insert("level".into(), level.into());
+            obj.insert("msg".into(), msg.into());
+            obj.insert("time".into(), time.into());
+            for (k, v) in extra {
+                obj.insert((*k).into(), v.clone().into());
+            }
+            let mut s = serde_json::Value::Object(obj).to_string();
+            s.push('\n');
+            s
+        }
+        LogFormat::Text => {
+            let mut s = format!("time=\"{time}\" level={level} msg={msg:?}");
+            for (k, v) in extra {
+                let _ = write!(s, " {k}={v:?}");
+            }
+            s.push('\n');
+            s
+        }
+    }
+}
+
+/// Installs the global subscriber. With no log file, warnings and errors go to stderr.
+pub fn init(log: Option<&Path>, format: LogFormat, debug: bool) -> std::io::Result<()> {
+    let (sink, max) = match log {
+        Some(path) => {
+            let f = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .custom_flags(libc::O_CLOEXEC)
+                .open(path)?;
+            (Sink::File(f), if debug { Level::DEBUG } else { Level::INFO })
+        }
+        None => (Sink::Stderr, if debug { Level::DEBUG } else { Level::WARN }),
+    };
+    let layer = LineLayer {
+        format,
+        max,
+        sink: Mutex::new(sink),
+    };
+    let _ = tracing_subscriber::registry().with(layer).try_init();
+    Ok(())
+}
+
+/// The current UTC time as RFC 3339 with nanoseconds, e.g. `2026-11-22T08:10:34.123456789Z`.
+pub fn rfc3339_now() -> String {
+    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    rfc3339(d.as_secs() as i64, d.subsec_nanos())
+}
+
+pub fn rfc3339(secs: i64, nanos: u32) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    )
+}
+
+/// Howard Hinnant's days-to-civil conversion.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_known_dates() {
+        assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(rfc3339(1_795_335_034, 5), "2026-11-22T08:10:34.000000005Z");
+        assert_eq!(rfc3339(951_782_400, 0), "2000-02-29T00:00:00.000000000Z");
+    }
+
+    #[test]
+    fn json_line_has_level_msg_time() {
+        let line = format_line(LogFormat::Json, "error", "boom \"x\"", &[]);
+        let v: serde_json::Value = serde_json::from_str(line.trim_end()).unwrap();
+        assert_eq!(v["level"], "error");
+        assert_eq!(v["msg"], "boom \"x\"");
+        assert!(v["time"].as_str().unwrap().ends_with('Z'));
+    }
+}

@@ -1,0 +1,1 @@
+//! Pod networking over netlink: bridge, veth, IPAM, CNI, node routes.

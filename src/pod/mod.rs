@@ -1,0 +1,1 @@
+//! Pods: the pause process, its namespaces and the pod state.

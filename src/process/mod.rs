@@ -1,0 +1,1 @@
+//! The in-container side: namespaces, rootfs, process setup, exec.

@@ -1,0 +1,1 @@
+//! Small system helpers: pidfds, process start times, atomic writes, fds.
