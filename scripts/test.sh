@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs every test: the unit tests and the black-box runtime tests (runtime-tests/), in release mode.
+# Needs root: the runtime tests create namespaces, mounts, cgroups and network devices.
+# Extra arguments go to `cargo test` (e.g. `scripts/test.sh hooks` runs tests matching "hooks").
+# Exit code: that of `cargo test` (0 = every test passed).
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO"
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "test: error: the runtime tests must run as root (they create namespaces, mounts," \
+        "cgroups and network devices): sudo scripts/test.sh" >&2
+    exit 1
+fi
+
+bash scripts/setup.sh
+# setup.sh may have put cargo on PATH for sudo users; find it the same way.
+command -v cargo >/dev/null 2>&1 || export PATH="$HOME/.cargo/bin:$PATH"
+
+log=$(mktemp /tmp/podrun-test-log.XXXXXX)
+trap 'rm -f "$log"' EXIT
+
+set +e
+RUST_BACKTRACE=1 cargo test --release --no-fail-fast "$@" 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+set -e
+
+echo
+echo "=== summary ==="
+grep -E '^ +Running |^ +Doc-tests |^test result:|^error(\[|:)' "$log" || true
+if [ "$rc" -eq 0 ]; then
+    echo "test: all tests passed"
+else
+    echo "test: FAILED (cargo test exit code $rc)"
+fi
+exit "$rc"
