@@ -1,1 +1,5 @@
 //! Black-box tests of the built podrun binary.
+
+mod common;
+mod hooks;
+mod spec;
