@@ -28,7 +28,7 @@ set -e
 
 echo
 echo "=== summary ==="
-grep -E '^ +Running |^ +Doc-tests |^test result:|^error(\[|:)' "$log" || true
+grep -E '^ +Running |^ +Doc-tests |^test result:|^test .* FAILED$|^error(\[|:)' "$log" || true
 if [ "$rc" -eq 0 ]; then
     echo "test: all tests passed"
 else
