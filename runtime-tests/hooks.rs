@@ -21,8 +21,10 @@ fn sh_hook(script: &str, out: &Path, timeout: Option<u64>) -> Value {
 }
 
 fn read_json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("the hook did not write {}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: not JSON ({e}): {text:?}", path.display()))
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("the hook did not write {}: {e}", path.display()));
+    serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{}: not JSON ({e}): {text:?}", path.display()))
 }
 
 fn path_str(p: &Path) -> &str {
@@ -53,9 +55,16 @@ fn prestart_hook_receives_the_creating_state() {
     assert!(pid_alive(pid), "the container's init {pid} is not running");
     let state = env.state("hook-prestart");
     assert_eq!(state["status"], "created");
-    assert_eq!(json_pid(&state), pid, "the hook saw another pid than `state` reports");
+    assert_eq!(
+        json_pid(&state),
+        pid,
+        "the hook saw another pid than `state` reports"
+    );
     env.run_ok(&["delete", "--force", "hook-prestart"]);
-    assert!(!pid_alive(pid), "init {pid} still runs after delete --force");
+    assert!(
+        !pid_alive(pid),
+        "init {pid} still runs after delete --force"
+    );
 }
 
 #[test]
@@ -67,10 +76,19 @@ fn failing_create_runtime_hook_fails_create_and_leaves_nothing() {
         spec["hooks"] = json!({ "createRuntime": [sh_hook("cat > \"$OUT\"; exit 7", &out, None)] });
     });
     let stderr = env.run_fail(&["create", "--bundle", path_str(&bundle), "hook-cr"]);
-    assert!(stderr.contains("createRuntime hook /bin/sh"), "error does not name the hook: {stderr}");
-    assert!(stderr.contains("exited with status 7"), "error does not give the status: {stderr}");
+    assert!(
+        stderr.contains("createRuntime hook /bin/sh"),
+        "error does not name the hook: {stderr}"
+    );
+    assert!(
+        stderr.contains("exited with status 7"),
+        "error does not give the status: {stderr}"
+    );
     let pid = json_pid(&read_json(&out));
-    assert!(!pid_alive(pid), "the init {pid} of the failed container still runs");
+    assert!(
+        !pid_alive(pid),
+        "the init {pid} of the failed container still runs"
+    );
     assert!(!env.root.join("hook-cr").exists(), "state dir left behind");
     assert_eq!(env.container_ids(), Vec::<String>::new());
     env.run_fail(&["state", "hook-cr"]);
@@ -85,12 +103,25 @@ fn prestart_hook_timeout_fails_create_and_kills_the_hook() {
         spec["hooks"] = json!({ "prestart": [sh_hook("echo $$ > \"$OUT\"; exec sleep 10", &out, Some(1))] });
     });
     let stderr = env.run_fail(&["create", "--bundle", path_str(&bundle), "hook-timeout"]);
-    assert!(stderr.contains("prestart hook /bin/sh"), "error does not name the hook: {stderr}");
-    assert!(stderr.contains("timed out after 1s"), "error does not say it timed out: {stderr}");
+    assert!(
+        stderr.contains("prestart hook /bin/sh"),
+        "error does not name the hook: {stderr}"
+    );
+    assert!(
+        stderr.contains("timed out after 1s"),
+        "error does not say it timed out: {stderr}"
+    );
     let text = std::fs::read_to_string(&out).expect("hook pid file");
     let hook_pid: i32 = text.trim().parse().expect("hook pid");
-    assert!(!pid_alive(hook_pid), "the timed-out hook {hook_pid} still runs");
-    assert_eq!(env.container_ids(), Vec::<String>::new(), "state left behind");
+    assert!(
+        !pid_alive(hook_pid),
+        "the timed-out hook {hook_pid} still runs"
+    );
+    assert_eq!(
+        env.container_ids(),
+        Vec::<String>::new(),
+        "state left behind"
+    );
 }
 
 #[test]
@@ -108,11 +139,24 @@ fn failing_poststop_hook_only_warns() {
     let pid = json_pid(&env.state("hook-poststop"));
     let output = env.podrun(&["delete", "--force", "hook-poststop"]);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "delete failed because of a poststop hook: {stderr}");
-    assert!(stderr.contains("poststop hook /bin/sh: exited with status 1"), "no warning logged: {stderr}");
+    assert!(
+        output.status.success(),
+        "delete failed because of a poststop hook: {stderr}"
+    );
+    assert!(
+        stderr.contains("poststop hook /bin/sh: exited with status 1"),
+        "no warning logged: {stderr}"
+    );
     // The hook after the failing one still ran, after the container was gone.
     let seen = read_json(&out);
     assert_eq!(seen["id"], "hook-poststop", "{seen}");
-    assert!(!pid_alive(pid), "init {pid} still runs after delete --force");
-    assert_eq!(env.container_ids(), Vec::<String>::new(), "state left behind");
+    assert!(
+        !pid_alive(pid),
+        "init {pid} still runs after delete --force"
+    );
+    assert_eq!(
+        env.container_ids(),
+        Vec::<String>::new(),
+        "state left behind"
+    );
 }

@@ -45,7 +45,8 @@ pub fn run_hooks_warn(kind: &str, hooks: &[Hook], state_json: &[u8]) {
 
 /// Runs one hook to completion (or to its timeout).
 fn run_hook(kind: &str, hook: &Hook, state_json: &[u8]) -> Result<()> {
-    let fail = |what: String| Error::other(format!("{kind} hook {}: {what}", hook.path().display()));
+    let fail =
+        |what: String| Error::other(format!("{kind} hook {}: {what}", hook.path().display()));
     if !hook.path().is_absolute() {
         return Err(fail("path is not absolute".into()));
     }
@@ -54,12 +55,18 @@ fn run_hook(kind: &str, hook: &Hook, state_json: &[u8]) -> Result<()> {
     tracing::debug!("running {kind} hook {}", hook.path().display());
     let child = command.spawn().map_err(|e| fail(format!("spawn: {e}")))?;
     let mut process = HookProcess::new(child).map_err(fail)?;
-    match process.wait_feeding_stdin(state_json, timeout).map_err(fail)? {
+    match process
+        .wait_feeding_stdin(state_json, timeout)
+        .map_err(fail)?
+    {
         Some(status) if status.success() => Ok(()),
         Some(status) => Err(fail(describe_status(status))),
         None => {
             process.kill_and_reap();
-            Err(fail(format!("timed out after {}s", timeout.map_or(0, |t| t.as_secs()))))
+            Err(fail(format!(
+                "timed out after {}s",
+                timeout.map_or(0, |t| t.as_secs())
+            )))
         }
     }
 }
@@ -170,7 +177,11 @@ impl HookProcess {
 
     /// One poll on the pidfd and (while there is state left to write) the stdin pipe.
     /// Returns (hook exited, stdin ready); both false on timeout or EINTR.
-    fn poll_once(&self, stdin: Option<&ChildStdin>, wait: PollTimeout) -> std::result::Result<(bool, bool), String> {
+    fn poll_once(
+        &self,
+        stdin: Option<&ChildStdin>,
+        wait: PollTimeout,
+    ) -> std::result::Result<(bool, bool), String> {
         let mut fds = vec![PollFd::new(self.pidfd.as_fd(), PollFlags::POLLIN)];
         if let Some(pipe) = stdin {
             fds.push(PollFd::new(pipe.as_fd(), PollFlags::POLLOUT));
@@ -204,7 +215,9 @@ impl Drop for HookProcess {
 fn feed(pipe: &mut ChildStdin, data: &[u8]) -> Option<usize> {
     match pipe.write(data) {
         Ok(n) => Some(n),
-        Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted => Some(0),
+        Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted => {
+            Some(0)
+        }
         Err(e) if e.kind() == ErrorKind::BrokenPipe => None,
         Err(e) => {
             tracing::debug!("writing the state to a hook's stdin: {e}");
@@ -218,15 +231,19 @@ fn poll_timeout_until(deadline: Option<Instant>) -> Option<PollTimeout> {
     let Some(deadline) = deadline else {
         return Some(PollTimeout::NONE);
     };
-    let left = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero())?;
+    let left = deadline
+        .checked_duration_since(Instant::now())
+        .filter(|d| !d.is_zero())?;
     let ms = left.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128);
     Some(PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX))
 }
 
 fn set_nonblocking(pipe: &ChildStdin) -> std::result::Result<(), String> {
-    let flags = fcntl(pipe, FcntlArg::F_GETFL).map_err(|e| format!("fcntl F_GETFL on stdin pipe: {e}"))?;
+    let flags =
+        fcntl(pipe, FcntlArg::F_GETFL).map_err(|e| format!("fcntl F_GETFL on stdin pipe: {e}"))?;
     let flags = OFlag::from_bits_retain(flags) | OFlag::O_NONBLOCK;
-    fcntl(pipe, FcntlArg::F_SETFL(flags)).map_err(|e| format!("fcntl F_SETFL on stdin pipe: {e}"))?;
+    fcntl(pipe, FcntlArg::F_SETFL(flags))
+        .map_err(|e| format!("fcntl F_SETFL on stdin pipe: {e}"))?;
     Ok(())
 }
 
@@ -264,7 +281,10 @@ mod tests {
         fn new(name: &str) -> Self {
             static N: AtomicUsize = AtomicUsize::new(0);
             let n = N.fetch_add(1, Ordering::Relaxed);
-            let dir = std::env::temp_dir().join(format!("podrun-unit-hooks-{name}-{}-{n}", std::process::id()));
+            let dir = std::env::temp_dir().join(format!(
+                "podrun-unit-hooks-{name}-{}-{n}",
+                std::process::id()
+            ));
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir).expect("mkdir scratch");
             Scratch(dir)
@@ -313,7 +333,10 @@ mod tests {
     fn successful_hooks_run_in_order() {
         let s = Scratch::new("ok");
         let out = s.file("out");
-        let hooks = [sh_hook("echo one >> \"$OUT\"", &out, None), sh_hook("echo two >> \"$OUT\"", &out, Some(30))];
+        let hooks = [
+            sh_hook("echo one >> \"$OUT\"", &out, None),
+            sh_hook("echo two >> \"$OUT\"", &out, Some(30)),
+        ];
         run_hooks("createRuntime", &hooks, b"{}").expect("hooks succeed");
         assert_eq!(std::fs::read_to_string(&out).expect("out"), "one\ntwo\n");
     }
@@ -322,9 +345,15 @@ mod tests {
     fn nonzero_exit_fails_with_kind_path_and_status_and_stops() {
         let s = Scratch::new("fail");
         let out = s.file("out");
-        let hooks = [sh_hook("exit 3", &out, None), sh_hook("echo ran > \"$OUT\"", &out, None)];
+        let hooks = [
+            sh_hook("exit 3", &out, None),
+            sh_hook("echo ran > \"$OUT\"", &out, None),
+        ];
         let err = run_hooks("createRuntime", &hooks, b"{}").expect_err("hook fails");
-        assert_eq!(err.to_string(), "createRuntime hook /bin/sh: exited with status 3");
+        assert_eq!(
+            err.to_string(),
+            "createRuntime hook /bin/sh: exited with status 3"
+        );
         assert!(!out.exists(), "the hook after the failing one must not run");
     }
 
@@ -333,16 +362,25 @@ mod tests {
         let s = Scratch::new("sig");
         let hooks = [sh_hook("kill -TERM $$", &s.file("out"), None)];
         let err = run_hooks("prestart", &hooks, b"{}").expect_err("hook killed");
-        assert_eq!(err.to_string(), "prestart hook /bin/sh: killed by signal SIGTERM");
+        assert_eq!(
+            err.to_string(),
+            "prestart hook /bin/sh: killed by signal SIGTERM"
+        );
     }
 
     #[test]
     fn warn_variant_continues_after_a_failure() {
         let s = Scratch::new("warn");
         let out = s.file("out");
-        let hooks = [sh_hook("exit 1", &out, None), sh_hook("echo ran > \"$OUT\"", &out, None)];
+        let hooks = [
+            sh_hook("exit 1", &out, None),
+            sh_hook("echo ran > \"$OUT\"", &out, None),
+        ];
         run_hooks_warn("poststop", &hooks, b"{}");
-        assert_eq!(std::fs::read_to_string(&out).expect("second hook ran"), "ran\n");
+        assert_eq!(
+            std::fs::read_to_string(&out).expect("second hook ran"),
+            "ran\n"
+        );
     }
 
     #[test]
@@ -355,10 +393,16 @@ mod tests {
         let err = run_hooks("prestart", &hooks, b"{}").expect_err("hook times out");
         assert_eq!(err.to_string(), "prestart hook /bin/sh: timed out after 1s");
         let text = std::fs::read_to_string(&out).expect("pids written");
-        let pids: Vec<i32> = text.lines().map(|l| l.trim().parse().expect("pid")).collect();
+        let pids: Vec<i32> = text
+            .lines()
+            .map(|l| l.trim().parse().expect("pid"))
+            .collect();
         assert_eq!(pids.len(), 2, "{text:?}");
         // The hook itself was reaped by run_hooks: its pid no longer exists.
-        assert_eq!(kill(Pid::from_raw(pids[0]), None), Err(nix::errno::Errno::ESRCH));
+        assert_eq!(
+            kill(Pid::from_raw(pids[0]), None),
+            Err(nix::errno::Errno::ESRCH)
+        );
         assert_exits(pids[1]);
     }
 
@@ -366,8 +410,14 @@ mod tests {
     fn stdin_receives_the_state() {
         let s = Scratch::new("stdin");
         let out = s.file("state");
-        let state = br#"{"ociVersion":"1.2.0","id":"c1","status":"creating","pid":42,"bundle":"/b"}"#;
-        run_hooks("createRuntime", &[sh_hook("cat > \"$OUT\"", &out, Some(30))], state).expect("hook");
+        let state =
+            br#"{"ociVersion":"1.2.0","id":"c1","status":"creating","pid":42,"bundle":"/b"}"#;
+        run_hooks(
+            "createRuntime",
+            &[sh_hook("cat > \"$OUT\"", &out, Some(30))],
+            state,
+        )
+        .expect("hook");
         assert_eq!(std::fs::read(&out).expect("state file"), state);
     }
 
@@ -377,7 +427,12 @@ mod tests {
         let out = s.file("state");
         // Several times a pipe's capacity: needs more than one write.
         let state: Vec<u8> = (0..1_000_000u32).map(|i| b'a' + (i % 26) as u8).collect();
-        run_hooks("createRuntime", &[sh_hook("cat > \"$OUT\"", &out, Some(60))], &state).expect("hook");
+        run_hooks(
+            "createRuntime",
+            &[sh_hook("cat > \"$OUT\"", &out, Some(60))],
+            &state,
+        )
+        .expect("hook");
         assert_eq!(std::fs::read(&out).expect("state file"), state);
     }
 
@@ -385,7 +440,12 @@ mod tests {
     fn a_hook_that_ignores_stdin_still_succeeds() {
         let s = Scratch::new("nostdin");
         let state = vec![b'x'; 1_000_000];
-        run_hooks("poststart", &[sh_hook("exec 0<&-; exit 0", &s.file("out"), Some(60))], &state).expect("hook");
+        run_hooks(
+            "poststart",
+            &[sh_hook("exec 0<&-; exit 0", &s.file("out"), Some(60))],
+            &state,
+        )
+        .expect("hook");
     }
 
     #[test]
@@ -394,8 +454,15 @@ mod tests {
         let out = s.file("env");
         let hook = HookBuilder::default()
             .path("/bin/sh")
-            .args(vec!["sh".to_string(), "-c".to_string(), "env > \"$OUT\"".to_string()])
-            .env(vec!["FOO=bar=baz".to_string(), format!("OUT={}", out.display())])
+            .args(vec![
+                "sh".to_string(),
+                "-c".to_string(),
+                "env > \"$OUT\"".to_string(),
+            ])
+            .env(vec![
+                "FOO=bar=baz".to_string(),
+                format!("OUT={}", out.display()),
+            ])
             .build()
             .expect("hook");
         run_hooks("createContainer", &[hook], b"{}").expect("hook");
@@ -404,7 +471,10 @@ mod tests {
         for line in text.lines() {
             let key = line.split('=').next().unwrap_or_default();
             // PWD is exported by the shell itself.
-            assert!(["FOO", "OUT", "PWD"].contains(&key), "unexpected variable {line:?} in {text}");
+            assert!(
+                ["FOO", "OUT", "PWD"].contains(&key),
+                "unexpected variable {line:?} in {text}"
+            );
         }
     }
 
@@ -414,12 +484,19 @@ mod tests {
         let out = s.file("argv0");
         let hook = HookBuilder::default()
             .path("/bin/sh")
-            .args(vec!["my-hook-name".to_string(), "-c".to_string(), "echo \"$0\" > \"$OUT\"".to_string()])
+            .args(vec![
+                "my-hook-name".to_string(),
+                "-c".to_string(),
+                "echo \"$0\" > \"$OUT\"".to_string(),
+            ])
             .env(vec![format!("OUT={}", out.display())])
             .build()
             .expect("hook");
         run_hooks("poststart", &[hook], b"{}").expect("hook");
-        assert_eq!(std::fs::read_to_string(&out).expect("argv0 file"), "my-hook-name\n");
+        assert_eq!(
+            std::fs::read_to_string(&out).expect("argv0 file"),
+            "my-hook-name\n"
+        );
     }
 
     #[test]
@@ -428,13 +505,27 @@ mod tests {
         let out = s.file("out");
         let relative = HookBuilder::default().path("bin/sh").build().expect("hook");
         let err = run_hooks("prestart", &[relative], b"{}").expect_err("relative path");
-        assert_eq!(err.to_string(), "prestart hook bin/sh: path is not absolute");
+        assert_eq!(
+            err.to_string(),
+            "prestart hook bin/sh: path is not absolute"
+        );
         let zero = sh_hook("echo ran > \"$OUT\"", &out, Some(0));
         let err = run_hooks("prestart", &[zero], b"{}").expect_err("zero timeout");
-        assert!(err.to_string().contains("timeout must be greater than zero"), "{err}");
-        let missing = HookBuilder::default().path("/nonexistent/hook").build().expect("hook");
+        assert!(
+            err.to_string()
+                .contains("timeout must be greater than zero"),
+            "{err}"
+        );
+        let missing = HookBuilder::default()
+            .path("/nonexistent/hook")
+            .build()
+            .expect("hook");
         let err = run_hooks("poststop", &[missing], b"{}").expect_err("missing binary");
-        assert!(err.to_string().starts_with("poststop hook /nonexistent/hook: spawn:"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("poststop hook /nonexistent/hook: spawn:"),
+            "{err}"
+        );
         assert!(!out.exists());
     }
 }

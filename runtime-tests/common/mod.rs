@@ -46,7 +46,10 @@ pub fn rootfs_dir() -> PathBuf {
 pub fn require_root() {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let euid = unsafe { libc::geteuid() };
-    assert_eq!(euid, 0, "the runtime tests must run as root: sudo scripts/test.sh");
+    assert_eq!(
+        euid, 0,
+        "the runtime tests must run as root: sudo scripts/test.sh"
+    );
 }
 
 static UNIQUE: AtomicUsize = AtomicUsize::new(0);
@@ -66,9 +69,14 @@ pub struct TestEnv {
 impl TestEnv {
     pub fn new(name: &str) -> TestEnv {
         require_root();
-        let dir = PathBuf::from(format!("/tmp/podrun-test-{name}-{}-{}", std::process::id(), unique()));
+        let dir = PathBuf::from(format!(
+            "/tmp/podrun-test-{name}-{}-{}",
+            std::process::id(),
+            unique()
+        ));
         if dir.exists() {
-            std::fs::remove_dir_all(&dir).unwrap_or_else(|e| panic!("remove stale {}: {e}", dir.display()));
+            std::fs::remove_dir_all(&dir)
+                .unwrap_or_else(|e| panic!("remove stale {}: {e}", dir.display()));
         }
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
         TestEnv {
@@ -90,7 +98,11 @@ impl TestEnv {
     /// Like `bundle`, but with a private copy of the rootfs (`cp -a`) at <bundle>/rootfs and
     /// root.path "rootfs", for tests that change files in it. `readonly` stays the template's
     /// (true); `edit` can flip it.
-    pub fn bundle_with_rootfs_copy(&self, template: &str, edit: impl FnOnce(&mut Value)) -> PathBuf {
+    pub fn bundle_with_rootfs_copy(
+        &self,
+        template: &str,
+        edit: impl FnOnce(&mut Value),
+    ) -> PathBuf {
         let rootfs = rootfs_dir();
         let bundle = self.make_bundle(template, |spec| {
             spec["root"]["path"] = Value::from("rootfs");
@@ -103,19 +115,30 @@ impl TestEnv {
             .arg(&copy)
             .status()
             .unwrap_or_else(|e| panic!("run cp: {e}"));
-        assert!(status.success(), "cp -a {} {}: {status}", rootfs.display(), copy.display());
+        assert!(
+            status.success(),
+            "cp -a {} {}: {status}",
+            rootfs.display(),
+            copy.display()
+        );
         bundle
     }
 
     fn make_bundle(&self, template: &str, edit: impl FnOnce(&mut Value)) -> PathBuf {
-        let source = repo_dir().join("oci-bundles").join(template).join("config.json");
-        let text = std::fs::read_to_string(&source).unwrap_or_else(|e| panic!("read {}: {e}", source.display()));
-        let mut spec: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", source.display()));
+        let source = repo_dir()
+            .join("oci-bundles")
+            .join(template)
+            .join("config.json");
+        let text = std::fs::read_to_string(&source)
+            .unwrap_or_else(|e| panic!("read {}: {e}", source.display()));
+        let mut spec: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("parse {}: {e}", source.display()));
         edit(&mut spec);
         let bundle = self.dir.join(format!("bundle-{template}-{}", unique()));
         std::fs::create_dir(&bundle).unwrap_or_else(|e| panic!("mkdir {}: {e}", bundle.display()));
         let config = bundle.join("config.json");
-        let json = serde_json::to_vec_pretty(&spec).unwrap_or_else(|e| panic!("serialize spec: {e}"));
+        let json =
+            serde_json::to_vec_pretty(&spec).unwrap_or_else(|e| panic!("serialize spec: {e}"));
         std::fs::write(&config, json).unwrap_or_else(|e| panic!("write {}: {e}", config.display()));
         bundle
     }
@@ -142,14 +165,16 @@ impl TestEnv {
         let n = unique();
         let out_path = self.dir.join(format!(".out-{n}"));
         let err_path = self.dir.join(format!(".err-{n}"));
-        let create = |p: &Path| File::create(p).unwrap_or_else(|e| panic!("create {}: {e}", p.display()));
+        let create =
+            |p: &Path| File::create(p).unwrap_or_else(|e| panic!("create {}: {e}", p.display()));
         let status = cmd
             .stdin(Stdio::null())
             .stdout(create(&out_path))
             .stderr(create(&err_path))
             .status()
             .unwrap_or_else(|e| panic!("run {cmd:?}: {e}"));
-        let read = |p: &Path| std::fs::read(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()));
+        let read =
+            |p: &Path| std::fs::read(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()));
         let output = Output {
             status,
             stdout: read(&out_path),
@@ -173,7 +198,11 @@ impl TestEnv {
     pub fn run_fail<S: AsRef<OsStr>>(&self, args: &[S]) -> String {
         let out = self.podrun(args);
         if out.status.success() {
-            panic!("podrun {} succeeded but should have failed: {}", show_args(args), describe(&out));
+            panic!(
+                "podrun {} succeeded but should have failed: {}",
+                show_args(args),
+                describe(&out)
+            );
         }
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
@@ -181,7 +210,8 @@ impl TestEnv {
     /// `podrun state ID`, parsed.
     pub fn state(&self, id: &str) -> Value {
         let text = self.run_ok(&["state", id]);
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("podrun state {id}: invalid JSON ({e}): {text}"))
+        serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("podrun state {id}: invalid JSON ({e}): {text}"))
     }
 
     /// Ids of the containers in the state root (its subdirectories, except `pods`).
@@ -196,13 +226,19 @@ impl TestEnv {
         for id in self.container_ids() {
             let out = self.podrun(&["delete", "--force", &id]);
             if !out.status.success() {
-                eprintln!("TestEnv cleanup: podrun delete --force {id}: {}", describe(&out));
+                eprintln!(
+                    "TestEnv cleanup: podrun delete --force {id}: {}",
+                    describe(&out)
+                );
             }
         }
         for pod in subdir_names(&self.root.join("pods")) {
             let out = self.podrun(&["pod", "delete", "--force", &pod]);
             if !out.status.success() {
-                eprintln!("TestEnv cleanup: podrun pod delete --force {pod}: {}", describe(&out));
+                eprintln!(
+                    "TestEnv cleanup: podrun pod delete --force {pod}: {}",
+                    describe(&out)
+                );
             }
         }
     }
@@ -216,7 +252,10 @@ impl TestEnv {
         // Deepest first, so that a mount on top of another goes before it.
         leftovers.sort_by_key(|m| std::cmp::Reverse(m.components().count()));
         for m in leftovers {
-            eprintln!("TestEnv cleanup: {} was still mounted; detaching it", m.display());
+            eprintln!(
+                "TestEnv cleanup: {} was still mounted; detaching it",
+                m.display()
+            );
             let _ = nix_umount_detach(&m);
         }
     }
@@ -285,7 +324,8 @@ fn describe_status(status: ExitStatus) -> String {
 /// Mount points of this mount namespace, from /proc/self/mountinfo (octal escapes decoded).
 pub fn mount_points() -> Vec<PathBuf> {
     use std::os::unix::ffi::OsStringExt;
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_else(|e| panic!("read mountinfo: {e}"));
+    let info = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_else(|e| panic!("read mountinfo: {e}"));
     info.lines()
         .filter_map(|line| line.split(' ').nth(4))
         .map(|field| PathBuf::from(std::ffi::OsString::from_vec(unescape_mountinfo(field))))
@@ -298,7 +338,10 @@ fn unescape_mountinfo(field: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let octal = bytes.get(i + 1..i + 4).and_then(|d| std::str::from_utf8(d).ok()).and_then(|d| u8::from_str_radix(d, 8).ok());
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .and_then(|d| std::str::from_utf8(d).ok())
+            .and_then(|d| u8::from_str_radix(d, 8).ok());
         match (bytes[i], octal) {
             (b'\\', Some(b)) => {
                 out.push(b);
@@ -315,7 +358,8 @@ fn unescape_mountinfo(field: &str) -> Vec<u8> {
 
 /// How many lines of /proc/self/mountinfo contain `s`.
 pub fn count_mounts_containing(s: &str) -> usize {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_else(|e| panic!("read mountinfo: {e}"));
+    let info = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_else(|e| panic!("read mountinfo: {e}"));
     info.lines().filter(|l| l.contains(s)).count()
 }
 
@@ -328,7 +372,9 @@ pub fn pid_alive(pid: i32) -> bool {
         return false;
     };
     // Fields after the command name (which may contain spaces and parentheses): state first.
-    let state = stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().next());
+    let state = stat
+        .rfind(')')
+        .and_then(|i| stat[i + 1..].split_whitespace().next());
     !matches!(state, Some("Z") | Some("X") | None)
 }
 
@@ -360,10 +406,14 @@ mod tests {
             let env = TestEnv::new("harness");
             dir = env.dir.clone();
             let b = env.bundle("hello", |spec| spec["hostname"] = Value::from("edited"));
-            let spec: Value = serde_json::from_slice(&std::fs::read(b.join("config.json")).expect("config"))
-                .expect("json");
+            let spec: Value =
+                serde_json::from_slice(&std::fs::read(b.join("config.json")).expect("config"))
+                    .expect("json");
             assert_eq!(spec["hostname"], "edited");
-            assert_eq!(spec["root"]["path"], Value::from(rootfs_dir().to_str().expect("utf8")));
+            assert_eq!(
+                spec["root"]["path"],
+                Value::from(rootfs_dir().to_str().expect("utf8"))
+            );
             assert_eq!(spec["root"]["readonly"], true);
             let c = env.bundle_with_rootfs_copy("sleeper", |_| {});
             assert!(c.join("rootfs/bin/busybox").is_file());

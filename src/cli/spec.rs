@@ -152,7 +152,12 @@ struct Namespace {
 /// runc's default capability set: every one of the four sets holds these three.
 const DEFAULT_CAPS: [&str; 3] = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
 
-fn mount(destination: &'static str, kind: &'static str, source: &'static str, options: &[&'static str]) -> Mount {
+fn mount(
+    destination: &'static str,
+    kind: &'static str,
+    source: &'static str,
+    options: &[&'static str],
+) -> Mount {
     Mount {
         destination,
         kind,
@@ -194,17 +199,49 @@ pub fn default_spec() -> DefaultSpec {
         hostname: "runc",
         mounts: vec![
             mount("/proc", "proc", "proc", &[]),
-            mount("/dev", "tmpfs", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"]),
+            mount(
+                "/dev",
+                "tmpfs",
+                "tmpfs",
+                &["nosuid", "strictatime", "mode=755", "size=65536k"],
+            ),
             mount(
                 "/dev/pts",
                 "devpts",
                 "devpts",
-                &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+                &[
+                    "nosuid",
+                    "noexec",
+                    "newinstance",
+                    "ptmxmode=0666",
+                    "mode=0620",
+                    "gid=5",
+                ],
             ),
-            mount("/dev/shm", "tmpfs", "shm", &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]),
-            mount("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"]),
-            mount("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", "ro"]),
-            mount("/sys/fs/cgroup", "cgroup", "cgroup", &["nosuid", "noexec", "nodev", "relatime", "ro"]),
+            mount(
+                "/dev/shm",
+                "tmpfs",
+                "shm",
+                &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+            ),
+            mount(
+                "/dev/mqueue",
+                "mqueue",
+                "mqueue",
+                &["nosuid", "noexec", "nodev"],
+            ),
+            mount(
+                "/sys",
+                "sysfs",
+                "sysfs",
+                &["nosuid", "noexec", "nodev", "ro"],
+            ),
+            mount(
+                "/sys/fs/cgroup",
+                "cgroup",
+                "cgroup",
+                &["nosuid", "noexec", "nodev", "relatime", "ro"],
+            ),
         ],
         linux: Linux {
             uid_mappings: None,
@@ -231,7 +268,13 @@ pub fn default_spec() -> DefaultSpec {
                 "/sys/firmware",
                 "/proc/scsi",
             ],
-            readonly_paths: vec!["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
+            readonly_paths: vec![
+                "/proc/bus",
+                "/proc/fs",
+                "/proc/irq",
+                "/proc/sys",
+                "/proc/sysrq-trigger",
+            ],
         },
     }
 }
@@ -243,7 +286,9 @@ pub fn rootless_spec(uid: u32, gid: u32) -> DefaultSpec {
     let linux = &mut spec.linux;
     // A user namespace (appended last), and no network namespace: an unprivileged user could
     // not configure one.
-    linux.namespaces.retain(|ns| ns.kind != "network" && ns.kind != "user");
+    linux
+        .namespaces
+        .retain(|ns| ns.kind != "network" && ns.kind != "user");
     linux.namespaces.push(Namespace { kind: "user" });
     linux.uid_mappings = Some(vec![IdMapping {
         container_id: 0,
@@ -260,10 +305,16 @@ pub fn rootless_spec(uid: u32, gid: u32) -> DefaultSpec {
     for m in &mut spec.mounts {
         if m.destination == "/sys" {
             // sysfs cannot be mounted in a user namespace without a network namespace.
-            *m = mount("/sys", "none", "/sys", &["rbind", "nosuid", "noexec", "nodev", "ro"]);
+            *m = mount(
+                "/sys",
+                "none",
+                "/sys",
+                &["rbind", "nosuid", "noexec", "nodev", "ro"],
+            );
         } else {
             // Only the one mapped id exists in the container.
-            m.options.retain(|o| !o.starts_with("gid=") && !o.starts_with("uid="));
+            m.options
+                .retain(|o| !o.starts_with("gid=") && !o.starts_with("uid="));
         }
     }
     spec
@@ -287,7 +338,9 @@ fn write_new_config(bundle: &Path, json: &[u8]) -> Result<()> {
     let mut file = match OpenOptions::new().write(true).create_new(true).open(&path) {
         Ok(f) => f,
         Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-            return Err(Error::Usage(format!("File {SPEC_CONFIG} exists. Remove it first")))
+            return Err(Error::Usage(format!(
+                "File {SPEC_CONFIG} exists. Remove it first"
+            )))
         }
         Err(e) => return Err(Error::io("create", path, e)),
     };
@@ -316,48 +369,97 @@ mod tests {
 
     #[test]
     fn default_spec_has_runc_fields_in_runc_order() {
-        let text = String::from_utf8(to_runc_json(&default_spec()).expect("serialize")).expect("utf8");
-        assert!(text.starts_with("{\n\t\"ociVersion\": \"1.0.2-dev\",\n\t\"process\": {\n\t\t\"terminal\": true,"));
-        assert!(text.ends_with("\n}"), "no trailing newline, as runc: {text}");
+        let text =
+            String::from_utf8(to_runc_json(&default_spec()).expect("serialize")).expect("utf8");
+        assert!(text.starts_with(
+            "{\n\t\"ociVersion\": \"1.0.2-dev\",\n\t\"process\": {\n\t\t\"terminal\": true,"
+        ));
+        assert!(
+            text.ends_with("\n}"),
+            "no trailing newline, as runc: {text}"
+        );
         let v: Value = serde_json::from_str(&text).expect("parse");
-        let mut keys: Vec<&str> = v.as_object().expect("object").keys().map(String::as_str).collect();
+        let mut keys: Vec<&str> = v
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
         keys.sort_unstable();
-        assert_eq!(keys, ["hostname", "linux", "mounts", "ociVersion", "process", "root"]);
+        assert_eq!(
+            keys,
+            [
+                "hostname",
+                "linux",
+                "mounts",
+                "ociVersion",
+                "process",
+                "root"
+            ]
+        );
         assert_eq!(v["root"], json!({"path": "rootfs", "readonly": true}));
         assert_eq!(v["hostname"], "runc");
         assert_eq!(v["process"]["args"], json!(["sh"]));
         assert_eq!(v["process"]["user"], json!({"uid": 0, "gid": 0}));
         assert_eq!(v["process"]["noNewPrivileges"], true);
-        assert_eq!(v["process"]["rlimits"], json!([{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}]));
+        assert_eq!(
+            v["process"]["rlimits"],
+            json!([{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}])
+        );
         for set in ["bounding", "effective", "permitted", "ambient"] {
-            assert_eq!(v["process"]["capabilities"][set], json!(DEFAULT_CAPS), "{set}");
+            assert_eq!(
+                v["process"]["capabilities"][set],
+                json!(DEFAULT_CAPS),
+                "{set}"
+            );
         }
-        assert_eq!(namespace_types(&v), ["pid", "network", "ipc", "uts", "mount"]);
-        assert_eq!(v["linux"]["resources"], json!({"devices": [{"allow": false, "access": "rwm"}]}));
+        assert_eq!(
+            namespace_types(&v),
+            ["pid", "network", "ipc", "uts", "mount"]
+        );
+        assert_eq!(
+            v["linux"]["resources"],
+            json!({"devices": [{"allow": false, "access": "rwm"}]})
+        );
         assert!(v["linux"].get("uidMappings").is_none());
         let mounts = v["mounts"].as_array().expect("mounts");
         assert_eq!(mounts.len(), 7);
-        assert!(mounts[0].get("options").is_none(), "proc has no options: {}", mounts[0]);
+        assert!(
+            mounts[0].get("options").is_none(),
+            "proc has no options: {}",
+            mounts[0]
+        );
         assert_eq!(mounts[2]["options"][5], "gid=5");
         assert_eq!(v["linux"]["maskedPaths"].as_array().map(Vec::len), Some(10));
-        assert_eq!(v["linux"]["readonlyPaths"].as_array().map(Vec::len), Some(5));
+        assert_eq!(
+            v["linux"]["readonlyPaths"].as_array().map(Vec::len),
+            Some(5)
+        );
     }
 
     #[test]
     fn default_spec_is_a_valid_oci_spec() {
         let bytes = to_runc_json(&default_spec()).expect("serialize");
-        let spec: oci_spec::runtime::Spec = serde_json::from_slice(&bytes).expect("oci-spec parses it");
+        let spec: oci_spec::runtime::Spec =
+            serde_json::from_slice(&bytes).expect("oci-spec parses it");
         assert_eq!(spec.hostname().as_deref(), Some("runc"));
         let bytes = to_runc_json(&rootless_spec(1000, 1000)).expect("serialize");
-        let _: oci_spec::runtime::Spec = serde_json::from_slice(&bytes).expect("oci-spec parses rootless");
+        let _: oci_spec::runtime::Spec =
+            serde_json::from_slice(&bytes).expect("oci-spec parses rootless");
     }
 
     #[test]
     fn rootless_spec_is_runcs_conversion() {
         let v = as_value(&rootless_spec(1234, 5678));
         assert_eq!(namespace_types(&v), ["pid", "ipc", "uts", "mount", "user"]);
-        assert_eq!(v["linux"]["uidMappings"], json!([{"containerID": 0, "hostID": 1234, "size": 1}]));
-        assert_eq!(v["linux"]["gidMappings"], json!([{"containerID": 0, "hostID": 5678, "size": 1}]));
+        assert_eq!(
+            v["linux"]["uidMappings"],
+            json!([{"containerID": 0, "hostID": 1234, "size": 1}])
+        );
+        assert_eq!(
+            v["linux"]["gidMappings"],
+            json!([{"containerID": 0, "hostID": 5678, "size": 1}])
+        );
         assert!(v["linux"].get("resources").is_none());
         let sys = v["mounts"]
             .as_array()
@@ -380,7 +482,8 @@ mod tests {
     }
 
     fn scratch_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("podrun-unit-spec-{name}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("podrun-unit-spec-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("mkdir scratch");
         dir
@@ -392,7 +495,10 @@ mod tests {
         write_new_config(&dir, b"first").expect("first write");
         let err = write_new_config(&dir, b"second").expect_err("second write must fail");
         assert_eq!(err.to_string(), "File config.json exists. Remove it first");
-        assert_eq!(std::fs::read(dir.join(SPEC_CONFIG)).expect("read"), b"first");
+        assert_eq!(
+            std::fs::read(dir.join(SPEC_CONFIG)).expect("read"),
+            b"first"
+        );
         let missing = dir.join("no-such-bundle");
         let err = write_new_config(&missing, b"x").expect_err("missing bundle dir");
         assert!(err.to_string().contains("no-such-bundle"), "{err}");
