@@ -790,7 +790,7 @@ mod tests {
             "root": {"path": "rootfs", "readonly": true},
             "mounts": mounts,
             "linux": {
-                "maskedPaths": ["/proc/kcore", "/proc/driver", "/proc/does-not-exist"],
+                "maskedPaths": ["/proc/timer_list", "/proc/fs", "/proc/does-not-exist"],
                 "readonlyPaths": ["/data", "/proc/sys", "/nope"]
             }
         }));
@@ -808,11 +808,12 @@ mod tests {
             if !no_pivot {
                 check(!mi.contains("/sys/fs/cgroup"), "old root mounts still attached")?;
             }
-            let kcore = std::fs::read("/proc/kcore").map_err(|e| format!("read kcore: {e}"))?;
-            check(kcore.is_empty(), "kcore masked")?;
-            let n = std::fs::read_dir("/proc/driver").map_err(|e| e.to_string())?.count();
-            check(n == 0, "proc/driver masked")?;
-            expect_erofs(Path::new("/proc/driver/x"))?;
+            let tl = std::fs::read("/proc/timer_list").map_err(|e| format!("read timer_list: {e}"))?;
+            check(tl.is_empty(), "timer_list masked")?;
+            let n = std::fs::read_dir("/proc/fs").map_err(|e| e.to_string())?.count();
+            check(n == 0, "proc/fs masked")?;
+            check(fs_magic(Path::new("/proc/fs"))? == nix::sys::statfs::TMPFS_MAGIC, "proc/fs is a tmpfs")?;
+            expect_erofs(Path::new("/proc/fs/x"))?;
             expect_erofs(Path::new("/data/x"))?;
             expect_erofs(Path::new("/data/sub/x"))?;
             expect_erofs(Path::new("/proc/sys/kernel/hostname"))?;
@@ -844,15 +845,17 @@ mod tests {
         std::fs::write(rootfs.join("dev/null"), b"secret").unwrap();
         let spec1 = spec(json!({
             "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"}],
-            "linux": {"maskedPaths": ["/proc/kcore"]}
+            "linux": {"maskedPaths": ["/proc/timer_list"]}
         }));
         let res = in_child(|| {
             let c = cfg(&spec1, &rootfs, &t.path, false);
             prepare_rootfs(&c).map_err(|e| e.to_string())?;
             enter_rootfs(&c).map_err(|e| e.to_string())?;
             finish_rootfs(&c).map_err(|e| e.to_string())?;
-            let k = std::fs::read("/proc/kcore").map_err(|e| e.to_string())?;
-            check(k.is_empty(), "kcore masked with the real null device")?;
+            let k = std::fs::read("/proc/timer_list").map_err(|e| e.to_string())?;
+            check(k.is_empty(), "timer_list masked with the real null device")?;
+            let st = nix::sys::stat::stat("/dev/null").map_err(|e| e.to_string())?;
+            check(st.st_rdev == libc::makedev(1, 3), "/dev/null replaced by 1:3")?;
             Ok(String::new())
         });
         assert_eq!(res, Ok(String::new()));
@@ -869,7 +872,7 @@ mod tests {
                 {"destination": "/proc", "type": "proc", "source": "proc"},
                 {"destination": "/dev", "type": "bind", "source": devdir, "options": ["rbind"]}
             ],
-            "linux": {"maskedPaths": ["/proc/kcore"]}
+            "linux": {"maskedPaths": ["/proc/timer_list"]}
         }));
         let res = in_child(|| {
             let c = cfg(&spec2, &rootfs2, &t2.path, false);
