@@ -314,6 +314,38 @@ mod tests {
     }
 
     #[test]
+    fn devices_bound_from_host_in_user_namespace_mode() {
+        use crate::process::rootfs::testutil::{in_child, TempDir};
+        let t = TempDir::new("devbind");
+        let dev = t.path.join("dev");
+        std::fs::create_dir_all(&dev).unwrap();
+        // A symlink where the node goes is replaced, never followed.
+        std::os::unix::fs::symlink("/etc/passwd", dev.join("zero")).unwrap();
+        let res = in_child(|| {
+            let root = paths::open_dir(&t.path).map_err(|e| e.to_string())?;
+            create_devices(root.as_fd(), &default_devices(), true).map_err(|e| e.to_string())?;
+            for d in default_devices() {
+                let p = t.path.join(d.path.strip_prefix("/").unwrap());
+                let st = nix::sys::stat::lstat(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+                if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != d.rdev() {
+                    return Err(format!("{} is not {}:{}", p.display(), d.major, d.minor));
+                }
+            }
+            // Wrong numbers for a host node are refused.
+            let mut bad = DeviceNode::char("/dev/null", 1, 5);
+            bad.path = PathBuf::from("/dev/null");
+            match create_devices(root.as_fd(), &[bad], true) {
+                Ok(()) => Err("binding /dev/null as 1:5 succeeded".into()),
+                Err(e) => Ok(e.to_string()),
+            }
+        });
+        let e = res.unwrap_or_else(|e| panic!("{e}"));
+        assert!(e.contains("1:5"), "{e}");
+        // Outside the child nothing is mounted: the mount points are plain files.
+        assert!(std::fs::metadata(dev.join("null")).unwrap().is_file());
+    }
+
+    #[test]
     fn type_a_device_is_refused() {
         let spec: oci_spec::runtime::Spec = serde_json::from_value(serde_json::json!({
             "ociVersion": "1.0.2",

@@ -882,7 +882,12 @@ fn unescape(s: &str) -> PathBuf {
 /// nodes, with mode and owner. Everything is opened relative to the two directory fds with
 /// O_NOFOLLOW.
 fn copy_tree(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> Result<()> {
-    let dup = nix::unistd::dup(from).map_err(|e| Error::sys("dup (tmpcopyup)", e))?;
+    let dup = nix::fcntl::fcntl(from, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(0))
+        .map(|fd| {
+            // SAFETY: F_DUPFD_CLOEXEC returned a new fd that nothing else owns.
+            unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) }
+        })
+        .map_err(|e| Error::sys("dup (tmpcopyup)", e))?;
     let mut dir = nix::dir::Dir::from_fd(dup).map_err(|e| Error::sys("opendir (tmpcopyup)", e))?;
     let names: Vec<std::ffi::CString> = dir
         .iter()

@@ -36,20 +36,23 @@ pub fn prepare_rootfs(cfg: &RootfsConfig) -> Result<()> {
     if !cfg.rootfs.is_absolute() {
         return Err(Error::other(format!("rootfs {} is not an absolute path", cfg.rootfs.display())));
     }
+    // Resolved fds are checked against this path, so it must be the kernel's spelling.
+    let rootfs = std::fs::canonicalize(cfg.rootfs).map_err(|e| Error::io("canonicalize rootfs", cfg.rootfs, e))?;
     set_root_propagation(cfg.spec)?;
-    make_parent_mount_private(cfg.rootfs)?;
-    bind_rootfs_onto_itself(cfg.rootfs)?;
+    make_parent_mount_private(&rootfs)?;
+    bind_rootfs_onto_itself(&rootfs)?;
     // Opened after the self-bind, so every lookup starts at the root of the new mount.
-    let root = paths::open_dir(cfg.rootfs)?;
+    let root = paths::open_dir(&rootfs)?;
     let ctx = MountCtx {
         root: root.as_fd(),
-        rootfs: cfg.rootfs,
+        rootfs: &rootfs,
         bundle: cfg.bundle,
         userns: in_user_namespace(cfg.spec),
         cgroupns: has_namespace(cfg.spec, oci_spec::runtime::LinuxNamespaceType::Cgroup),
     };
     for m in cfg.spec.mounts().as_deref().unwrap_or(&[]) {
         mounts::mount_entry(&ctx, m)?;
+        tracing::debug!(dest = %m.destination().display(), "mounted");
     }
     if devices::needs_dev_setup(cfg.spec) {
         let nodes = devices::devices_for(cfg.spec)?;
@@ -520,7 +523,8 @@ mod tests {
         let spec = spec(json!({"mounts": [
             {"destination": "/mnt/data", "type": "bind", "source": src, "options": ["rbind", "ro"]},
             {"destination": "/etc/conf", "type": "bind", "source": "src/hello", "options": ["bind"]},
-            {"destination": "/mnt/rw", "type": "none", "source": src, "options": ["bind", "rw", "rprivate"]}
+            {"destination": "/mnt/rw", "type": "none", "source": src, "options": ["bind", "rw", "rprivate"]},
+            {"destination": "/mnt/unb", "type": "bind", "source": src, "options": ["bind", "runbindable"]}
         ]}));
         let res = in_child(|| {
             prepare_rootfs(&cfg(&spec, &rootfs, &t.path, false)).map_err(|e| e.to_string())?;
@@ -530,6 +534,9 @@ mod tests {
             let got = std::fs::read(rootfs.join("etc/conf")).map_err(|e| e.to_string())?;
             check(got == b"hi", "file bind content")?;
             std::fs::write(rootfs.join("mnt/rw/written"), b"w").map_err(|e| format!("rw bind: {e}"))?;
+            let mi = mounts::read_mountinfo().map_err(|e| e.to_string())?;
+            let unb = mi.iter().find(|m| m.mount_point == rootfs.join("mnt/unb")).ok_or("no /mnt/unb mount")?;
+            check(unb.optional.iter().any(|o| o == "unbindable"), &format!("propagation {:?}", unb.optional))?;
             Ok(String::new())
         });
         assert_eq!(res, Ok(String::new()));
@@ -771,6 +778,35 @@ mod tests {
             Ok(host_entries.len().to_string())
         });
         assert!(res.is_ok(), "{res:?}");
+    }
+
+    #[test]
+    fn cgroup_mount_with_cgroup_namespace() {
+        let t = TempDir::new("cgroupns");
+        let rootfs = make_rootfs(&t.path);
+        let spec = spec(json!({
+            "mounts": [
+                {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev"]},
+                {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "ro"]}
+            ],
+            "linux": {"namespaces": [{"type": "mount"}, {"type": "cgroup"}]}
+        }));
+        let res = in_child(|| {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP).map_err(|e| format!("unshare cgroupns: {e}"))?;
+            prepare_rootfs(&cfg(&spec, &rootfs, &t.path, false)).map_err(|e| e.to_string())?;
+            let cg = rootfs.join("sys/fs/cgroup");
+            let mi = mounts::read_mountinfo().map_err(|e| e.to_string())?;
+            let mut n = 0;
+            for m in mi.iter().filter(|m| m.mount_point.parent() == Some(cg.as_path())) {
+                check(m.fstype == "cgroup" || m.fstype == "cgroup2", &format!("{:?}", m))?;
+                check(m.root == Path::new("/"), &format!("fresh mount expected: {:?}", m))?;
+                n += 1;
+            }
+            check(n > 0, "no cgroup hierarchies mounted")?;
+            expect_erofs(&cg.join("memory/x"))?;
+            Ok(String::new())
+        });
+        assert_eq!(res, Ok(String::new()));
     }
 
     /// The full sequence with masked/readonly paths and a read-only root; `no_pivot` picks
