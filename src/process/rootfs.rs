@@ -852,7 +852,7 @@ mod tests {
             expect_erofs(Path::new("/proc/fs/x"))?;
             expect_erofs(Path::new("/data/x"))?;
             expect_erofs(Path::new("/data/sub/x"))?;
-            expect_erofs(Path::new("/proc/sys/kernel/hostname"))?;
+            expect_erofs(Path::new("/proc/sys/vm/drop_caches"))?;
             expect_erofs(Path::new("/newfile"))?;
             expect_erofs(Path::new("/rotmp/x"))?;
             std::fs::write("/tmp/ok", b"w").map_err(|e| format!("/tmp writable: {e}"))?;
@@ -861,6 +861,32 @@ mod tests {
         });
         assert_eq!(res, Ok(String::new()));
         assert!(!rootfs.join("newfile").exists());
+    }
+
+    /// oci-spec's default spec is runc's `runc spec` output: every mount, masked and readonly
+    /// path of it must work on this host.
+    #[test]
+    fn runc_default_spec_full_sequence() {
+        let t = TempDir::new("default");
+        let rootfs = make_rootfs(&t.path);
+        let mut spec = oci_spec::runtime::Spec::default();
+        spec.set_hooks(None);
+        let res = in_child(|| {
+            let c = cfg(&spec, &rootfs, &t.path, false);
+            prepare_rootfs(&c).map_err(|e| format!("prepare: {e}"))?;
+            enter_rootfs(&c).map_err(|e| format!("enter: {e}"))?;
+            finish_rootfs(&c).map_err(|e| format!("finish: {e}"))?;
+            expect_erofs(Path::new("/newfile"))?;
+            // Writing "x" would be rejected (EINVAL) even if the mount were writable: harmless.
+            expect_erofs(Path::new("/proc/sys/vm/drop_caches"))?;
+            expect_erofs(Path::new("/sys/fs/cgroup/x"))?;
+            check(fs_magic(Path::new("/sys"))? == nix::sys::statfs::SYSFS_MAGIC, "sysfs")?;
+            std::fs::write("/dev/shm/x", b"x").map_err(|e| format!("/dev/shm: {e}"))?;
+            let tl = std::fs::read("/proc/timer_list").map_err(|e| e.to_string())?;
+            check(tl.is_empty(), "timer_list masked")?;
+            Ok(String::new())
+        });
+        assert_eq!(res, Ok(String::new()));
     }
 
     #[test]
