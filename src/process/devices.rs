@@ -143,6 +143,7 @@ fn create_device(root: BorrowedFd<'_>, d: &DeviceNode, bind: bool) -> Result<()>
         _ => return Err(Error::Spec(format!("device path {} has no file name", d.path.display()))),
     };
     let dir = paths::ensure_in_root(root, &parent, Create::Dir(0o755), Symlinks::FollowInRoot)?;
+    refuse_pseudo_fs(dir.as_fd(), d)?;
     if bind {
         return bind_device(dir.as_fd(), &name, d);
     }
@@ -151,6 +152,20 @@ fn create_device(root: BorrowedFd<'_>, d: &DeviceNode, bind: bool) -> Result<()>
         Err(e) => Err(Error::sys(format!("mknod {} ({}:{})", d.path.display(), d.major, d.minor), e)),
         Ok(()) => Ok(()),
     }
+}
+
+/// A device node never goes into procfs or sysfs (a bind over /proc/sys/... would be a
+/// way to tamper with the kernel's knobs).
+fn refuse_pseudo_fs(dir: BorrowedFd<'_>, d: &DeviceNode) -> Result<()> {
+    use nix::sys::statfs::{fstatfs, PROC_SUPER_MAGIC, SYSFS_MAGIC};
+    let fs = fstatfs(dir).map_err(|e| Error::sys(format!("statfs parent of {}", d.path.display()), e))?;
+    if fs.filesystem_type() == PROC_SUPER_MAGIC || fs.filesystem_type() == SYSFS_MAGIC {
+        return Err(Error::other(format!(
+            "device {} would be created inside procfs/sysfs; refusing",
+            d.path.display()
+        )));
+    }
+    Ok(())
 }
 
 /// mknodat in the parent dirfd; an existing entry that is not exactly this node (a symlink,

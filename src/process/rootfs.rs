@@ -626,6 +626,18 @@ mod tests {
     }
 
     #[test]
+    fn device_inside_proc_is_refused() {
+        let t = TempDir::new("devproc");
+        let rootfs = make_rootfs(&t.path);
+        let spec = spec(json!({
+            "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"}],
+            "linux": {"devices": [{"path": "/proc/sys/vm/drop_caches", "type": "c", "major": 1, "minor": 3}]}
+        }));
+        let e = prepare_err(&spec, &rootfs, &t.path);
+        assert!(e.contains("/proc/sys/vm/drop_caches") && e.contains("procfs"), "{e}");
+    }
+
+    #[test]
     fn symlink_escape_lands_inside_rootfs() {
         let t = TempDir::new("escape");
         let rootfs = make_rootfs(&t.path);
