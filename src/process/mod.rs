@@ -3,8 +3,11 @@
 
 pub mod caps;
 pub mod console;
+pub mod devices;
 pub mod init;
+pub mod mounts;
 pub mod namespaces;
+pub mod paths;
 pub mod rootfs;
 pub mod seccomp;
 pub mod user;
