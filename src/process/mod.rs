@@ -1,1 +1,2 @@
 //! The in-container side: namespaces, rootfs, process setup, exec.
+pub mod seccomp;
