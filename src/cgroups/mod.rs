@@ -337,11 +337,16 @@ impl Cgroup {
                 }
             }
         }
-        if let Err(e) = self.freeze() {
-            tracing::warn!("kill_all: freeze {}: {e}", self.path);
-        }
+        let frozen = match self.freeze() {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!("kill_all: freeze {}: {e}", self.path);
+                false
+            }
+        };
         let sent = signal_pids(&self.pids(), signal);
-        let thawed = self.thaw();
+        // Frozen tasks take SIGKILL only once thawed.
+        let thawed = if frozen { self.thaw() } else { Ok(()) };
         sent.and(thawed)
     }
 

@@ -362,12 +362,44 @@ mod tests {
     }
 
     #[test]
+    fn allowlist_with_errno_default() {
+        // The usual profile shape: default ERRNO(ENOSYS), a list of allowed syscalls.
+        let f = compile(&profile(
+            r#"{"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":38,
+                "syscalls":[{"names":["getpid","exit_group","exit"],"action":"SCMP_ACT_ALLOW"}]}"#,
+        ))
+        .expect("compile");
+        let st = in_child(f, || {
+            // SAFETY: raw syscalls without pointer arguments.
+            unsafe {
+                if libc::syscall(libc::SYS_getpid) <= 0 {
+                    return 1;
+                }
+                if libc::syscall(libc::SYS_getppid) != -1 || errno() != libc::ENOSYS {
+                    return 2;
+                }
+            }
+            0
+        });
+        assert!(matches!(st, WaitStatus::Exited(_, 0)), "{st:?}");
+    }
+
+    #[test]
     fn unknown_syscall_is_skipped() {
         let f = compile(&profile(
             r#"{"defaultAction":"SCMP_ACT_ALLOW",
-                "syscalls":[{"names":["no_such_syscall_xyz","mkdir"],"action":"SCMP_ACT_ERRNO"}]}"#,
-        ));
-        assert!(f.is_ok(), "{f:?}");
+                "syscalls":[{"names":["no_such_syscall_xyz","getppid"],"action":"SCMP_ACT_ERRNO"}]}"#,
+        ))
+        .expect("unknown names are warnings");
+        // The known name of the same rule is still enforced (EPERM by default).
+        let st = in_child(f, || {
+            // SAFETY: getppid has no arguments.
+            if unsafe { libc::syscall(libc::SYS_getppid) } != -1 || errno() != libc::EPERM {
+                return 1;
+            }
+            0
+        });
+        assert!(matches!(st, WaitStatus::Exited(_, 0)), "{st:?}");
     }
 
     #[test]
