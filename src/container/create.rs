@@ -136,7 +136,7 @@ pub fn create(root: &Path, opts: &CreateOpts) -> Result<Created> {
     let fifo = nix::fcntl::open(&fifo_path, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC, Mode::empty())
         .sys(|| format!("open {}", fifo_path.display()))?;
 
-    let cgroup = setup_cgroup(&spec, &opts.id);
+    let cgroup = Some(setup_cgroup(&spec, &opts.id)?);
     let mut state = ContainerState {
         oci_version: spec.version().clone(),
         id: opts.id.clone(),
@@ -198,9 +198,7 @@ pub fn create(root: &Path, opts: &CreateOpts) -> Result<Created> {
         write_id_maps(&spec, pid)?;
     }
     if let Some(cg) = &cgroup {
-        if let Err(e) = cg.add_pid(pid) {
-            tracing::warn!("cgroup {}: {e} (continuing without it)", cg.path);
-        }
+        cg.add_pid(pid)?;
     }
     let hook_state = String::from_utf8_lossy(&state.hook_state(Status::Creating)).into_owned();
     parent.send(&Msg::Go(hook_state))?;
@@ -324,25 +322,43 @@ pub fn fork_init(flags: CloneFlags, cfg: InitConfig, child_chan: Channel) -> Res
     Ok(pid as i32)
 }
 
-fn setup_cgroup(spec: &Spec, id: &str) -> Option<Cgroup> {
+fn setup_cgroup(spec: &Spec, id: &str) -> Result<Cgroup> {
     let path = spec
         .linux()
         .as_ref()
         .and_then(|l| l.cgroups_path().as_ref())
         .map(|p| p.to_string_lossy().into_owned());
-    let cg = match Cgroup::for_container(path.as_deref(), id) {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::warn!("cgroup for {id}: {e} (continuing without it)");
-            return None;
-        }
-    };
-    if let Err(e) = cg.create() {
-        tracing::warn!("cgroup {}: {e} (continuing without it)", cg.path);
+    let cg = Cgroup::for_container(path.as_deref(), id)?;
+    cg.create()?;
+    if let Err(e) = apply_resources(spec, &cg) {
         let _ = cg.destroy();
-        return None;
+        return Err(e);
     }
-    Some(cg)
+    Ok(cg)
+}
+
+/// linux.resources, plus an allow rule for every device of linux.devices (as runc adds them).
+fn apply_resources(spec: &Spec, cg: &Cgroup) -> Result<()> {
+    let Some(linux) = spec.linux() else {
+        return Ok(());
+    };
+    let Some(mut res) = linux.resources().clone() else {
+        return Ok(());
+    };
+    if let (Some(rules), Some(devs)) = (res.devices().clone(), linux.devices().as_ref()) {
+        let mut rules = rules;
+        for d in devs {
+            let mut r = oci_spec::runtime::LinuxDeviceCgroup::default();
+            r.set_allow(true);
+            r.set_typ(Some(d.typ()));
+            r.set_major(Some(d.major()));
+            r.set_minor(Some(d.minor()));
+            r.set_access(Some("rwm".into()));
+            rules.push(r);
+        }
+        res.set_devices(Some(rules));
+    }
+    cg.apply(&res)
 }
 
 fn write_id_maps(spec: &Spec, pid: i32) -> Result<()> {

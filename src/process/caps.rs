@@ -75,7 +75,8 @@ pub fn apply(sets: &CapSets) -> Result<()> {
     caps::clear(None, CapSet::Ambient).map_err(|e| err("ambient", e))?;
     for cap in &sets.ambient {
         if let Err(e) = caps::raise(None, CapSet::Ambient, *cap) {
-            tracing::warn!("cannot raise ambient capability {cap}: {e}");
+            // Like runc: an ambient capability outside permitted+inheritable is skipped.
+            tracing::debug!("cannot raise ambient capability {cap}: {e}");
         }
     }
     Ok(())

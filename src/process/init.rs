@@ -86,6 +86,7 @@ fn run(mut cfg: InitConfig, chan: &Channel) -> Result<Never> {
     // /proc/<init>/{exe,fd} while we are not dumpable.
     prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, "PR_SET_PDEATHSIG")?;
     prctl(libc::PR_SET_DUMPABLE, 0, "PR_SET_DUMPABLE")?;
+    close_inherited_fds(&cfg, chan)?;
     let hook_state = match chan.recv()? {
         Some((Msg::Go(state), _)) => state.into_bytes(),
         Some((m, _)) => return Err(Error::other(format!("container init: expected Go, got {m:?}"))),
@@ -368,6 +369,33 @@ fn wait_for_start(fifo: RawFd) -> Result<()> {
         libc::write(fd, b"0".as_ptr().cast(), 1);
         libc::close(fd);
         libc::close(fifo);
+    }
+    Ok(())
+}
+
+/// Closes every fd the init does not need, right after the fork: podrun's own (the state-dir
+/// lock, which would otherwise stay held by the init) and whatever the caller leaked to us.
+fn close_inherited_fds(cfg: &InitConfig, chan: &Channel) -> Result<()> {
+    let mut keep: Vec<RawFd> = vec![chan.raw()];
+    keep.extend(cfg.fifo_fd);
+    if let ConsoleTarget::Socket(s) = cfg.console {
+        keep.push(s);
+    }
+    keep.extend(cfg.joins.iter().map(|j| j.fd.as_raw_fd()));
+    let first_free = 3 + cfg.preserve_fds as RawFd;
+    keep.retain(|fd| *fd >= first_free);
+    keep.sort_unstable();
+    keep.dedup();
+    let mut lo = first_free as u32;
+    for fd in keep.into_iter().map(|f| f as u32).chain(std::iter::once(u32::MAX)) {
+        if fd > lo {
+            let hi = if fd == u32::MAX { u32::MAX } else { fd - 1 };
+            // SAFETY: closes fds of this (forked, single-threaded) process that nothing here uses.
+            if unsafe { libc::syscall(libc::SYS_close_range, lo, hi, 0) } < 0 {
+                return Err(Error::sys("close_range", nix::Error::last()));
+            }
+        }
+        lo = fd.saturating_add(1);
     }
     Ok(())
 }
