@@ -181,6 +181,9 @@ pub struct ContainerState {
     /// Whether the container's rootfs was set up without pivot_root (for exec).
     #[serde(default)]
     pub no_pivot: bool,
+    /// The container's seccomp profile, which `exec` applies too.
+    #[serde(default)]
+    pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
 }
 
 impl ContainerState {

@@ -153,6 +153,7 @@ pub fn create(root: &Path, opts: &CreateOpts) -> Result<Created> {
         namespaces: plan.all_types.iter().map(|t| spec::ns_oci_name(*t).to_string()).collect(),
         pod: opts.pod.clone(),
         no_pivot: opts.no_pivot,
+        seccomp: spec.linux().as_ref().and_then(|l| l.seccomp().clone()),
     };
     cleanup.cgroup = cgroup.clone();
 

@@ -2,6 +2,7 @@
 
 pub mod channel;
 pub mod create;
+pub mod exec;
 pub mod foreground;
 pub mod lifecycle;
 pub mod signal;
