@@ -136,7 +136,12 @@ pub fn create(root: &Path, opts: &CreateOpts) -> Result<Created> {
     let fifo = nix::fcntl::open(&fifo_path, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC, Mode::empty())
         .sys(|| format!("open {}", fifo_path.display()))?;
 
-    let cgroup = Some(setup_cgroup(&spec, &opts.id)?);
+    let cgroup_path = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().as_ref())
+        .map(|p| p.to_string_lossy().into_owned());
+    let cg = Cgroup::for_container(cgroup_path.as_deref(), &opts.id)?;
     let mut state = ContainerState {
         oci_version: spec.version().clone(),
         id: opts.id.clone(),
@@ -147,7 +152,7 @@ pub fn create(root: &Path, opts: &CreateOpts) -> Result<Created> {
         created: crate::logging::rfc3339_now(),
         annotations: spec.annotations().clone().unwrap_or_default().into_iter().collect(),
         creating: true,
-        cgroup_path: cgroup.as_ref().map(|c| c.path.clone()),
+        cgroup_path: Some(cg.path.clone()),
         hooks: spec.hooks().clone(),
         process: Some(process.clone()),
         namespaces: plan.all_types.iter().map(|t| spec::ns_oci_name(*t).to_string()).collect(),
@@ -155,7 +160,12 @@ pub fn create(root: &Path, opts: &CreateOpts) -> Result<Created> {
         no_pivot: opts.no_pivot,
         seccomp: spec.linux().as_ref().and_then(|l| l.seccomp().clone()),
     };
-    cleanup.cgroup = cgroup.clone();
+    // Recorded before anything else exists, so that `delete --force` after a killed create
+    // finds and removes the cgroup and the process.
+    state.save(cleanup.dir.as_ref().ok_or_else(|| Error::other("state dir missing"))?)?;
+    cleanup.cgroup = Some(cg.clone());
+    setup_cgroup(&spec, &cg)?;
+    let cgroup = Some(cg);
 
     let (parent, child) = channel::pair()?;
     let console = match (&console_sock, terminal) {
@@ -323,19 +333,9 @@ pub fn fork_init(flags: CloneFlags, cfg: InitConfig, child_chan: Channel) -> Res
     Ok(pid as i32)
 }
 
-fn setup_cgroup(spec: &Spec, id: &str) -> Result<Cgroup> {
-    let path = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.cgroups_path().as_ref())
-        .map(|p| p.to_string_lossy().into_owned());
-    let cg = Cgroup::for_container(path.as_deref(), id)?;
+fn setup_cgroup(spec: &Spec, cg: &Cgroup) -> Result<()> {
     cg.create()?;
-    if let Err(e) = apply_resources(spec, &cg) {
-        let _ = cg.destroy();
-        return Err(e);
-    }
-    Ok(cg)
+    apply_resources(spec, cg)
 }
 
 /// linux.resources, plus an allow rule for every device of linux.devices (as runc adds them).
