@@ -37,7 +37,6 @@ fn json_pid(v: &Value) -> i32 {
 }
 
 #[test]
-#[ignore = "needs create"]
 fn prestart_hook_receives_the_creating_state() {
     let env = TestEnv::new("hook-prestart");
     let out = env.dir.join("prestart-state.json");
@@ -68,7 +67,6 @@ fn prestart_hook_receives_the_creating_state() {
 }
 
 #[test]
-#[ignore = "needs create"]
 fn failing_create_runtime_hook_fails_create_and_leaves_nothing() {
     let env = TestEnv::new("hook-createruntime");
     let out = env.dir.join("state.json");
@@ -95,7 +93,6 @@ fn failing_create_runtime_hook_fails_create_and_leaves_nothing() {
 }
 
 #[test]
-#[ignore = "needs create"]
 fn prestart_hook_timeout_fails_create_and_kills_the_hook() {
     let env = TestEnv::new("hook-timeout");
     let out = env.dir.join("hook.pid");
@@ -125,7 +122,6 @@ fn prestart_hook_timeout_fails_create_and_kills_the_hook() {
 }
 
 #[test]
-#[ignore = "needs create"]
 fn failing_poststop_hook_only_warns() {
     let env = TestEnv::new("hook-poststop");
     let out = env.dir.join("poststop-state.json");
