@@ -9,11 +9,12 @@
 //!    `cfg.mtu`, up, holding `cfg.gateway/prefix`; when podrun creates it a `bridge_created`
 //!    marker goes into the store dir so the last [`detach`] may remove it), then the veth pair
 //!    in **one** RTM_NEWLINK: the host end `veth<hash8(owner id)>` enslaved to the bridge and
-//!    up, the peer created directly inside the pod netns (by fd) as `cfg.ifname`, up; then the
+//!    up, the peer created directly inside the pod netns (by fd) as `cfg.ifname` (down); then the
 //!    address from IPAM (fixed or round-robin, see [`ipam`]). The veth is made before the
 //!    address (the CNI bridge plugin's order), so a full subnet fails after the veth exists.
 //! 2. unlocked, through a netlink socket opened inside the pod netns (setns of the calling
-//!    thread there and back): the address on `ifname`, `lo` up, default route via the gateway.
+//!    thread there and back): the address on `ifname`, `ifname` and `lo` up, default route
+//!    via the gateway.
 //! 3. `net.ipv4.ip_forward = 1` on the host (only written when it is not 1 already).
 //!
 //! [`detach`] deletes the host veth (the kernel deletes its peer), releases the owner's
@@ -352,9 +353,9 @@ async fn remove_bridge_if_unused_locked(h: &Handle, cfg: &NetConfig, store: &Sto
 }
 
 /// One RTM_NEWLINK: host end on the bridge and up; peer created in the pod netns, named
-/// `cfg.ifname`, up.
+/// `cfg.ifname` (down: the kernel refuses to open a veth end before its peer exists, ENOTCONN).
 async fn create_veth_pair(h: &Handle, cfg: &NetConfig, netns: BorrowedFd<'_>, host: &str, bridge_index: u32) -> Result<()> {
-    let peer = LinkUnspec::new_with_name(&cfg.ifname).mtu(cfg.mtu).setns_by_fd(netns.as_raw_fd()).up().build();
+    let peer = LinkUnspec::new_with_name(&cfg.ifname).mtu(cfg.mtu).setns_by_fd(netns.as_raw_fd()).build();
     let msg = LinkVeth::new(host, &cfg.ifname)
         .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
         .mtu(cfg.mtu)
@@ -371,6 +372,8 @@ async fn configure_pod_side(cfg: &NetConfig, netns: BorrowedFd<'_>, ip: Ipv4Addr
     let index = link.header.index;
     let addr = h.address().add(index, IpAddr::V4(ip), cfg.subnet.prefix);
     addr.execute().await.map_err(|e| nl_err(format!("add {ip}/{} to {}", cfg.subnet.prefix, cfg.ifname), e))?;
+    let up = LinkUnspec::new_with_index(index).up().build();
+    h.link().set(up).execute().await.map_err(|e| nl_err(format!("set {} up", cfg.ifname), e))?;
     let lo = LinkUnspec::new_with_name("lo").up().build();
     h.link().set(lo).execute().await.map_err(|e| nl_err("set lo up", e))?;
     let route = RouteMessageBuilder::<Ipv4Addr>::new().gateway(cfg.gateway).output_interface(index).build();

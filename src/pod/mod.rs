@@ -277,6 +277,7 @@ pub fn create(root: &Path, opts: &CreateOptions) -> Result<PodState> {
     let cg = cgroup_of(name);
     cg.create()?;
     rb.cgroup = Some(cg.clone());
+    init_cpuset(&cg)?;
 
     let p = pause::spawn(&pause::PauseSpec { hostname: &hostname, share_pid: opts.share_pid })?;
     rb.pause = Some(p);
@@ -370,6 +371,30 @@ fn unmount(target: &Path) -> Result<()> {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io("remove", target, e)),
         _ => Ok(()),
     }
+}
+
+/// cgroup v1 cpuset: a new cgroup has empty `cpuset.cpus`/`cpuset.mems` and refuses tasks
+/// (ENOSPC) until they are filled; copy them down from the parent, top to bottom.
+// TODO: belongs in crate::cgroups::Cgroup::create (containers need it too); remove once there.
+fn init_cpuset(cg: &Cgroup) -> Result<()> {
+    for dir in &cg.dirs {
+        if !dir.join("cpuset.cpus").exists() {
+            continue;
+        }
+        let mut chain: Vec<&Path> = dir.ancestors().take_while(|d| d.join("cpuset.cpus").exists()).collect();
+        chain.reverse();
+        for pair in chain.windows(2) {
+            for file in ["cpuset.cpus", "cpuset.mems"] {
+                let child = pair[1].join(file);
+                if std::fs::read_to_string(&child).io("read", &child)?.trim().is_empty() {
+                    let parent = pair[0].join(file);
+                    let value = std::fs::read_to_string(&parent).io("read", &parent)?;
+                    std::fs::write(&child, value.trim()).io("write", &child)?;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Removes the cgroup; a just-killed process may keep it busy for a moment.
