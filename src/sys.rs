@@ -1,1 +1,288 @@
-//! Small system helpers: pidfds, process start times, atomic writes, fds.
+//! Small system helpers: pidfds, process start times, atomic writes, fd hygiene, and the
+//! sealed-memfd re-exec that keeps the on-disk podrun binary out of containers (CVE-2019-5736).
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, IoContext, Result};
+
+/// Environment variable holding the path of the original podrun binary after a memfd re-exec.
+pub const ORIG_EXE_ENV: &str = "_PODRUN_ORIG_EXE";
+
+/// The process start time (clock ticks since boot, field 22 of /proc/PID/stat), which together
+/// with the PID identifies a process across PID reuse. None when the process is gone.
+pub fn proc_start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat_field(&stat, 22)
+}
+
+/// The process state letter (field 3 of /proc/PID/stat): R, S, D, Z, T, ...
+pub fn proc_state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().next()?.chars().next()
+}
+
+/// Field `n` (1-based, as in proc(5)) of a /proc/PID/stat line; the comm field may hold spaces
+/// and parentheses, so fields are counted from the last ')'.
+pub fn parse_stat_field(stat: &str, n: usize) -> Option<u64> {
+    if n < 3 {
+        return None;
+    }
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(n - 3)?.parse().ok()
+}
+
+/// True when `pid` is alive, is not a zombie, and has the recorded start time.
+pub fn process_matches(pid: i32, start_time: u64) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    match (proc_start_time(pid), proc_state(pid)) {
+        (Some(st), Some(state)) => st == start_time && state != 'Z' && state != 'X',
+        _ => false,
+    }
+}
+
+/// `pidfd_open(2)`.
+pub fn pidfd_open(pid: i32) -> Result<OwnedFd> {
+    // SAFETY: plain syscall with integer arguments; the returned fd is owned by us.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(Error::sys(format!("pidfd_open {pid}"), nix::Error::last()));
+    }
+    // SAFETY: fd is a fresh descriptor returned by the kernel (pidfds are always CLOEXEC).
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// A pidfd for `pid` only if it still is the process that started at `start_time`:
+/// opening the pidfd first and checking afterwards closes the PID-reuse race.
+pub fn pidfd_for(pid: i32, start_time: u64) -> Option<OwnedFd> {
+    let fd = pidfd_open(pid).ok()?;
+    process_matches(pid, start_time).then_some(fd)
+}
+
+/// `pidfd_send_signal(2)`.
+pub fn pidfd_send_signal(pidfd: &OwnedFd, sig: i32) -> Result<()> {
+    // SAFETY: valid pidfd, null siginfo, no flags.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if r < 0 {
+        return Err(Error::sys(format!("signal {sig}"), nix::Error::last()));
+    }
+    Ok(())
+}
+
+/// Waits until the process behind `pidfd` has exited, or `timeout_ms` passed. True if it exited.
+pub fn pidfd_wait_exit(pidfd: &OwnedFd, timeout_ms: i32) -> bool {
+    let mut pfd = libc::pollfd {
+        fd: pidfd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: one valid pollfd.
+        let r = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+        if r < 0 && nix::Error::last() == nix::Error::EINTR {
+            continue;
+        }
+        return r > 0;
+    }
+}
+
+/// Writes `data` to `path` atomically: a temp file in the same directory, then rename.
+pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    {
+        let mut f = File::options()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .io("create", &tmp)?;
+        f.write_all(data).io("write", &tmp)?;
+    }
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io("rename into", path, e)
+    })
+}
+
+/// Marks every fd from `first` up close-on-exec (close_range with CLOSE_RANGE_CLOEXEC).
+pub fn cloexec_from(first: u32) -> Result<()> {
+    // SAFETY: close_range only changes fd flags here.
+    let r = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    if r < 0 {
+        return Err(Error::sys("close_range", nix::Error::last()));
+    }
+    Ok(())
+}
+
+/// Clears FD_CLOEXEC on `fd` so it survives exec (preserved fds, the console).
+pub fn clear_cloexec(fd: RawFd) -> Result<()> {
+    // SAFETY: fcntl on an integer fd; an invalid fd just fails with EBADF.
+    let r = unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+    if r < 0 {
+        return Err(Error::sys(format!("fcntl F_SETFD fd {fd}"), nix::Error::last()));
+    }
+    Ok(())
+}
+
+/// The directory of the podrun binary on disk, also after a memfd re-exec
+/// (where helper binaries like `podrun-pause` live).
+pub fn podrun_exe_dir() -> PathBuf {
+    podrun_exe()
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("/usr/local/bin"))
+}
+
+/// The on-disk podrun binary, also after a memfd re-exec.
+pub fn podrun_exe() -> PathBuf {
+    if let Some(p) = std::env::var_os(ORIG_EXE_ENV) {
+        return PathBuf::from(p);
+    }
+    std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/usr/local/bin/podrun"))
+}
+
+const SEALS: libc::c_int = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+
+/// True when `fd` is a memfd carrying our write seals.
+fn is_sealed_memfd(fd: RawFd) -> bool {
+    // SAFETY: fcntl on a valid fd.
+    let seals = unsafe { libc::fcntl(fd, libc::F_GET_SEALS) };
+    seals >= 0 && (seals & SEALS) == SEALS
+}
+
+/// Copies the file at `src` into a new sealed memfd.
+pub fn sealed_memfd_copy(src: &Path, name: &str) -> Result<OwnedFd> {
+    let mut input = File::open(src).io("open", src)?;
+    let cname = CString::new(name).map_err(|_| Error::other("memfd name has a NUL byte"))?;
+    // SAFETY: valid C string, flags are constants.
+    let fd = unsafe { libc::memfd_create(cname.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+    if fd < 0 {
+        return Err(Error::sys("memfd_create", nix::Error::last()));
+    }
+    // SAFETY: fresh fd from the kernel, owned from here on.
+    let memfd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut out = File::from(memfd);
+    let len = input.metadata().io("stat", src)?.len();
+    let mut copied = 0u64;
+    while copied < len {
+        // SAFETY: both fds valid; sendfile copies in the kernel.
+        let n = unsafe {
+            libc::sendfile(out.as_raw_fd(), input.as_raw_fd(), std::ptr::null_mut(), (len - copied) as usize)
+        };
+        if n < 0 {
+            return Err(Error::sys(format!("sendfile {}", src.display()), nix::Error::last()));
+        }
+        if n == 0 {
+            break;
+        }
+        copied += n as u64;
+    }
+    if copied < len {
+        // sendfile stopped early (should not happen): finish with plain reads.
+        let mut rest = Vec::new();
+        input.read_to_end(&mut rest).io("read", src)?;
+        out.write_all(&rest).io("write memfd copy of", src)?;
+    }
+    // SAFETY: fcntl on our memfd.
+    if unsafe { libc::fcntl(out.as_raw_fd(), libc::F_ADD_SEALS, SEALS) } < 0 {
+        return Err(Error::sys("memfd F_ADD_SEALS", nix::Error::last()));
+    }
+    Ok(OwnedFd::from(out))
+}
+
+/// Re-executes podrun from a sealed memfd copy of itself unless it already runs from one, so
+/// that no process podrun starts inside a container has the on-disk binary as /proc/PID/exe
+/// (CVE-2019-5736). Returns only when already running from a sealed copy.
+pub fn ensure_cloned_binary() -> Result<()> {
+    let exe = File::open("/proc/self/exe").io("open", "/proc/self/exe")?;
+    if is_sealed_memfd(exe.as_raw_fd()) {
+        return Ok(());
+    }
+    drop(exe);
+    let orig = std::fs::read_link("/proc/self/exe").io("readlink", "/proc/self/exe")?;
+    let memfd = sealed_memfd_copy(&orig, "podrun")?;
+    std::env::set_var(ORIG_EXE_ENV, &orig);
+    let args: Vec<CString> = std::env::args_os()
+        .filter_map(|a| CString::new(a.as_bytes()).ok())
+        .collect();
+    let env: Vec<CString> = std::env::vars_os()
+        .filter_map(|(k, v)| {
+            let mut kv = k.as_bytes().to_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            CString::new(kv).ok()
+        })
+        .collect();
+    let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    let mut envp: Vec<*const libc::c_char> = env.iter().map(|a| a.as_ptr()).collect();
+    envp.push(std::ptr::null());
+    // SAFETY: argv/envp are NULL-terminated arrays of valid C strings that outlive the call;
+    // execveat only returns on failure.
+    unsafe {
+        libc::syscall(
+            libc::SYS_execveat,
+            memfd.as_raw_fd(),
+            c"".as_ptr(),
+            argv.as_ptr(),
+            envp.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        );
+    }
+    Err(Error::sys("execveat sealed podrun copy", nix::Error::last()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_fields_with_odd_comm() {
+        let line = "42 (a) b (c)) S 1 42 42 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 12345 0 0";
+        assert_eq!(parse_stat_field(line, 4), Some(1));
+        assert_eq!(parse_stat_field(line, 22), Some(12345));
+        assert_eq!(parse_stat_field(line, 2), None);
+    }
+
+    #[test]
+    fn own_process_matches_its_start_time() {
+        let me = std::process::id() as i32;
+        let st = proc_start_time(me).expect("own stat");
+        assert!(process_matches(me, st));
+        assert!(!process_matches(me, st + 1));
+    }
+
+    #[test]
+    fn atomic_write_replaces() {
+        let dir = std::env::temp_dir().join(format!("podrun-sys-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("pid");
+        write_atomic(&p, b"1").unwrap();
+        write_atomic(&p, b"22").unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "22");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn memfd_copy_is_sealed() {
+        let fd = sealed_memfd_copy(Path::new("/proc/self/exe"), "t").unwrap();
+        assert!(is_sealed_memfd(fd.as_raw_fd()));
+    }
+}

@@ -1,13 +1,76 @@
 //! cgroups: find the container's cgroup in every hierarchy (v1, v2, hybrid), create it,
 //! apply `linux.resources`, move processes in, freeze, read stats, remove.
+//!
+//! Own code rather than youki's `libcgroups`: that crate pins its own oci-spec and nix
+//! versions (its resource types would not be ours), pulls procfs/dbus, and on a hybrid host
+//! it drives only the v1 hierarchies, while here hugetlb exists only in the unified one.
+//!
+//! Layouts: **V1** every controller has its own (or a shared) v1 hierarchy; **V2** one
+//! cgroup2 hierarchy; **Hybrid** v1 hierarchies plus a cgroup2 mount (usually
+//! /sys/fs/cgroup/unified) whose `cgroup.controllers` lists what v1 did not take. Like runc,
+//! a container joins the same relative path in every v1 hierarchy (name=systemd included)
+//! and, on hybrid, in the unified hierarchy too. Each controller is driven in the hierarchy
+//! that owns it.
 
-use std::path::PathBuf;
+mod fs;
+mod resources;
+mod stats;
 
-use crate::Result;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::{Error, Result};
+
+/// How long freeze/thaw and destroy wait for the kernel before giving up.
+const SETTLE_LIMIT: Duration = Duration::from_secs(5);
 
 /// True when PID 1 is systemd (so `--systemd-cgroup` could work).
 pub fn systemd_available() -> bool {
     std::path::Path::new("/run/systemd/system").is_dir()
+}
+
+/// Which layout this host has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    V1,
+    V2,
+    Hybrid,
+}
+
+/// The layout of this host's cgroup mounts.
+pub fn layout() -> Layout {
+    layout_of(&hierarchies())
+}
+
+/// One mounted hierarchy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Hierarchy {
+    /// A v1 hierarchy and the controllers bound to it (`name=systemd` included).
+    V1 { mount: PathBuf, controllers: Vec<String> },
+    /// The cgroup2 hierarchy.
+    V2 { mount: PathBuf },
+}
+
+fn layout_of(hs: &[Hierarchy]) -> Layout {
+    let v1 = hs.iter().any(|h| match h {
+        Hierarchy::V1 { controllers, .. } => controllers.iter().any(|c| !c.starts_with("name=")),
+        Hierarchy::V2 { .. } => false,
+    });
+    let v2 = hs.iter().any(|h| matches!(h, Hierarchy::V2 { .. }));
+    match (v1, v2) {
+        (true, true) => Layout::Hybrid,
+        (false, true) => Layout::V2,
+        _ => Layout::V1,
+    }
+}
+
+/// The cgroup directory of one v1 hierarchy.
+#[derive(Debug, Clone)]
+pub(crate) struct V1Dir {
+    pub(crate) controllers: Vec<String>,
+    pub(crate) mount: PathBuf,
+    pub(crate) dir: PathBuf,
 }
 
 /// A container's cgroup: the same relative path in every mounted hierarchy.
@@ -17,92 +80,558 @@ pub struct Cgroup {
     pub path: String,
     /// Absolute directories of this cgroup, one per hierarchy.
     pub dirs: Vec<PathBuf>,
+    layout: Layout,
+    v1: Vec<V1Dir>,
+    /// (mount, dir) in the cgroup2 hierarchy.
+    v2: Option<(PathBuf, PathBuf)>,
 }
 
 impl Cgroup {
     /// The cgroup for a container: `cgroups_path` as given (absolute, or relative to the
-    /// runtime's own cgroup root), else `/podrun/<id>`.
+    /// hierarchy root — the spec leaves the base to the runtime), else `/podrun/<id>`.
+    /// The systemd form `slice:prefix:name` is refused: podrun drives cgroupfs only.
     pub fn for_container(cgroups_path: Option<&str>, id: &str) -> Result<Cgroup> {
         let path = match cgroups_path {
-            Some(p) if p.starts_with('/') => p.to_string(),
-            Some(p) => format!("/{p}"),
+            Some(p) => {
+                reject_systemd_form(p)?;
+                if p.starts_with('/') {
+                    p.to_string()
+                } else {
+                    format!("/{p}")
+                }
+            }
             None => format!("/podrun/{id}"),
         };
+        validate_path(&path)?;
         Ok(Cgroup::from_path(&path))
     }
 
+    /// The cgroup at `path` (relative to every hierarchy root) on this host's mounts.
     pub fn from_path(path: &str) -> Cgroup {
-        let dirs = hierarchies()
-            .into_iter()
-            .map(|root| root.join(path.trim_start_matches('/')))
-            .collect();
+        Cgroup::with_hierarchies(path, &hierarchies())
+    }
+
+    pub(crate) fn with_hierarchies(path: &str, hs: &[Hierarchy]) -> Cgroup {
+        let rel = path.trim_start_matches('/');
+        let mut v1 = Vec::new();
+        let mut v2 = None;
+        for h in hs {
+            match h {
+                Hierarchy::V1 { mount, controllers } => v1.push(V1Dir {
+                    controllers: controllers.clone(),
+                    mount: mount.clone(),
+                    dir: mount.join(rel),
+                }),
+                Hierarchy::V2 { mount } => {
+                    if v2.is_none() {
+                        v2 = Some((mount.clone(), mount.join(rel)));
+                    }
+                }
+            }
+        }
+        let dirs = v1.iter().map(|d| d.dir.clone()).chain(v2.iter().map(|(_, d)| d.clone())).collect();
         Cgroup {
-            path: path.to_string(),
+            path: format!("/{rel}"),
             dirs,
+            layout: layout_of(hs),
+            v1,
+            v2,
         }
     }
 
-    /// Creates the cgroup directories (parents too).
+    /// The layout this cgroup lives in.
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// The cgroup's directory in the v1 hierarchy that has `controller`.
+    pub(crate) fn v1_dir(&self, controller: &str) -> Option<&Path> {
+        self.v1
+            .iter()
+            .find(|d| d.controllers.iter().any(|c| c == controller))
+            .map(|d| d.dir.as_path())
+    }
+
+    /// The cgroup's v2 directory.
+    pub(crate) fn v2_dir(&self) -> Option<&Path> {
+        self.v2.as_ref().map(|(_, d)| d.as_path())
+    }
+
+    /// True when the cgroup2 hierarchy offers `controller` (on hybrid: only what v1 left).
+    pub(crate) fn v2_has(&self, controller: &str) -> bool {
+        let Some((mount, _)) = &self.v2 else {
+            return false;
+        };
+        fs::get(mount, "cgroup.controllers")
+            .is_some_and(|s| s.split_whitespace().any(|c| c == controller))
+    }
+
+    /// Where `controller` is driven: its v1 directory, else the v2 directory when the v2
+    /// hierarchy has it.
+    pub(crate) fn controller_dir(&self, controller: &str) -> Option<Ctl<'_>> {
+        if let Some(d) = self.v1_dir(controller) {
+            return Some(Ctl::V1(d));
+        }
+        if self.v2_has(controller) {
+            return self.v2_dir().map(Ctl::V2);
+        }
+        None
+    }
+
+    /// Creates the cgroup in every hierarchy (parents too). v1 cpuset: empty
+    /// cpuset.cpus/mems are copied down from the parent (else joining fails with ENOSPC).
+    /// Pure v2: every available controller is enabled in the parents' subtree_control.
     pub fn create(&self) -> Result<()> {
-        for d in &self.dirs {
-            std::fs::create_dir_all(d).map_err(|e| crate::Error::io("create cgroup", d, e))?;
+        let rel = self.path.trim_start_matches('/');
+        for d in &self.v1 {
+            let cpuset = d.controllers.iter().any(|c| c == "cpuset");
+            let mut parent = d.mount.clone();
+            for dir in fs::chain(&d.mount, rel) {
+                fs::mkdir(&dir)?;
+                if cpuset {
+                    inherit_cpuset(&parent, &dir)?;
+                }
+                parent = dir;
+            }
+        }
+        if let Some((mount, _)) = &self.v2 {
+            if self.layout == Layout::V2 {
+                let all = fs::get(mount, "cgroup.controllers").unwrap_or_default();
+                let wanted: Vec<&str> = all.split_whitespace().collect();
+                self.enable_v2_controllers(&wanted)?;
+            }
+            for d in fs::chain(mount, rel) {
+                fs::mkdir(&d)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Enables `controllers` in cgroup.subtree_control of every ancestor of this cgroup
+    /// (creating the ancestors), like runc: all at once, else one by one (warning on each
+    /// that the kernel refuses).
+    pub(crate) fn enable_v2_controllers(&self, controllers: &[&str]) -> Result<()> {
+        let Some((mount, _)) = &self.v2 else {
+            return Ok(());
+        };
+        let rel = self.path.trim_start_matches('/');
+        let mut ancestors = vec![mount.clone()];
+        let chain = fs::chain(mount, rel);
+        ancestors.extend(chain.iter().take(chain.len().saturating_sub(1)).cloned());
+        for a in &ancestors {
+            fs::mkdir(a)?;
+            enable_in_subtree(a, controllers)?;
         }
         Ok(())
     }
 
     /// Moves a process into the cgroup in every hierarchy.
     pub fn add_pid(&self, pid: i32) -> Result<()> {
+        let value = pid.to_string();
         for d in &self.dirs {
             let f = d.join("cgroup.procs");
-            std::fs::write(&f, pid.to_string()).map_err(|e| crate::Error::io("write", &f, e))?;
+            if let Err(e) = fs::write_once(&f, &value) {
+                let hint = if e.raw_os_error() == Some(libc::ENOSPC) {
+                    " (empty cpuset.cpus/mems, or controllers enabled in this cgroup's subtree_control)"
+                } else {
+                    ""
+                };
+                return Err(Error::other(format!(
+                    "cgroup: move pid {pid} into {}: {e}{hint}",
+                    f.display()
+                )));
+            }
         }
         Ok(())
     }
 
-    /// Every process in the cgroup (host PIDs), from the first hierarchy that has any.
+    /// Every process in the cgroup (host PIDs), from all hierarchies, sorted, no repeats.
     pub fn pids(&self) -> Vec<i32> {
-        let mut out = Vec::new();
+        let mut out: Vec<i32> = Vec::new();
         for d in &self.dirs {
-            if let Ok(s) = std::fs::read_to_string(d.join("cgroup.procs")) {
+            if let Some(s) = fs::get(d, "cgroup.procs") {
                 out.extend(s.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
-                if !out.is_empty() {
-                    break;
-                }
             }
         }
+        out.sort_unstable();
+        out.dedup();
         out
     }
 
-    /// Removes the cgroup directories; missing ones are fine.
+    /// An `O_PATH|O_DIRECTORY|O_CLOEXEC` fd of the cgroup's v2 directory, for
+    /// `clone3(CLONE_INTO_CGROUP)`. Only on a pure v2 host (on hybrid the v1 hierarchies
+    /// still need `add_pid`): `None` otherwise.
+    pub fn v2_dir_fd(&self) -> Result<Option<OwnedFd>> {
+        if self.layout != Layout::V2 {
+            return Ok(None);
+        }
+        let Some(dir) = self.v2_dir() else {
+            return Ok(None);
+        };
+        let fd = nix::fcntl::open(
+            dir,
+            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(|e| Error::sys(format!("open {}", dir.display()), e))?;
+        Ok(Some(fd))
+    }
+
+    /// Applies `linux.resources`; see [`resources`] for the per-controller rules.
+    pub fn apply(&self, r: &oci_spec::runtime::LinuxResources) -> Result<()> {
+        resources::apply(self, r)
+    }
+
+    /// runc-`events --stats`-shaped statistics.
+    pub fn stats(&self) -> Result<serde_json::Value> {
+        stats::collect(self)
+    }
+
+    /// Freezes every process: v1 freezer.state FROZEN, else v2 cgroup.freeze; returns once
+    /// the kernel reports the cgroup frozen.
+    pub fn freeze(&self) -> Result<()> {
+        if let Some(d) = self.v1_dir("freezer") {
+            return freeze_v1(d);
+        }
+        if let Some(d) = self.v2_dir() {
+            return set_v2_frozen(d, true);
+        }
+        Err(Error::other(format!("cgroup {}: no freezer (no v1 freezer, no cgroup2)", self.path)))
+    }
+
+    /// Thaws the cgroup.
+    pub fn thaw(&self) -> Result<()> {
+        if let Some(d) = self.v1_dir("freezer") {
+            return fs::set_strict(d, "freezer.state", "THAWED");
+        }
+        if let Some(d) = self.v2_dir() {
+            return set_v2_frozen(d, false);
+        }
+        Err(Error::other(format!("cgroup {}: no freezer (no v1 freezer, no cgroup2)", self.path)))
+    }
+
+    /// True when the cgroup is (completely) frozen.
+    pub fn is_frozen(&self) -> bool {
+        if let Some(d) = self.v1_dir("freezer") {
+            return fs::get(d, "freezer.state").as_deref() == Some("FROZEN");
+        }
+        match self.v2_dir() {
+            Some(d) => fs::keyed(&fs::get_keyed(d, "cgroup.events"), "frozen") == Some(1),
+            None => false,
+        }
+    }
+
+    /// Sends `sig` to every process in the cgroup. For SIGKILL: cgroup.kill on pure v2,
+    /// else freeze, signal every pid, thaw (runc's signalAllProcesses), so nothing forks
+    /// out from under the loop.
+    pub fn kill_all(&self, sig: i32) -> Result<()> {
+        let signal = nix::sys::signal::Signal::try_from(sig)
+            .map_err(|e| Error::sys(format!("signal number {sig}"), e))?;
+        if signal != nix::sys::signal::Signal::SIGKILL {
+            return signal_pids(&self.pids(), signal);
+        }
+        if self.layout == Layout::V2 {
+            if let Some(d) = self.v2_dir() {
+                if d.join("cgroup.kill").exists() {
+                    return fs::set_strict(d, "cgroup.kill", "1");
+                }
+            }
+        }
+        let frozen = match self.freeze() {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!("kill_all: freeze {}: {e}", self.path);
+                false
+            }
+        };
+        let sent = signal_pids(&self.pids(), signal);
+        // Frozen tasks take SIGKILL only once thawed.
+        let thawed = if frozen { self.thaw() } else { Ok(()) };
+        sent.and(thawed)
+    }
+
+    /// Removes the cgroup from every hierarchy. Processes still inside are killed
+    /// (SIGKILL) and the removal retried until they are gone (bounded wait).
     pub fn destroy(&self) -> Result<()> {
+        if self.remove_dirs().is_ok() {
+            return Ok(());
+        }
+        tracing::debug!("cgroup {}: busy, killing what is left", self.path);
+        self.kill_all(libc::SIGKILL)?;
+        self.wait_empty()?;
+        self.remove_dirs()
+    }
+
+    /// rmdir in every hierarchy; missing directories are fine. Tries all, returns the
+    /// first error.
+    fn remove_dirs(&self) -> Result<()> {
+        let mut first = None;
         for d in &self.dirs {
             match std::fs::remove_dir(d) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(crate::Error::io("remove cgroup", d, e)),
+                Err(e) => {
+                    first.get_or_insert(Error::io("remove cgroup", d, e));
+                }
             }
         }
-        Ok(())
+        first.map_or(Ok(()), Err)
+    }
+
+    /// Waits until no process is left: v2 cgroup.events `populated 0` (poll on the file),
+    /// v1 re-reading cgroup.procs with a short bounded backoff.
+    fn wait_empty(&self) -> Result<()> {
+        let start = Instant::now();
+        let mut pause = Duration::from_millis(1);
+        loop {
+            let v2_busy = self
+                .v2_dir()
+                .is_some_and(|d| fs::keyed(&fs::get_keyed(d, "cgroup.events"), "populated") == Some(1));
+            if !v2_busy && self.pids().is_empty() {
+                return Ok(());
+            }
+            let left = SETTLE_LIMIT.saturating_sub(start.elapsed());
+            if left.is_zero() {
+                return Err(Error::other(format!(
+                    "cgroup {}: processes {:?} still present after {}s",
+                    self.path,
+                    self.pids(),
+                    SETTLE_LIMIT.as_secs()
+                )));
+            }
+            match self.v2_dir() {
+                Some(d) if v2_busy => wait_events_change(d, left.min(Duration::from_millis(100)))?,
+                _ => {
+                    std::thread::sleep(pause.min(left));
+                    pause = (pause * 2).min(Duration::from_millis(50));
+                }
+            }
+        }
     }
 }
 
-/// The mounted cgroup hierarchies this runtime uses (v1 controllers and the v2 mount).
-fn hierarchies() -> Vec<PathBuf> {
+/// Where a controller lives.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Ctl<'a> {
+    V1(&'a Path),
+    V2(&'a Path),
+}
+
+fn reject_systemd_form(p: &str) -> Result<()> {
+    let parts: Vec<&str> = p.split(':').collect();
+    if parts.len() == 3 && !p.starts_with('/') && parts.iter().all(|s| !s.contains('/')) {
+        let why = if systemd_available() {
+            "podrun drives cgroupfs only (no systemd cgroup driver)"
+        } else {
+            "systemd is not running on this host"
+        };
+        return Err(Error::Spec(format!(
+            "linux.cgroupsPath {p:?} is in the systemd form slice:prefix:name, but {why}"
+        )));
+    }
+    Ok(())
+}
+
+fn validate_path(path: &str) -> Result<()> {
+    if path.split('/').any(|c| c == ".." || c == ".") {
+        return Err(Error::Spec(format!("linux.cgroupsPath {path:?}: '.' and '..' are not allowed")));
+    }
+    if path.trim_matches('/').is_empty() {
+        return Err(Error::Spec(format!("linux.cgroupsPath {path:?}: the root cgroup cannot be a container's")));
+    }
+    Ok(())
+}
+
+/// Copies the parent's cpuset.cpus / cpuset.mems into `dir` when they are empty.
+fn inherit_cpuset(parent: &Path, dir: &Path) -> Result<()> {
+    for file in ["cpuset.cpus", "cpuset.mems"] {
+        if fs::get(dir, file).is_some_and(|v| v.is_empty()) {
+            let value = fs::get(parent, file).unwrap_or_default();
+            fs::set_strict(dir, file, &value)?;
+        }
+    }
+    Ok(())
+}
+
+/// Enables `controllers` (those the cgroup offers and has not enabled yet) in `dir`'s
+/// subtree_control.
+fn enable_in_subtree(dir: &Path, controllers: &[&str]) -> Result<()> {
+    let offered = fs::get(dir, "cgroup.controllers").unwrap_or_default();
+    let enabled = fs::get(dir, "cgroup.subtree_control").unwrap_or_default();
+    let missing: Vec<&str> = controllers
+        .iter()
+        .copied()
+        .filter(|c| offered.split_whitespace().any(|o| o == *c))
+        .filter(|c| !enabled.split_whitespace().any(|o| o == *c))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let all: Vec<String> = missing.iter().map(|c| format!("+{c}")).collect();
+    let path = dir.join("cgroup.subtree_control");
+    if fs::write_once(&path, &all.join(" ")).is_ok() {
+        return Ok(());
+    }
+    for c in missing {
+        if let Err(e) = fs::write_once(&path, &format!("+{c}")) {
+            tracing::warn!("cgroup: enable {c} in {}: {e}", path.display());
+        }
+    }
+    Ok(())
+}
+
+fn freeze_v1(dir: &Path) -> Result<()> {
+    let start = Instant::now();
+    let mut pause = Duration::from_micros(100);
+    loop {
+        fs::set_strict(dir, "freezer.state", "FROZEN")?;
+        match fs::get(dir, "freezer.state").as_deref() {
+            Some("FROZEN") => return Ok(()),
+            Some(_) if start.elapsed() < SETTLE_LIMIT => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(10));
+            }
+            state => {
+                let _ = fs::set_strict(dir, "freezer.state", "THAWED");
+                return Err(Error::other(format!(
+                    "cgroup: {} still {state:?} after {}s, thawed again",
+                    dir.join("freezer.state").display(),
+                    SETTLE_LIMIT.as_secs()
+                )));
+            }
+        }
+    }
+}
+
+/// Writes cgroup.freeze and waits for cgroup.events `frozen` to match.
+fn set_v2_frozen(dir: &Path, frozen: bool) -> Result<()> {
+    let want = u64::from(frozen);
+    fs::set_strict(dir, "cgroup.freeze", if frozen { "1" } else { "0" })?;
+    let start = Instant::now();
+    loop {
+        if fs::keyed(&fs::get_keyed(dir, "cgroup.events"), "frozen") == Some(want) {
+            return Ok(());
+        }
+        let left = SETTLE_LIMIT.saturating_sub(start.elapsed());
+        if left.is_zero() {
+            if frozen {
+                let _ = fs::set_strict(dir, "cgroup.freeze", "0");
+            }
+            return Err(Error::other(format!(
+                "cgroup: {} did not report frozen {want} within {}s",
+                dir.join("cgroup.events").display(),
+                SETTLE_LIMIT.as_secs()
+            )));
+        }
+        wait_events_change(dir, left.min(Duration::from_millis(100)))?;
+    }
+}
+
+/// Blocks until cgroup.events changes (kernfs notifies pollers with POLLPRI) or `timeout`.
+fn wait_events_change(dir: &Path, timeout: Duration) -> Result<()> {
+    use std::os::fd::AsFd;
+    let path = dir.join("cgroup.events");
+    let file = std::fs::File::open(&path).map_err(|e| Error::io("open", &path, e))?;
+    // A poll on a kernfs file first reports the current state once it has been read.
+    let _ = std::io::Read::read(&mut &file, &mut [0u8; 256]);
+    let mut fds = [nix::poll::PollFd::new(file.as_fd(), nix::poll::PollFlags::POLLPRI)];
+    let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
+    match nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms)) {
+        Ok(_) | Err(nix::errno::Errno::EINTR) => Ok(()),
+        Err(e) => Err(Error::sys(format!("poll {}", path.display()), e)),
+    }
+}
+
+fn signal_pids(pids: &[i32], sig: nix::sys::signal::Signal) -> Result<()> {
+    for &pid in pids {
+        match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig) {
+            Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+            Err(e) => return Err(Error::sys(format!("kill({pid}, {sig})"), e)),
+        }
+    }
+    Ok(())
+}
+
+/// The mounted cgroup hierarchies, one per hierarchy (first mount wins, mounts of the
+/// hierarchy root preferred).
+pub(crate) fn hierarchies() -> Vec<Hierarchy> {
     let Ok(mounts) = std::fs::read_to_string("/proc/self/mountinfo") else {
         return Vec::new();
     };
-    let mut out = Vec::new();
+    parse_mountinfo(&mounts)
+}
+
+fn parse_mountinfo(mounts: &str) -> Vec<Hierarchy> {
+    let mut found: Vec<(bool, Hierarchy)> = Vec::new();
     for line in mounts.lines() {
         let Some((left, right)) = line.split_once(" - ") else {
             continue;
         };
-        let fstype = right.split_whitespace().next().unwrap_or("");
-        if fstype != "cgroup" && fstype != "cgroup2" {
+        let left: Vec<&str> = left.split_whitespace().collect();
+        let right: Vec<&str> = right.split_whitespace().collect();
+        let (Some(root), Some(mp), Some(fstype)) = (left.get(3), left.get(4), right.first()) else {
             continue;
-        }
-        if let Some(mp) = left.split_whitespace().nth(4) {
-            out.push(PathBuf::from(mp));
+        };
+        let mount = PathBuf::from(unescape_mountinfo(mp));
+        let h = match *fstype {
+            "cgroup2" => Hierarchy::V2 { mount },
+            "cgroup" => {
+                let opts = right.get(2).copied().unwrap_or("");
+                let controllers = v1_controllers(opts);
+                if controllers.is_empty() {
+                    continue;
+                }
+                Hierarchy::V1 { mount, controllers }
+            }
+            _ => continue,
+        };
+        found.push((*root == "/", h));
+    }
+    // Stable: root mounts first, then dedup by hierarchy identity.
+    found.sort_by_key(|(is_root, _)| !*is_root);
+    let mut out: Vec<Hierarchy> = Vec::new();
+    for (_, h) in found {
+        let dup = out.iter().any(|o| match (o, &h) {
+            (Hierarchy::V2 { .. }, Hierarchy::V2 { .. }) => true,
+            (Hierarchy::V1 { controllers: a, .. }, Hierarchy::V1 { controllers: b, .. }) => a == b,
+            _ => false,
+        });
+        if !dup {
+            out.push(h);
         }
     }
     out
 }
+
+/// Controller names in a v1 mount's super options (`rw,cpu,cpuacct`, `rw,name=systemd`).
+fn v1_controllers(opts: &str) -> Vec<String> {
+    const NOT_CONTROLLERS: &[&str] = &["rw", "ro", "clone_children", "noprefix", "xattr", "cpuset_v2_mode", "favordynmods", "nofavordynmods"];
+    let mut c: Vec<String> = opts
+        .split(',')
+        .filter(|o| !NOT_CONTROLLERS.contains(o) && !o.starts_with("release_agent="))
+        .map(str::to_string)
+        .collect();
+    c.sort();
+    c
+}
+
+/// mountinfo escapes space, tab, newline and backslash as \ooo.
+fn unescape_mountinfo(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|d| (b'0'..=b'7').contains(d)) {
+            let v = u32::from(b[i + 1] - b'0') * 64 + u32::from(b[i + 2] - b'0') * 8 + u32::from(b[i + 3] - b'0');
+            out.push(u8::try_from(v).unwrap_or(b'?'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests;

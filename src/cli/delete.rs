@@ -1,12 +1,16 @@
-//! `podrun delete`.
+//! `podrun delete [--force] ID`.
 use crate::cli::Global;
-use crate::{Error, Result};
+use crate::Result;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
+    /// Kill the container first if it is running
+    #[arg(short = 'f', long)]
+    pub force: bool,
     pub id: String,
 }
 
-pub fn run(_g: &Global, _a: Args) -> Result<i32> {
-    Err(Error::other("not implemented yet"))
+pub fn run(g: &Global, a: Args) -> Result<i32> {
+    crate::container::delete(&g.root, &a.id, a.force)?;
+    Ok(0)
 }

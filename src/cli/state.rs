@@ -1,12 +1,16 @@
-//! `podrun state`.
+//! `podrun state`: the runtime-spec state of a container as JSON.
 use crate::cli::Global;
-use crate::{Error, Result};
+use crate::state::ContainerState;
+use crate::Result;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     pub id: String,
 }
 
-pub fn run(_g: &Global, _a: Args) -> Result<i32> {
-    Err(Error::other("not implemented yet"))
+pub fn run(g: &Global, a: Args) -> Result<i32> {
+    let st = ContainerState::load(&g.root, &a.id)?;
+    let v = st.oci_state(st.status(&g.root));
+    println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    Ok(0)
 }

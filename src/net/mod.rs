@@ -525,11 +525,9 @@ mod tests {
         assert!(c.validate().is_ok());
         c.bridge = "a-very-long-bridge-name".into();
         assert!(c.validate().is_err());
-        let mut c = NetConfig::default();
-        c.mtu = 10;
+        let c = NetConfig { mtu: 10, ..Default::default() };
         assert!(c.validate().is_err());
-        let mut c = NetConfig::default();
-        c.subnet = Ipv4Cidr::parse_subnet("10.244.1.0/31").unwrap();
+        let c = NetConfig { subnet: Ipv4Cidr::parse_subnet("10.244.1.0/31").unwrap(), ..Default::default() };
         assert!(c.validate().is_err());
     }
 

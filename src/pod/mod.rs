@@ -277,7 +277,6 @@ pub fn create(root: &Path, opts: &CreateOptions) -> Result<PodState> {
     let cg = cgroup_of(name);
     cg.create()?;
     rb.cgroup = Some(cg.clone());
-    init_cpuset(&cg)?;
 
     let p = pause::spawn(&pause::PauseSpec { hostname: &hostname, share_pid: opts.share_pid })?;
     rb.pause = Some(p);
@@ -373,43 +372,9 @@ fn unmount(target: &Path) -> Result<()> {
     }
 }
 
-/// cgroup v1 cpuset: a new cgroup has empty `cpuset.cpus`/`cpuset.mems` and refuses tasks
-/// (ENOSPC) until they are filled; copy them down from the parent, top to bottom.
-// TODO: belongs in crate::cgroups::Cgroup::create (containers need it too); remove once there.
-fn init_cpuset(cg: &Cgroup) -> Result<()> {
-    for dir in &cg.dirs {
-        if !dir.join("cpuset.cpus").exists() {
-            continue;
-        }
-        let mut chain: Vec<&Path> = dir.ancestors().take_while(|d| d.join("cpuset.cpus").exists()).collect();
-        chain.reverse();
-        for pair in chain.windows(2) {
-            for file in ["cpuset.cpus", "cpuset.mems"] {
-                let child = pair[1].join(file);
-                if std::fs::read_to_string(&child).io("read", &child)?.trim().is_empty() {
-                    let parent = pair[0].join(file);
-                    let value = std::fs::read_to_string(&parent).io("read", &parent)?;
-                    std::fs::write(&child, value.trim()).io("write", &child)?;
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Removes the cgroup; a just-killed process may keep it busy for a moment.
+/// Removes the pod's cgroup (`Cgroup::destroy` kills and waits for stragglers).
 fn destroy_cgroup(cg: &Cgroup) -> Result<()> {
-    let mut last = Ok(());
-    for _ in 0..200 {
-        last = cg.destroy();
-        match &last {
-            Err(Error::Io { source, .. }) if source.raw_os_error() == Some(libc::EBUSY) => {
-                std::thread::sleep(std::time::Duration::from_millis(1));
-            }
-            _ => return last,
-        }
-    }
-    last
+    cg.destroy()
 }
 
 /// The namespace files a container of pod `name` joins: (type, path) for net, ipc, uts
@@ -495,22 +460,8 @@ pub fn delete(root: &Path, name: &str, force: bool) -> Result<()> {
     std::fs::remove_dir_all(&dir).io("remove", &dir)
 }
 
-// TODO: call crate::container::force_delete(root, id) once the lead lands it on main.
 fn force_delete_container(root: &Path, id: &str) -> Result<()> {
-    let exe = pause::pause_binary()?.with_file_name("podrun");
-    let out = std::process::Command::new(&exe)
-        .arg("--root")
-        .arg(root)
-        .args(["delete", "--force", id])
-        .output()
-        .io("run", &exe)?;
-    if !out.status.success() {
-        return Err(Error::other(format!(
-            "delete --force {id}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    Ok(())
+    crate::container::force_delete(root, id)
 }
 
 /// Now as RFC 3339 UTC with nanoseconds.

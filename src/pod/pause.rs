@@ -13,6 +13,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+
 use nix::errno::Errno;
 use nix::sched::CloneFlags;
 
@@ -34,16 +35,8 @@ pub struct Pause {
     pub start_time: u64,
 }
 
-/// The directory of the podrun executable.
-// TODO: switch to crate::sys::podrun_exe_dir() (the original binary's dir even after a
-// memfd re-exec) once the lead lands it on main.
-fn podrun_exe_dir() -> Result<PathBuf> {
-    let exe = std::env::current_exe().io("find", "/proc/self/exe")?;
-    Ok(exe.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/")))
-}
-
 pub fn pause_binary() -> Result<PathBuf> {
-    Ok(podrun_exe_dir()?.join("podrun-pause"))
+    Ok(crate::sys::podrun_exe_dir().join("podrun-pause"))
 }
 
 /// Copies `path` into a memfd sealed against every change.

@@ -1,0 +1,412 @@
+//! Tests against the real cgroup mounts (root needed). Each test makes its own
+//! /podrun-test-<pid>-<n> cgroup and a forked sleeping child, and removes both (Drop guards).
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use nix::sys::signal::Signal;
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::{fork, ForkResult, Pid};
+use oci_spec::runtime::LinuxResources;
+
+use super::*;
+
+static SEQ: AtomicUsize = AtomicUsize::new(0);
+/// Tests that use the cgroup2 hierarchy change its root's subtree_control: one at a time.
+static V2_LOCK: Mutex<()> = Mutex::new(());
+
+fn test_path() -> String {
+    format!("/podrun-test-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst))
+}
+
+/// Removes the test cgroup (and kills what is left in it) when dropped.
+struct CgGuard(Cgroup);
+
+impl Drop for CgGuard {
+    fn drop(&mut self) {
+        if let Err(e) = self.0.destroy() {
+            eprintln!("cleanup of {}: {e}", self.0.path);
+        }
+    }
+}
+
+fn make(hs: Option<Vec<Hierarchy>>) -> CgGuard {
+    let path = test_path();
+    let cg = match hs {
+        Some(hs) => Cgroup::with_hierarchies(&path, &hs),
+        None => Cgroup::from_path(&path),
+    };
+    let g = CgGuard(cg);
+    g.0.create().expect("create test cgroup");
+    g
+}
+
+/// A forked child that sleeps in pause(); killed and reaped on drop.
+struct Child {
+    pid: Pid,
+    reaped: bool,
+}
+
+impl Child {
+    fn spawn() -> Child {
+        // SAFETY: the child only calls async-signal-safe functions (pause, _exit).
+        match unsafe { fork() }.expect("fork") {
+            ForkResult::Child => loop {
+                // SAFETY: pause has no preconditions.
+                unsafe { libc::pause() };
+            },
+            ForkResult::Parent { child } => Child { pid: child, reaped: false },
+        }
+    }
+
+    fn raw(&self) -> i32 {
+        self.pid.as_raw()
+    }
+
+    /// Waits for the child to end and returns how.
+    fn wait(&mut self) -> WaitStatus {
+        let st = waitpid(self.pid, None).expect("waitpid");
+        self.reaped = true;
+        st
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if !self.reaped {
+            let _ = nix::sys::signal::kill(self.pid, Signal::SIGKILL);
+            let _ = waitpid(self.pid, None);
+        }
+    }
+}
+
+fn res(json: &str) -> LinuxResources {
+    serde_json::from_str(json).expect("test resources json")
+}
+
+fn read(dir: &Path, file: &str) -> String {
+    std::fs::read_to_string(dir.join(file))
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.join(file).display()))
+        .trim()
+        .to_string()
+}
+
+fn host_v1_dir(cg: &Cgroup, controller: &str) -> std::path::PathBuf {
+    cg.v1_dir(controller)
+        .unwrap_or_else(|| panic!("this test host has a v1 {controller} hierarchy"))
+        .to_path_buf()
+}
+
+fn v2_only() -> Vec<Hierarchy> {
+    hierarchies().into_iter().filter(|h| matches!(h, Hierarchy::V2 { .. })).collect()
+}
+
+fn v1_only() -> Vec<Hierarchy> {
+    hierarchies().into_iter().filter(|h| matches!(h, Hierarchy::V1 { .. })).collect()
+}
+
+/// Puts cgroup.subtree_control of the v2 root back as it was (tests enable hugetlb there).
+struct V2RootGuard {
+    root: std::path::PathBuf,
+    before: String,
+    _lock: std::sync::MutexGuard<'static, ()>,
+}
+
+impl V2RootGuard {
+    fn new() -> V2RootGuard {
+        let lock = V2_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+        let root = match v2_only().first() {
+            Some(Hierarchy::V2 { mount }) => mount.clone(),
+            _ => panic!("this test host has a cgroup2 mount"),
+        };
+        let before = read(&root, "cgroup.subtree_control");
+        V2RootGuard { root, before, _lock: lock }
+    }
+}
+
+impl Drop for V2RootGuard {
+    fn drop(&mut self) {
+        let now = std::fs::read_to_string(self.root.join("cgroup.subtree_control")).unwrap_or_default();
+        for c in now.split_whitespace() {
+            if !self.before.split_whitespace().any(|b| b == c) {
+                let _ = fs::write_once(&self.root.join("cgroup.subtree_control"), &format!("-{c}"));
+            }
+        }
+    }
+}
+
+// ---- discovery ----
+
+#[test]
+fn mountinfo_layouts() {
+    let hybrid = "32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu\n\
+                  40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd\n\
+                  41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n";
+    let hs = parse_mountinfo(hybrid);
+    assert_eq!(layout_of(&hs), Layout::Hybrid);
+    assert_eq!(
+        hs[1],
+        Hierarchy::V1 { mount: "/sys/fs/cgroup/systemd".into(), controllers: vec!["name=systemd".into()] }
+    );
+    let v2 = "30 23 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n\
+              99 23 0:26 /sub /mnt/x rw - cgroup2 cgroup2 rw\n";
+    let hs = parse_mountinfo(v2);
+    assert_eq!(layout_of(&hs), Layout::V2);
+    assert_eq!(hs, vec![Hierarchy::V2 { mount: "/sys/fs/cgroup".into() }]);
+    let v1 = "32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpuacct,cpu\n";
+    let hs = parse_mountinfo(v1);
+    assert_eq!(layout_of(&hs), Layout::V1);
+    assert_eq!(
+        hs,
+        vec![Hierarchy::V1 { mount: "/sys/fs/cgroup/cpu,cpuacct".into(), controllers: vec!["cpu".into(), "cpuacct".into()] }]
+    );
+}
+
+#[test]
+fn this_host_is_hybrid() {
+    // machine-notes: v1 controllers plus cgroup2 at /sys/fs/cgroup/unified.
+    assert_eq!(layout(), Layout::Hybrid);
+    let cg = Cgroup::from_path("/x");
+    assert!(cg.v1_dir("name=systemd").is_some());
+    assert_eq!(cg.v2_dir(), Some(Path::new("/sys/fs/cgroup/unified/x")));
+    assert!(cg.v2_has("hugetlb"));
+    assert!(!cg.v2_has("memory"));
+}
+
+#[test]
+fn for_container_paths() {
+    let cg = Cgroup::for_container(None, "abc").expect("default path");
+    assert_eq!(cg.path, "/podrun/abc");
+    let cg = Cgroup::for_container(Some("a/b"), "abc").expect("relative path");
+    assert_eq!(cg.path, "/a/b");
+    let err = Cgroup::for_container(Some("system.slice:podrun:abc"), "abc").expect_err("systemd form");
+    assert!(err.to_string().contains("systemd"), "{err}");
+    assert!(Cgroup::for_container(Some("/a/../b"), "abc").is_err());
+    assert!(Cgroup::for_container(Some("/"), "abc").is_err());
+}
+
+// ---- host (hybrid) ----
+
+#[test]
+fn create_add_pids_destroy_kills_leftovers() {
+    let g = make(None);
+    let mut child = Child::spawn();
+    g.0.add_pid(child.raw()).expect("add pid");
+    assert_eq!(g.0.pids(), vec![child.raw()]);
+    for d in &g.0.dirs {
+        assert!(read(d, "cgroup.procs").lines().any(|l| l == child.raw().to_string()), "{}", d.display());
+    }
+    g.0.destroy().expect("destroy with a live process");
+    assert_eq!(child.wait(), WaitStatus::Signaled(child.pid, Signal::SIGKILL, false));
+    for d in &g.0.dirs {
+        assert!(!d.exists(), "{} still there", d.display());
+    }
+    g.0.destroy().expect("destroy again is fine");
+}
+
+#[test]
+fn memory_limit_and_swap_read_back() {
+    let g = make(None);
+    let r = res(r#"{"memory":{"limit":67108864,"swap":134217728,"reservation":33554432,"swappiness":10}}"#);
+    g.0.apply(&r).expect("apply memory");
+    let d = host_v1_dir(&g.0, "memory");
+    assert_eq!(read(&d, "memory.limit_in_bytes"), "67108864");
+    assert_eq!(read(&d, "memory.memsw.limit_in_bytes"), "134217728");
+    assert_eq!(read(&d, "memory.soft_limit_in_bytes"), "33554432");
+    assert_eq!(read(&d, "memory.swappiness"), "10");
+    // Lowering both needs memory first, then memsw: the order logic must get it right.
+    let r = res(r#"{"memory":{"limit":16777216,"swap":33554432}}"#);
+    g.0.apply(&r).expect("lower memory");
+    assert_eq!(read(&d, "memory.limit_in_bytes"), "16777216");
+    assert_eq!(read(&d, "memory.memsw.limit_in_bytes"), "33554432");
+}
+
+#[test]
+fn pids_limit() {
+    let g = make(None);
+    g.0.apply(&res(r#"{"pids":{"limit":10}}"#)).expect("apply pids");
+    assert_eq!(read(&host_v1_dir(&g.0, "pids"), "pids.max"), "10");
+    g.0.apply(&res(r#"{"pids":{"limit":-1}}"#)).expect("unlimit pids");
+    assert_eq!(read(&host_v1_dir(&g.0, "pids"), "pids.max"), "max");
+}
+
+#[test]
+fn cpu_shares_quota_period() {
+    let g = make(None);
+    g.0.apply(&res(r#"{"cpu":{"shares":512,"quota":50000,"period":200000}}"#)).expect("apply cpu");
+    let d = host_v1_dir(&g.0, "cpu");
+    assert_eq!(read(&d, "cpu.shares"), "512");
+    assert_eq!(read(&d, "cpu.cfs_quota_us"), "50000");
+    assert_eq!(read(&d, "cpu.cfs_period_us"), "200000");
+}
+
+#[test]
+fn cpuset_inherited_then_applied() {
+    let g = make(None);
+    let d = host_v1_dir(&g.0, "cpuset");
+    let parent = d.parent().expect("parent").to_path_buf();
+    assert_eq!(read(&d, "cpuset.cpus"), read(&parent, "cpuset.cpus"));
+    assert_eq!(read(&d, "cpuset.mems"), read(&parent, "cpuset.mems"));
+    g.0.apply(&res(r#"{"cpu":{"cpus":"0","mems":"0"}}"#)).expect("apply cpuset");
+    assert_eq!(read(&d, "cpuset.cpus"), "0");
+    let child = Child::spawn();
+    g.0.add_pid(child.raw()).expect("join a cgroup with a cpuset");
+    let err = g.0.apply(&res(r#"{"cpu":{"cpus":"999"}}"#)).expect_err("no cpu 999");
+    let msg = err.to_string();
+    assert!(msg.contains("cpuset.cpus") && msg.contains("999"), "{msg}");
+}
+
+#[test]
+fn devices_rules_in_order() {
+    let g = make(None);
+    let r = res(
+        r#"{"devices":[{"allow":false,"access":"rwm"},
+                       {"allow":true,"type":"c","major":1,"minor":3,"access":"rw"},
+                       {"allow":true,"type":"b","major":7,"minor":0,"access":"r"}]}"#,
+    );
+    g.0.apply(&r).expect("apply devices");
+    let list = read(&host_v1_dir(&g.0, "devices"), "devices.list");
+    let lines: Vec<&str> = list.lines().collect();
+    assert!(!lines.contains(&"a *:* rwm"), "deny-all was not applied: {list}");
+    assert!(lines.contains(&"b 7:0 r"), "{list}");
+    assert!(lines.contains(&"c 136:* rwm"), "default pts rule missing: {list}");
+    // /dev/null: the spec allowed rw, the default set adds rwm.
+    assert!(lines.iter().any(|l| l.starts_with("c 1:3 ")), "{list}");
+    assert!(!lines.iter().any(|l| l.starts_with("c 4:")), "{list}");
+}
+
+#[test]
+fn freeze_and_thaw() {
+    let g = make(None);
+    let child = Child::spawn();
+    g.0.add_pid(child.raw()).expect("add pid");
+    g.0.freeze().expect("freeze");
+    assert!(g.0.is_frozen());
+    assert_eq!(read(&host_v1_dir(&g.0, "freezer"), "freezer.state"), "FROZEN");
+    g.0.thaw().expect("thaw");
+    assert!(!g.0.is_frozen());
+    assert_eq!(read(&host_v1_dir(&g.0, "freezer"), "freezer.state"), "THAWED");
+}
+
+#[test]
+fn kill_all_reaches_every_process() {
+    let g = make(None);
+    let mut a = Child::spawn();
+    let mut b = Child::spawn();
+    g.0.add_pid(a.raw()).expect("add a");
+    g.0.add_pid(b.raw()).expect("add b");
+    g.0.kill_all(libc::SIGTERM).expect("SIGTERM all");
+    assert_eq!(a.wait(), WaitStatus::Signaled(a.pid, Signal::SIGTERM, false));
+    assert_eq!(b.wait(), WaitStatus::Signaled(b.pid, Signal::SIGTERM, false));
+    let mut c = Child::spawn();
+    g.0.add_pid(c.raw()).expect("add c");
+    g.0.kill_all(libc::SIGKILL).expect("SIGKILL all");
+    assert_eq!(c.wait(), WaitStatus::Signaled(c.pid, Signal::SIGKILL, false));
+    assert!(!g.0.is_frozen(), "kill_all must thaw again");
+}
+
+#[test]
+fn stats_have_runc_fields() {
+    let g = make(None);
+    let child = Child::spawn();
+    g.0.add_pid(child.raw()).expect("add pid");
+    g.0.apply(&res(r#"{"memory":{"limit":67108864},"pids":{"limit":20}}"#)).expect("apply");
+    let s = g.0.stats().expect("stats");
+    assert!(s["cpu"]["usage"]["total"].is_u64(), "{s}");
+    assert!(s["cpu"]["usage"]["percpu"].is_array(), "{s}");
+    assert!(s["cpu"]["throttling"]["periods"].is_u64(), "{s}");
+    assert_eq!(s["memory"]["usage"]["limit"], 67108864, "{s}");
+    assert!(s["memory"]["usage"]["usage"].is_u64(), "{s}");
+    assert!(s["memory"]["raw"].is_object(), "{s}");
+    assert_eq!(s["pids"]["current"], 1, "{s}");
+    assert_eq!(s["pids"]["limit"], 20, "{s}");
+    assert!(s["blkio"].is_object(), "{s}");
+    assert!(s["hugetlb"]["2MB"]["usage"].is_u64(), "{s}");
+}
+
+#[test]
+fn hybrid_hugetlb_goes_to_unified() {
+    let _root = V2RootGuard::new();
+    let g = make(None);
+    g.0.apply(&res(r#"{"hugepageLimits":[{"pageSize":"2MB","limit":4194304}]}"#)).expect("hugetlb");
+    let d = g.0.v2_dir().expect("unified dir");
+    assert_eq!(read(d, "hugetlb.2MB.max"), "4194304");
+    // unified keys go to the unified hierarchy; memory is bound to v1 here.
+    g.0.apply(&res(r#"{"unified":{"hugetlb.2MB.max":"2097152"}}"#)).expect("unified hugetlb");
+    assert_eq!(read(d, "hugetlb.2MB.max"), "2097152");
+    let err = g.0.apply(&res(r#"{"unified":{"memory.max":"1000000"}}"#)).expect_err("memory is v1 here");
+    assert!(err.to_string().contains("memory.max"), "{err}");
+    assert!(g.0.v2_dir_fd().expect("fd").is_none(), "hybrid: no CLONE_INTO_CGROUP");
+}
+
+#[test]
+fn missing_files_warn_not_fail() {
+    // blkio.weight does not exist here (machine-notes) and there is no v1 hugetlb.
+    let g = make(None);
+    g.0.apply(&res(r#"{"blockIO":{"leafWeight":300},"memory":{"kernel":1000000}}"#))
+        .expect("missing files are warnings");
+}
+
+// ---- pure v1 view (the v1 hierarchies of this host without the unified one) ----
+
+#[test]
+fn v1_only_layout() {
+    let g = make(Some(v1_only()));
+    assert_eq!(g.0.layout(), Layout::V1);
+    assert!(g.0.v2_dir().is_none());
+    let mut child = Child::spawn();
+    g.0.add_pid(child.raw()).expect("add pid");
+    assert_eq!(g.0.pids(), vec![child.raw()]);
+    let err = g.0.apply(&res(r#"{"unified":{"pids.max":"5"}}"#)).expect_err("no v2");
+    assert!(err.to_string().contains("cgroup v2"), "{err}");
+    g.0.kill_all(libc::SIGKILL).expect("kill");
+    assert_eq!(child.wait(), WaitStatus::Signaled(child.pid, Signal::SIGKILL, false));
+}
+
+// ---- pure v2 view (the host's cgroup2 mount alone) ----
+
+#[test]
+fn v2_create_freeze_kill_destroy() {
+    let _root = V2RootGuard::new();
+    let g = make(Some(v2_only()));
+    assert_eq!(g.0.layout(), Layout::V2);
+    let d = g.0.v2_dir().expect("v2 dir").to_path_buf();
+    // create() enabled every offered controller in the parent (the root here).
+    let root = d.parent().expect("root");
+    let offered = read(root, "cgroup.controllers");
+    let enabled = read(root, "cgroup.subtree_control");
+    for c in offered.split_whitespace() {
+        assert!(enabled.split_whitespace().any(|e| e == c), "{c} not enabled: {enabled}");
+    }
+    let mut child = Child::spawn();
+    g.0.add_pid(child.raw()).expect("add pid");
+    assert_eq!(g.0.pids(), vec![child.raw()]);
+    assert!(g.0.v2_dir_fd().expect("fd").is_some());
+
+    g.0.freeze().expect("freeze");
+    assert!(g.0.is_frozen());
+    assert!(read(&d, "cgroup.events").lines().any(|l| l == "frozen 1"));
+    g.0.thaw().expect("thaw");
+    assert!(!g.0.is_frozen());
+
+    // memory/pids belong to v1 on this host: warnings, not errors.
+    g.0.apply(&res(r#"{"memory":{"limit":1000000},"pids":{"limit":3}}"#)).expect("warn only");
+    g.0.apply(&res(r#"{"devices":[{"allow":false,"access":"rwm"}]}"#)).expect("v2 devices: warn only");
+
+    g.0.kill_all(libc::SIGKILL).expect("cgroup.kill");
+    assert_eq!(child.wait(), WaitStatus::Signaled(child.pid, Signal::SIGKILL, false));
+    let s = g.0.stats().expect("stats");
+    assert!(s["cpu"]["usage"]["total"].is_u64(), "{s}");
+}
+
+#[test]
+fn v2_destroy_waits_for_populated() {
+    let _root = V2RootGuard::new();
+    let g = make(Some(v2_only()));
+    let mut child = Child::spawn();
+    g.0.add_pid(child.raw()).expect("add pid");
+    g.0.destroy().expect("destroy kills and waits");
+    assert!(!g.0.v2_dir().expect("dir").exists());
+    assert_eq!(child.wait(), WaitStatus::Signaled(child.pid, Signal::SIGKILL, false));
+}

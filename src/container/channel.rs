@@ -1,0 +1,112 @@
+//! The create handshake: typed messages over a SOCK_SEQPACKET socketpair between podrun (the
+//! parent) and the container's init (the child). One message per packet; an fd may ride along.
+
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::sys::socket::{
+    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
+    SockFlag, SockType,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result, SysContext};
+
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Msg {
+    /// parent -> init: maps written, cgroup joined; go on. Carries the state JSON for the
+    /// hooks the init runs itself.
+    Go(String),
+    /// init -> parent: mounts are ready; run prestart/createRuntime hooks now.
+    RunHooks,
+    /// parent -> init: hooks done.
+    HooksDone,
+    /// init -> parent: the pty master rides along (foreground run with a terminal).
+    Pty,
+    /// init -> parent: set up, blocked before exec.
+    Ready,
+    /// init -> parent: setup failed.
+    Error(String),
+}
+
+#[derive(Debug)]
+pub struct Channel {
+    fd: OwnedFd,
+}
+
+/// A connected pair (parent end, child end), both close-on-exec.
+pub fn pair() -> Result<(Channel, Channel)> {
+    let (a, b) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .sys(|| "socketpair".into())?;
+    Ok((Channel { fd: a }, Channel { fd: b }))
+}
+
+impl Channel {
+    pub fn raw(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    pub fn send(&self, msg: &Msg) -> Result<()> {
+        self.send_with_fd(msg, None)
+    }
+
+    pub fn send_with_fd(&self, msg: &Msg, fd: Option<RawFd>) -> Result<()> {
+        let data = serde_json::to_vec(msg).map_err(|e| Error::other(format!("encode message: {e}")))?;
+        let iov = [IoSlice::new(&data)];
+        let fds;
+        let cmsg: Vec<ControlMessage> = match fd {
+            Some(f) => {
+                fds = [f];
+                vec![ControlMessage::ScmRights(&fds)]
+            }
+            None => Vec::new(),
+        };
+        sendmsg::<()>(self.fd.as_raw_fd(), &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None)
+            .sys(|| format!("send {msg:?}"))?;
+        Ok(())
+    }
+
+    /// The next message, or None when the other end is gone.
+    pub fn recv(&self) -> Result<Option<(Msg, Option<OwnedFd>)>> {
+        let mut buf = vec![0u8; 65536];
+        let mut cbuf = nix::cmsg_space!([RawFd; 1]);
+        loop {
+            let mut iov = [IoSliceMut::new(&mut buf)];
+            let r = recvmsg::<()>(
+                self.fd.as_raw_fd(),
+                &mut iov,
+                Some(&mut cbuf),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            );
+            let m = match r {
+                Ok(m) => m,
+                Err(nix::Error::EINTR) => continue,
+                Err(e) => return Err(Error::sys("receive from container init", e)),
+            };
+            let mut fd = None;
+            for c in m.cmsgs().map_err(|e| Error::sys("control message", e))? {
+                if let ControlMessageOwned::ScmRights(fds) = c {
+                    for f in fds {
+                        // SAFETY: the kernel installed this fd for us.
+                        let owned = unsafe { OwnedFd::from_raw_fd(f) };
+                        if fd.is_none() {
+                            fd = Some(owned);
+                        }
+                    }
+                }
+            }
+            let n = m.bytes;
+            if n == 0 {
+                return Ok(None);
+            }
+            let msg = serde_json::from_slice(&buf[..n])
+                .map_err(|e| Error::other(format!("bad message from container init: {e}")))?;
+            return Ok(Some((msg, fd)));
+        }
+    }
+}

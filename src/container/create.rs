@@ -1,0 +1,429 @@
+//! `create` on the podrun side (the parent): validate, reserve the id, fork the init into its
+//! namespaces, answer the handshake, record the state. On any failure everything made so far
+//! is undone by `Cleanup` (process, cgroup, state dir), so the id is reusable at once.
+
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+use nix::sched::CloneFlags;
+use nix::sys::stat::Mode;
+use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType, Spec};
+
+use crate::cgroups::Cgroup;
+use crate::container::channel::{self, Channel, Msg};
+use crate::error::{Error, IoContext, Result, SysContext};
+use crate::process::init::{self, ConsoleTarget, InitConfig, Mode as InitMode};
+use crate::process::namespaces::{self, JoinNs};
+use crate::state::{ContainerState, StateDir, Status};
+use crate::{spec, sys};
+
+#[derive(Debug, Default, Clone)]
+pub struct CreateOpts {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+    /// Join this pod's namespaces.
+    pub pod: Option<String>,
+    /// `run` in the foreground: a terminal's pty master comes back to podrun.
+    pub foreground: bool,
+}
+
+/// A created container, blocked before exec.
+pub struct Created {
+    pub state: ContainerState,
+    /// The pty master for a foreground terminal.
+    pub pty_master: Option<OwnedFd>,
+}
+
+/// Undoes a half-made container when dropped while armed.
+struct Cleanup {
+    dir: Option<StateDir>,
+    pid: Option<i32>,
+    cgroup: Option<Cgroup>,
+    pod: Option<(PathBuf, String, String)>,
+}
+
+impl Cleanup {
+    fn disarm(mut self) -> StateDir {
+        self.pid = None;
+        self.cgroup = None;
+        self.pod = None;
+        self.dir.take().expect("state dir present until disarmed")
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid.take() {
+            let p = nix::unistd::Pid::from_raw(pid);
+            let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(p, None);
+        }
+        if let Some(cg) = self.cgroup.take() {
+            if let Err(e) = cg.destroy() {
+                tracing::warn!("cleanup: {e}");
+            }
+        }
+        if let Some((root, pod, id)) = self.pod.take() {
+            let _ = crate::pod::remove_member(&root, &pod, &id);
+        }
+        if let Some(dir) = self.dir.take() {
+            if let Err(e) = dir.remove() {
+                tracing::warn!("cleanup: {e}");
+            }
+        }
+    }
+}
+
+/// The bundle directory: given, or the current directory; made absolute.
+pub fn bundle_dir(b: Option<&Path>) -> Result<PathBuf> {
+    let b = b.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    std::fs::canonicalize(&b).map_err(|e| Error::Spec(format!("bundle {}: {e}", b.display())))
+}
+
+pub fn create(root: &Path, opts: &CreateOpts) -> Result<Created> {
+    crate::state::validate_id(&opts.id)?;
+    reserve_preserved_fds(opts.preserve_fds);
+    let mut spec = spec::load(&opts.bundle)?;
+    if let Some(pod) = &opts.pod {
+        apply_pod(&mut spec, root, pod)?;
+    }
+    let rootfs = spec::rootfs_path(&spec, &opts.bundle)?;
+    let plan = NamespacePlan::from_spec(&spec)?;
+    let process = spec
+        .process()
+        .clone()
+        .ok_or_else(|| Error::Spec("process is missing from config.json".into()))?;
+    let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        Some(s) => Some(crate::process::seccomp::compile(s)?),
+        None => None,
+    };
+    let terminal = process.terminal().unwrap_or(false);
+    if terminal && opts.console_socket.is_none() && !opts.foreground {
+        return Err(Error::Usage(
+            "process.terminal is true: --console-socket is required (or use run in the foreground)".into(),
+        ));
+    }
+    if !terminal && opts.console_socket.is_some() {
+        return Err(Error::Usage("--console-socket given but process.terminal is false".into()));
+    }
+    let console_sock = match &opts.console_socket {
+        Some(p) if terminal => Some(
+            UnixStream::connect(p).map_err(|e| Error::io("connect to console socket", p, e))?,
+        ),
+        _ => None,
+    };
+
+    let dir = StateDir::reserve(root, &opts.id)?;
+    let mut cleanup = Cleanup {
+        dir: Some(dir),
+        pid: None,
+        cgroup: None,
+        pod: None,
+    };
+    if let Some(pod) = &opts.pod {
+        crate::pod::add_member(root, pod, &opts.id)?;
+        cleanup.pod = Some((root.to_path_buf(), pod.clone(), opts.id.clone()));
+    }
+    let dir_path = cleanup.dir.as_ref().map(|d| d.dir.clone()).unwrap_or_default();
+    let fifo_path = dir_path.join(crate::state::EXEC_FIFO);
+    nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o622)).sys(|| format!("mkfifo {}", fifo_path.display()))?;
+    let fifo = nix::fcntl::open(&fifo_path, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC, Mode::empty())
+        .sys(|| format!("open {}", fifo_path.display()))?;
+
+    let cgroup_path = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().as_ref())
+        .map(|p| p.to_string_lossy().into_owned());
+    let cg = Cgroup::for_container(cgroup_path.as_deref(), &opts.id)?;
+    let mut state = ContainerState {
+        oci_version: spec.version().clone(),
+        id: opts.id.clone(),
+        pid: 0,
+        start_time: 0,
+        bundle: opts.bundle.clone(),
+        rootfs: rootfs.clone(),
+        created: crate::logging::rfc3339_now(),
+        annotations: spec.annotations().clone().unwrap_or_default().into_iter().collect(),
+        creating: true,
+        cgroup_path: Some(cg.path.clone()),
+        hooks: spec.hooks().clone(),
+        process: Some(process.clone()),
+        namespaces: plan.all_types.iter().map(|t| spec::ns_oci_name(*t).to_string()).collect(),
+        pod: opts.pod.clone(),
+        no_pivot: opts.no_pivot,
+        seccomp: spec.linux().as_ref().and_then(|l| l.seccomp().clone()),
+    };
+    // Recorded before anything else exists, so that `delete --force` after a killed create
+    // finds and removes the cgroup and the process.
+    state.save(cleanup.dir.as_ref().ok_or_else(|| Error::other("state dir missing"))?)?;
+    cleanup.cgroup = Some(cg.clone());
+    setup_cgroup(&spec, &cg)?;
+    let cgroup = Some(cg);
+
+    let (parent, child) = channel::pair()?;
+    let console = match (&console_sock, terminal) {
+        (Some(s), _) => ConsoleTarget::Socket(s.as_raw_fd()),
+        (None, true) => ConsoleTarget::Parent,
+        (None, false) => ConsoleTarget::None,
+    };
+    let parent_hooks = spec
+        .hooks()
+        .as_ref()
+        .is_some_and(|h| h.prestart().as_ref().is_some_and(|v| !v.is_empty()) || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty()));
+    let cfg = InitConfig {
+        mode: InitMode::Create,
+        id: &opts.id,
+        spec: &spec,
+        process: &process,
+        bundle: &opts.bundle,
+        rootfs: &rootfs,
+        joins: &plan.joins,
+        unshare: plan.unshare,
+        new_user: plan.clone_flags.contains(CloneFlags::CLONE_NEWUSER),
+        no_pivot: opts.no_pivot,
+        no_new_keyring: opts.no_new_keyring,
+        fifo_fd: Some(fifo.as_raw_fd()),
+        console,
+        preserve_fds: opts.preserve_fds,
+        parent_hooks,
+        seccomp,
+    };
+    if let Some(pidns) = &plan.pid_join {
+        namespaces::join(pidns)?;
+    }
+    let pid = fork_init(plan.clone_flags, cfg, child)?;
+    cleanup.pid = Some(pid);
+    state.pid = pid;
+    state.start_time = sys::proc_start_time(pid).unwrap_or(0);
+    let dir = cleanup.dir.as_ref().ok_or_else(|| Error::other("state dir missing"))?;
+    state.save(dir)?;
+
+    if plan.clone_flags.contains(CloneFlags::CLONE_NEWUSER) {
+        write_id_maps(&spec, pid)?;
+    }
+    if let Some(cg) = &cgroup {
+        cg.add_pid(pid)?;
+    }
+    let hook_state = String::from_utf8_lossy(&state.hook_state(Status::Creating)).into_owned();
+    parent.send(&Msg::Go(hook_state))?;
+    let pty_master = handshake(&parent, &spec, &state, pid)?;
+
+    state.creating = false;
+    state.save(dir)?;
+    if let Some(pf) = &opts.pid_file {
+        write_pid_file(pf, pid)?;
+    }
+    drop(fifo);
+    let _dir = cleanup.disarm();
+    Ok(Created { state, pty_master })
+}
+
+/// Answers the init until it is Ready; runs prestart + createRuntime hooks when asked.
+fn handshake(chan: &Channel, spec: &Spec, state: &ContainerState, pid: i32) -> Result<Option<OwnedFd>> {
+    let mut pty = None;
+    loop {
+        match chan.recv()? {
+            Some((Msg::Ready, _)) => return Ok(pty),
+            Some((Msg::Pty, fd)) => pty = fd,
+            Some((Msg::RunHooks, _)) => {
+                let st = state.hook_state(Status::Creating);
+                if let Some(h) = spec.hooks() {
+                    if let Some(v) = h.prestart() {
+                        crate::hooks::run_hooks("prestart", v, &st)?;
+                    }
+                    if let Some(v) = h.create_runtime() {
+                        crate::hooks::run_hooks("createRuntime", v, &st)?;
+                    }
+                }
+                chan.send(&Msg::HooksDone)?;
+            }
+            Some((Msg::Error(e), _)) => return Err(Error::other(e)),
+            Some((m, _)) => return Err(Error::other(format!("unexpected message from container init: {m:?}"))),
+            None => {
+                let status = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+                return Err(Error::other(format!("container init exited during setup: {status:?}")));
+            }
+        }
+    }
+}
+
+/// Which namespaces to join (opened now, so a bad path fails before anything starts) and which
+/// to create, split between clone flags (pid, user) and unshare (the rest).
+pub struct NamespacePlan {
+    pub joins: Vec<JoinNs>,
+    pub pid_join: Option<JoinNs>,
+    pub clone_flags: CloneFlags,
+    pub unshare: CloneFlags,
+    pub all_types: Vec<LinuxNamespaceType>,
+}
+
+impl NamespacePlan {
+    pub fn from_spec(spec: &Spec) -> Result<NamespacePlan> {
+        let list: Vec<LinuxNamespace> = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().clone())
+            .unwrap_or_default();
+        let mut plan = NamespacePlan {
+            joins: Vec::new(),
+            pid_join: None,
+            clone_flags: CloneFlags::empty(),
+            unshare: CloneFlags::empty(),
+            all_types: Vec::new(),
+        };
+        let joining_user = list.iter().any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_some());
+        for ns in &list {
+            plan.all_types.push(ns.typ());
+            let flag = namespaces::clone_flag(ns.typ());
+            match ns.path() {
+                Some(p) => {
+                    let j = namespaces::open_namespace(p, ns.typ())?;
+                    if ns.typ() == LinuxNamespaceType::Pid {
+                        plan.pid_join = Some(j);
+                    } else {
+                        plan.joins.push(j);
+                    }
+                }
+                None => match ns.typ() {
+                    LinuxNamespaceType::User => plan.clone_flags |= flag,
+                    // A new pid namespace under a joined user namespace must be made after the join.
+                    LinuxNamespaceType::Pid if !joining_user => plan.clone_flags |= flag,
+                    _ => plan.unshare |= flag,
+                },
+            }
+        }
+        if plan.unshare.contains(CloneFlags::CLONE_NEWPID) {
+            return Err(Error::Spec(
+                "a new pid namespace inside a joined user namespace is not supported".into(),
+            ));
+        }
+        Ok(plan)
+    }
+}
+
+/// Forks the init: clone with the pid/user flags, fork-like (the child runs on a copy of our
+/// stack). podrun is single-threaded here, so the child may use the allocator.
+pub fn fork_init(flags: CloneFlags, cfg: InitConfig, child_chan: Channel) -> Result<i32> {
+    // SAFETY: clone(2) without CLONE_VM and with a NULL stack behaves like fork; the process is
+    // single-threaded, so no lock can be held by another thread in the child.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags.bits() | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    if pid < 0 {
+        return Err(Error::sys(format!("clone {flags:?}"), nix::Error::last()));
+    }
+    if pid == 0 {
+        init::child_main(cfg, child_chan);
+    }
+    drop(child_chan);
+    Ok(pid as i32)
+}
+
+fn setup_cgroup(spec: &Spec, cg: &Cgroup) -> Result<()> {
+    cg.create()?;
+    apply_resources(spec, cg)
+}
+
+/// linux.resources, plus an allow rule for every device of linux.devices (as runc adds them).
+fn apply_resources(spec: &Spec, cg: &Cgroup) -> Result<()> {
+    let Some(linux) = spec.linux() else {
+        return Ok(());
+    };
+    let Some(mut res) = linux.resources().clone() else {
+        return Ok(());
+    };
+    if let (Some(rules), Some(devs)) = (res.devices().clone(), linux.devices().as_ref()) {
+        let mut rules = rules;
+        for d in devs {
+            let mut r = oci_spec::runtime::LinuxDeviceCgroup::default();
+            r.set_allow(true);
+            r.set_typ(Some(d.typ()));
+            r.set_major(Some(d.major()));
+            r.set_minor(Some(d.minor()));
+            r.set_access(Some("rwm".into()));
+            rules.push(r);
+        }
+        res.set_devices(Some(rules));
+    }
+    cg.apply(&res)
+}
+
+fn write_id_maps(spec: &Spec, pid: i32) -> Result<()> {
+    let Some(linux) = spec.linux() else {
+        return Ok(());
+    };
+    let fmt = |maps: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| -> String {
+        maps.iter()
+            .flatten()
+            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+            .collect()
+    };
+    let uid = fmt(linux.uid_mappings());
+    let gid = fmt(linux.gid_mappings());
+    let base = PathBuf::from(format!("/proc/{pid}"));
+    std::fs::write(base.join("uid_map"), &uid)
+        .map_err(|e| Error::Spec(format!("linux.uidMappings {uid:?}: cannot write uid_map: {e}")))?;
+    std::fs::write(base.join("gid_map"), &gid)
+        .map_err(|e| Error::Spec(format!("linux.gidMappings {gid:?}: cannot write gid_map: {e}")))?;
+    Ok(())
+}
+
+/// The pid file: digits only, no newline, written atomically (like runc).
+pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let abs = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().io("getcwd", ".")?.join(path)
+    };
+    sys::write_atomic(&abs, pid.to_string().as_bytes())
+}
+
+/// With `--preserve-fds N`, fds 3..3+N belong to the container. Any closed slot among them is
+/// filled with /dev/null now, so that no fd podrun opens later can land there and leak.
+fn reserve_preserved_fds(n: u32) {
+    for fd in 3..3 + n as RawFd {
+        // SAFETY: F_GETFD only queries.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+            // SAFETY: open then dup2 onto the free slot; the temporary fd is closed.
+            unsafe {
+                let tmp = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
+                if tmp >= 0 && tmp != fd {
+                    libc::dup2(tmp, fd);
+                    libc::close(tmp);
+                }
+            }
+        }
+    }
+}
+
+/// Rewrites the spec's net/ipc/uts (and pid when shared) namespaces to the pod's.
+fn apply_pod(spec: &mut Spec, root: &Path, pod: &str) -> Result<()> {
+    let paths = crate::pod::join_paths(root, pod)?;
+    let mut linux = spec.linux().clone().unwrap_or_default();
+    let mut list: Vec<LinuxNamespace> = linux.namespaces().clone().unwrap_or_default();
+    for (typ, path) in paths {
+        list.retain(|n| n.typ() != typ);
+        let mut ns = LinuxNamespace::default();
+        ns.set_typ(typ);
+        ns.set_path(Some(path));
+        list.push(ns);
+    }
+    linux.set_namespaces(Some(list));
+    spec.set_linux(Some(linux));
+    Ok(())
+}
+

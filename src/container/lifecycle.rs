@@ -1,0 +1,180 @@
+//! `start`, `kill`, `delete` on recorded state. Signals go through a pidfd opened before the
+//! start-time check, so a reused PID is never signalled.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+
+use crate::cgroups::Cgroup;
+use crate::error::{Error, Result};
+use crate::state::{ContainerState, StateDir, Status};
+use crate::sys;
+
+/// How long `delete --force` waits for the container to die after SIGKILL.
+const KILL_WAIT_MS: i32 = 10_000;
+
+/// `podrun start`: lets a created container exec its process.
+pub fn start(root: &Path, id: &str) -> Result<ContainerState> {
+    let dir = StateDir::open(root, id)?;
+    let state = ContainerState::load(root, id)?;
+    match state.status(root) {
+        Status::Created => {}
+        Status::Stopped => return Err(Error::BadState(format!("cannot start a container that has stopped: {id}"))),
+        Status::Creating => return Err(Error::BadState(format!("container {id} is still being created"))),
+        s => return Err(Error::BadState(format!("cannot start an already {s} container: {id}"))),
+    }
+    let pidfd = sys::pidfd_for(state.pid, state.start_time)
+        .ok_or_else(|| Error::BadState(format!("cannot start a container that has stopped: {id}")))?;
+    release_init(&dir, &pidfd, id)?;
+    if let Some(h) = state.hooks.as_ref().and_then(|h| h.poststart().clone()) {
+        crate::hooks::run_hooks_warn("poststart", &h, &state.hook_state(Status::Running));
+    }
+    Ok(state)
+}
+
+/// Opens the exec fifo for reading, which unblocks the init, and waits for its byte; if the
+/// init dies instead, says so. No polling loop: poll on the fifo and the init's pidfd together.
+fn release_init(dir: &StateDir, pidfd: &OwnedFd, id: &str) -> Result<()> {
+    let fifo_path = dir.fifo();
+    let fifo = nix::fcntl::open(
+        &fifo_path,
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| Error::sys(format!("open exec fifo {}", fifo_path.display()), e))?;
+    let mut fds = [
+        libc::pollfd { fd: fifo.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+        libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+    ];
+    loop {
+        // SAFETY: two valid pollfds.
+        let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        if r < 0 {
+            let e = nix::Error::last();
+            if e == nix::Error::EINTR {
+                continue;
+            }
+            return Err(Error::sys("poll exec fifo", e));
+        }
+        if fds[0].revents & libc::POLLIN != 0 {
+            let mut b = [0u8; 1];
+            // SAFETY: read into a 1-byte buffer.
+            let n = unsafe { libc::read(fifo.as_raw_fd(), b.as_mut_ptr().cast(), 1) };
+            if n == 1 {
+                break;
+            }
+        }
+        if fds[1].revents != 0 {
+            return Err(Error::BadState(format!("container {id}: init exited before start")));
+        }
+        fds[0].revents = 0;
+    }
+    let _ = std::fs::remove_file(&fifo_path);
+    Ok(())
+}
+
+/// `podrun kill`: a signal to the init, or with `all` to every process of the container.
+pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<()> {
+    let state = ContainerState::load(root, id)?;
+    let status = state.status(root);
+    if status == Status::Stopped && !all {
+        return Err(Error::BadState(format!("container {id} is not running")));
+    }
+    if all {
+        if let Some(cg) = state.cgroup_path.as_deref().map(Cgroup::from_path) {
+            signal_cgroup(&cg, sig);
+        }
+    }
+    if let Some(pidfd) = sys::pidfd_for(state.pid, state.start_time) {
+        sys::pidfd_send_signal(&pidfd, sig)?;
+    } else if !all {
+        return Err(Error::BadState(format!("container {id} is not running")));
+    }
+    Ok(())
+}
+
+fn signal_cgroup(cg: &Cgroup, sig: i32) {
+    for pid in cg.pids() {
+        // SAFETY: kill with integer arguments; processes of the container's cgroup.
+        unsafe { libc::kill(pid, sig) };
+    }
+}
+
+/// `podrun delete`: removes a stopped (or created) container; with `force` kills it first.
+pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
+    let dir = match StateDir::open(root, id) {
+        Ok(d) => d,
+        Err(Error::ContainerNotFound(_)) if force => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let state = match ContainerState::load(root, id) {
+        Ok(s) => s,
+        // A create killed before it wrote any state: nothing ran yet, remove the dir.
+        Err(Error::ContainerNotFound(_)) if force => return dir.remove(),
+        Err(Error::ContainerNotFound(_)) => {
+            return Err(Error::BadState(format!(
+                "container {id} has no state (an interrupted create?): use delete --force"
+            )))
+        }
+        Err(e) => return Err(e),
+    };
+    let status = state.status(root);
+    match status {
+        Status::Stopped | Status::Created => {}
+        _ if force => {}
+        s => {
+            return Err(Error::BadState(format!(
+                "cannot delete container {id} that is not stopped: {s}"
+            )))
+        }
+    }
+    destroy(root, dir, &state)
+}
+
+/// Kills whatever is left of the container and removes all it had: processes, cgroup,
+/// pod membership, state dir; runs poststop hooks.
+fn destroy(root: &Path, dir: StateDir, state: &ContainerState) -> Result<()> {
+    let cg = state.cgroup_path.as_deref().map(Cgroup::from_path);
+    if let Some(pidfd) = sys::pidfd_for(state.pid, state.start_time) {
+        let _ = sys::pidfd_send_signal(&pidfd, libc::SIGKILL);
+        if let Some(cg) = &cg {
+            signal_cgroup(cg, libc::SIGKILL);
+        }
+        if !sys::pidfd_wait_exit(&pidfd, KILL_WAIT_MS) {
+            return Err(Error::other(format!(
+                "container {}: init (pid {}) did not exit after SIGKILL",
+                state.id, state.pid
+            )));
+        }
+        reap_if_child(state.pid);
+    } else if let Some(cg) = &cg {
+        signal_cgroup(cg, libc::SIGKILL);
+    }
+    if let Some(cg) = &cg {
+        if let Err(e) = cg.destroy() {
+            tracing::warn!("delete {}: {e}", state.id);
+        }
+    }
+    if let Some(pod) = &state.pod {
+        if let Err(e) = crate::pod::remove_member(root, pod, &state.id) {
+            tracing::warn!("delete {}: {e}", state.id);
+        }
+    }
+    if let Some(h) = state.hooks.as_ref().and_then(|h| h.poststop().clone()) {
+        crate::hooks::run_hooks_warn("poststop", &h, &state.hook_state(Status::Stopped));
+    }
+    dir.remove()
+}
+
+/// Reaps the init if it happens to be our own child (foreground run).
+fn reap_if_child(pid: i32) {
+    let _ = nix::sys::wait::waitpid(
+        nix::unistd::Pid::from_raw(pid),
+        Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+    );
+}
+
+/// Kills and removes a container whatever its state (used by `pod delete --force`).
+pub fn force_delete(root: &Path, id: &str) -> Result<()> {
+    delete(root, id, true)
+}
+

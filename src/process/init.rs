@@ -1,0 +1,442 @@
+//! The container's init before exec. Runs in the child podrun forks for `create` and `exec`
+//! (single-threaded, in the new pid namespace if one was asked for). Stages, in order:
+//!
+//! 1. wait for `Go` (user namespace maps written, cgroup joined by the parent)
+//! 2. join namespaces by path (user first), create the rest with unshare
+//! 3. create mode: rootfs step 1 (mounts, devices), parent hooks, createContainer hooks,
+//!    pivot_root, rootfs step 3 (masked/readonly paths), hostname, sysctl
+//! 4. terminal, rlimits, oom_score_adj, cwd, user, capabilities, resolve the executable
+//! 5. `Ready`, then (create) block on the exec fifo until `podrun start`
+//! 6. startContainer hooks, no_new_privs, seccomp, close fds, execve
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use nix::sched::CloneFlags;
+use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
+
+use crate::container::channel::{Channel, Msg};
+use crate::error::{Error, Result, SysContext};
+use crate::process::{caps, console, namespaces, namespaces::JoinNs, rootfs, user};
+
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Where the pty master of a `terminal: true` process goes.
+#[derive(Debug, Clone, Copy)]
+pub enum ConsoleTarget {
+    /// No terminal.
+    None,
+    /// A connected `--console-socket`.
+    Socket(RawFd),
+    /// Back to the podrun parent over the channel (foreground run/exec).
+    Parent,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A new container: rootfs, hooks, exec fifo.
+    Create,
+    /// A process joining a running container.
+    Exec,
+}
+
+/// Everything the init needs, prepared by the parent before the fork.
+pub struct InitConfig<'a> {
+    pub mode: Mode,
+    pub id: &'a str,
+    pub spec: &'a Spec,
+    pub process: &'a Process,
+    pub bundle: &'a Path,
+    pub rootfs: &'a Path,
+    /// Namespaces to join (except pid, which the parent joined before the fork).
+    pub joins: &'a [JoinNs],
+    /// Namespaces to create with unshare after the joins (pid and user come from clone).
+    pub unshare: CloneFlags,
+    /// A new user namespace was made by clone: become its root after the maps are written.
+    pub new_user: bool,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    /// O_PATH fd of the exec fifo (create mode).
+    pub fifo_fd: Option<RawFd>,
+    pub console: ConsoleTarget,
+    pub preserve_fds: u32,
+    /// Ask the parent to run prestart/createRuntime hooks.
+    pub parent_hooks: bool,
+    /// The seccomp filter, compiled by the parent before the fork.
+    pub seccomp: Option<crate::process::seccomp::Filter>,
+}
+
+/// The child's entry point: never returns. Errors go to the parent over the channel.
+pub fn child_main(cfg: InitConfig, chan: Channel) -> ! {
+    let err = match run(cfg, &chan) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    let _ = chan.send(&Msg::Error(err.to_string()));
+    // SAFETY: _exit never returns and runs no atexit handlers (we are a forked child).
+    unsafe { libc::_exit(1) }
+}
+
+enum Never {}
+
+fn run(mut cfg: InitConfig, chan: &Channel) -> Result<Never> {
+    // Until Ready, the init dies with podrun; other processes in the container cannot open
+    // /proc/<init>/{exe,fd} while we are not dumpable.
+    prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, "PR_SET_PDEATHSIG")?;
+    prctl(libc::PR_SET_DUMPABLE, 0, "PR_SET_DUMPABLE")?;
+    close_inherited_fds(&cfg, chan)?;
+    let hook_state = match chan.recv()? {
+        Some((Msg::Go(state), _)) => state.into_bytes(),
+        Some((m, _)) => return Err(Error::other(format!("container init: expected Go, got {m:?}"))),
+        // SAFETY: the parent is gone; _exit in a forked child.
+        None => unsafe { libc::_exit(1) },
+    };
+
+    if cfg.new_user {
+        become_userns_root()?;
+    }
+    join_namespaces(&cfg)?;
+    if !cfg.unshare.is_empty() {
+        nix::sched::unshare(cfg.unshare).sys(|| format!("unshare {:?}", cfg.unshare))?;
+    }
+    if cfg.mode == Mode::Create && !cfg.no_new_keyring {
+        join_session_keyring(cfg.id);
+    }
+
+    if cfg.mode == Mode::Create {
+        setup_container(&cfg, chan, &hook_state)?;
+    }
+
+    let process = cfg.process;
+    let pty = match cfg.console {
+        ConsoleTarget::None => None,
+        target => Some(setup_terminal(process, target, chan)?),
+    };
+
+    if let Some(rl) = process.rlimits() {
+        user::set_rlimits(rl)?;
+    }
+    if let Some(adj) = process.oom_score_adj() {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .map_err(|e| Error::io("write oom_score_adj to", "/proc/self/oom_score_adj", e))?;
+    }
+    change_dir(process.cwd())?;
+
+    let sets = caps::CapSets::from_spec(process.capabilities().as_ref())?;
+    caps::drop_bounding(&sets)?;
+    user::set_keep_caps(true)?;
+    user::switch_user(process.user(), !userns_setgroups_denied())?;
+    user::set_keep_caps(false)?;
+    caps::apply(&sets)?;
+    if let Some(mask) = process.user().umask() {
+        user::set_umask(mask);
+    }
+
+    let env = process_env(process);
+    let exe = resolve_executable(process, &env)?;
+
+    // From here on the init must outlive podrun create.
+    prctl(libc::PR_SET_PDEATHSIG, 0, "PR_SET_PDEATHSIG")?;
+    chan.send(&Msg::Ready)?;
+
+    if let Some(fifo) = cfg.fifo_fd {
+        wait_for_start(fifo)?;
+        if let Some(hooks) = cfg.spec.hooks().as_ref().and_then(|h| h.start_container().clone()) {
+            crate::hooks::run_hooks("startContainer", &hooks, &hook_state)?;
+        }
+    }
+    drop(pty);
+
+    if process.no_new_privileges().unwrap_or(false) {
+        prctl(libc::PR_SET_NO_NEW_PRIVS, 1, "PR_SET_NO_NEW_PRIVS")?;
+    }
+    prepare_fds(cfg.preserve_fds)?;
+    reset_signals();
+    if let Some(filter) = cfg.seccomp.take() {
+        filter.load()?;
+    }
+    exec(&exe, process, &env)
+}
+
+fn prctl(op: libc::c_int, arg: libc::c_ulong, name: &str) -> Result<()> {
+    // SAFETY: prctl with integer arguments.
+    if unsafe { libc::prctl(op, arg, 0, 0, 0) } != 0 {
+        return Err(Error::sys(format!("prctl {name}"), nix::Error::last()));
+    }
+    Ok(())
+}
+
+fn wait_for(chan: &Channel, want: Msg) -> Result<()> {
+    match chan.recv()? {
+        Some((m, _)) if m == want => Ok(()),
+        Some((m, _)) => Err(Error::other(format!("container init: expected {want:?}, got {m:?}"))),
+        // The parent is gone: nothing to report to.
+        // SAFETY: _exit in a forked child.
+        None => unsafe { libc::_exit(1) },
+    }
+}
+
+fn become_userns_root() -> Result<()> {
+    let root_g = nix::unistd::Gid::from_raw(0);
+    let root_u = nix::unistd::Uid::from_raw(0);
+    nix::unistd::setresgid(root_g, root_g, root_g).sys(|| "setresgid 0 in user namespace".into())?;
+    nix::unistd::setresuid(root_u, root_u, root_u).sys(|| "setresuid 0 in user namespace".into())?;
+    Ok(())
+}
+
+fn join_namespaces(cfg: &InitConfig) -> Result<()> {
+    for t in namespaces::JOIN_ORDER {
+        for ns in cfg.joins.iter().filter(|n| n.typ == t) {
+            namespaces::join(ns)?;
+        }
+    }
+    Ok(())
+}
+
+/// A fresh session keyring per container (runc's default; `--no-new-keyring` keeps the caller's).
+fn join_session_keyring(id: &str) {
+    let Ok(name) = CString::new(format!("_ses.{id}")) else {
+        return;
+    };
+    // SAFETY: KEYCTL_JOIN_SESSION_KEYRING (1) with a valid C string.
+    let r = unsafe { libc::syscall(libc::SYS_keyctl, 1, name.as_ptr()) };
+    if r < 0 {
+        tracing::debug!("cannot join a new session keyring: {}", nix::Error::last());
+    }
+}
+
+fn setup_container(cfg: &InitConfig, chan: &Channel, hook_state: &[u8]) -> Result<()> {
+    let rcfg = rootfs::RootfsConfig {
+        spec: cfg.spec,
+        rootfs: cfg.rootfs,
+        bundle: cfg.bundle,
+        no_pivot: cfg.no_pivot,
+    };
+    rootfs::prepare_rootfs(&rcfg)?;
+    if cfg.parent_hooks {
+        chan.send(&Msg::RunHooks)?;
+        wait_for(chan, Msg::HooksDone)?;
+    }
+    if let Some(hooks) = cfg.spec.hooks().as_ref().and_then(|h| h.create_container().clone()) {
+        crate::hooks::run_hooks("createContainer", &hooks, hook_state)?;
+    }
+    rootfs::enter_rootfs(&rcfg)?;
+    rootfs::finish_rootfs(&rcfg)?;
+    set_names(cfg)?;
+    set_sysctls(cfg.spec)?;
+    Ok(())
+}
+
+fn has_own_ns(spec: &Spec, t: LinuxNamespaceType) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| ns.iter().any(|n| n.typ() == t))
+}
+
+fn set_names(cfg: &InitConfig) -> Result<()> {
+    let uts = has_own_ns(cfg.spec, LinuxNamespaceType::Uts);
+    if let Some(h) = cfg.spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        if !uts {
+            return Err(Error::Spec("hostname is set but there is no uts namespace".into()));
+        }
+        nix::unistd::sethostname(h).sys(|| format!("sethostname {h:?}"))?;
+    }
+    if let Some(d) = cfg.spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+        if !uts {
+            return Err(Error::Spec("domainname is set but there is no uts namespace".into()));
+        }
+        // SAFETY: valid pointer and length.
+        if unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) } != 0 {
+            return Err(Error::sys(format!("setdomainname {d:?}"), nix::Error::last()));
+        }
+    }
+    Ok(())
+}
+
+fn set_sysctls(spec: &Spec) -> Result<()> {
+    let Some(sysctl) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else {
+        return Ok(());
+    };
+    for (k, v) in sysctl {
+        let path = PathBuf::from("/proc/sys").join(k.replace('.', "/"));
+        std::fs::write(&path, v).map_err(|e| {
+            Error::Spec(format!("linux.sysctl {k}={v}: cannot write {}: {e}", path.display()))
+        })?;
+    }
+    Ok(())
+}
+
+fn setup_terminal(process: &Process, target: ConsoleTarget, chan: &Channel) -> Result<console::Pty> {
+    let pty = console::open_pty()?;
+    if let Some(sz) = process.console_size() {
+        console::set_winsize(pty.master.as_raw_fd(), sz.height() as u16, sz.width() as u16);
+    }
+    match target {
+        ConsoleTarget::Socket(sock) => console::send_fd(sock, pty.master.as_raw_fd(), "/dev/ptmx")?,
+        ConsoleTarget::Parent => chan.send_with_fd(&Msg::Pty, Some(pty.master.as_raw_fd()))?,
+        ConsoleTarget::None => {}
+    }
+    console::become_console(&pty.slave)?;
+    Ok(pty)
+}
+
+/// chdir to the process cwd and make sure it is inside the container's root
+/// (a cwd like /proc/self/fd/N must not lead to a host directory: CVE-2024-21626).
+fn change_dir(cwd: &Path) -> Result<()> {
+    nix::unistd::chdir(cwd).map_err(|e| {
+        Error::Spec(format!("process.cwd {}: cannot change directory: {e}", cwd.display()))
+    })?;
+    match nix::unistd::getcwd() {
+        Ok(p) if p.is_absolute() => Ok(()),
+        _ => Err(Error::Spec(format!(
+            "process.cwd {} is outside the container's root",
+            cwd.display()
+        ))),
+    }
+}
+
+fn userns_setgroups_denied() -> bool {
+    std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny")
+}
+
+fn process_env(process: &Process) -> Vec<String> {
+    let mut env: Vec<String> = process.env().clone().unwrap_or_default();
+    if !env.iter().any(|e| e.starts_with("PATH=")) {
+        env.push(format!("PATH={DEFAULT_PATH}"));
+    }
+    if process.terminal().unwrap_or(false) && !env.iter().any(|e| e.starts_with("TERM=")) {
+        env.push("TERM=xterm".into());
+    }
+    env
+}
+
+/// Finds args[0] the way execvp would, but with the container's PATH.
+fn resolve_executable(process: &Process, env: &[String]) -> Result<CString> {
+    let arg0 = process
+        .args()
+        .as_ref()
+        .and_then(|a| a.first())
+        .ok_or_else(|| Error::Spec("process.args must not be empty".into()))?;
+    let candidates: Vec<PathBuf> = if arg0.contains('/') {
+        vec![PathBuf::from(arg0)]
+    } else {
+        let path = env
+            .iter()
+            .rev()
+            .find_map(|e| e.strip_prefix("PATH="))
+            .unwrap_or(DEFAULT_PATH);
+        path.split(':')
+            .map(|d| Path::new(if d.is_empty() { "." } else { d }).join(arg0))
+            .collect()
+    };
+    for c in &candidates {
+        let Ok(cs) = CString::new(c.as_os_str().as_bytes()) else {
+            continue;
+        };
+        // SAFETY: valid C string.
+        if unsafe { libc::access(cs.as_ptr(), libc::X_OK) } == 0 && !c.is_dir() {
+            return Ok(cs);
+        }
+    }
+    if arg0.contains('/') {
+        Err(Error::other(format!(
+            "exec: {arg0:?}: stat {arg0}: no such file or directory or not executable"
+        )))
+    } else {
+        Err(Error::other(format!("exec: {arg0:?}: executable file not found in $PATH")))
+    }
+}
+
+/// Blocks until `podrun start` opens the exec fifo for reading, then tells it we run.
+fn wait_for_start(fifo: RawFd) -> Result<()> {
+    let path = CString::new(format!("/proc/self/fd/{fifo}")).map_err(|_| Error::other("fifo path"))?;
+    let fd = loop {
+        // SAFETY: valid C string; blocks until a reader opens the fifo.
+        let fd = unsafe { libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
+        if fd >= 0 {
+            break fd;
+        }
+        let e = nix::Error::last();
+        if e != nix::Error::EINTR {
+            return Err(Error::sys("open exec fifo (is /proc mounted in the container?)", e));
+        }
+    };
+    // SAFETY: one byte from a valid buffer to our fd; then close it.
+    unsafe {
+        libc::write(fd, b"0".as_ptr().cast(), 1);
+        libc::close(fd);
+        libc::close(fifo);
+    }
+    Ok(())
+}
+
+/// Closes every fd the init does not need, right after the fork: podrun's own (the state-dir
+/// lock, which would otherwise stay held by the init) and whatever the caller leaked to us.
+fn close_inherited_fds(cfg: &InitConfig, chan: &Channel) -> Result<()> {
+    let mut keep: Vec<RawFd> = vec![chan.raw()];
+    keep.extend(cfg.fifo_fd);
+    if let ConsoleTarget::Socket(s) = cfg.console {
+        keep.push(s);
+    }
+    keep.extend(cfg.joins.iter().map(|j| j.fd.as_raw_fd()));
+    let first_free = 3 + cfg.preserve_fds as RawFd;
+    keep.retain(|fd| *fd >= first_free);
+    keep.sort_unstable();
+    keep.dedup();
+    let mut lo = first_free as u32;
+    for fd in keep.into_iter().map(|f| f as u32).chain(std::iter::once(u32::MAX)) {
+        if fd > lo {
+            let hi = if fd == u32::MAX { u32::MAX } else { fd - 1 };
+            // SAFETY: closes fds of this (forked, single-threaded) process that nothing here uses.
+            if unsafe { libc::syscall(libc::SYS_close_range, lo, hi, 0) } < 0 {
+                return Err(Error::sys("close_range", nix::Error::last()));
+            }
+        }
+        lo = fd.saturating_add(1);
+    }
+    Ok(())
+}
+
+/// Keeps 0, 1, 2 and the preserved fds 3..3+N across exec; everything else is close-on-exec.
+fn prepare_fds(preserve: u32) -> Result<()> {
+    for fd in 3..3 + preserve {
+        crate::sys::clear_cloexec(fd as RawFd)?;
+    }
+    crate::sys::cloexec_from(3 + preserve)
+}
+
+/// The caller's blocked signals and ignored dispositions (Rust ignores SIGPIPE) must not
+/// reach the container's process.
+fn reset_signals() {
+    // SAFETY: plain signal-mask and disposition resets in a single-threaded process.
+    unsafe {
+        for sig in 1..libc::SIGRTMAX() {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+        }
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+}
+
+fn exec(exe: &CString, process: &Process, env: &[String]) -> Result<Never> {
+    let args: Vec<CString> = process
+        .args()
+        .iter()
+        .flatten()
+        .map(|a| CString::new(a.as_bytes()))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| Error::Spec("process.args contains a NUL byte".into()))?;
+    let envs: Vec<CString> = env
+        .iter()
+        .map(|e| CString::new(e.as_bytes()))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| Error::Spec("process.env contains a NUL byte".into()))?;
+    let e = nix::unistd::execve(exe, &args, &envs).unwrap_err();
+    Err(Error::sys(format!("exec {}", exe.to_string_lossy()), e))
+}

@@ -1,0 +1,121 @@
+//! Namespace types, opening namespace files safely, and joining/creating namespaces.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+
+use nix::fcntl::{open, OFlag};
+use nix::sched::CloneFlags;
+use nix::sys::stat::Mode;
+use oci_spec::runtime::LinuxNamespaceType;
+
+use crate::error::{Error, Result};
+use crate::spec::ns_oci_name;
+
+const NSFS_MAGIC: i64 = 0x6e73_6673;
+/// ioctl NS_GET_NSTYPE = _IO(0xb7, 0x3).
+const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
+
+pub fn clone_flag(t: LinuxNamespaceType) -> CloneFlags {
+    match t {
+        LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
+        LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+        LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
+        LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
+        LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+        LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
+        LinuxNamespaceType::Time => CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
+    }
+}
+
+/// The order in which namespaces are joined: user first (so later joins and creations are
+/// owned by it), mount last (so the paths above resolve in the runtime's mount namespace).
+pub const JOIN_ORDER: [LinuxNamespaceType; 8] = [
+    LinuxNamespaceType::User,
+    LinuxNamespaceType::Pid,
+    LinuxNamespaceType::Uts,
+    LinuxNamespaceType::Ipc,
+    LinuxNamespaceType::Network,
+    LinuxNamespaceType::Cgroup,
+    LinuxNamespaceType::Time,
+    LinuxNamespaceType::Mount,
+];
+
+/// A namespace to join: its type and an open fd of its nsfs file.
+#[derive(Debug)]
+pub struct JoinNs {
+    pub typ: LinuxNamespaceType,
+    pub fd: OwnedFd,
+}
+
+/// Opens the namespace file at `path` and checks that it is a namespace of type `typ`.
+pub fn open_namespace(path: &Path, typ: LinuxNamespaceType) -> Result<JoinNs> {
+    let name = ns_oci_name(typ);
+    let fd = open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()).map_err(|e| {
+        Error::Spec(format!(
+            "linux.namespaces: {name} path {}: cannot open: {e}",
+            path.display()
+        ))
+    })?;
+    // SAFETY: fstatfs into a zeroed struct on a valid fd.
+    let mut sfs: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: see above.
+    if unsafe { libc::fstatfs(fd.as_raw_fd(), &mut sfs) } != 0 || sfs.f_type as i64 != NSFS_MAGIC {
+        return Err(Error::Spec(format!(
+            "linux.namespaces: {name} path {} is not a namespace file",
+            path.display()
+        )));
+    }
+    // SAFETY: ioctl with no argument on an nsfs fd.
+    let kind = unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE) };
+    if kind < 0 {
+        return Err(Error::Spec(format!(
+            "linux.namespaces: {name} path {}: cannot read namespace type: {}",
+            path.display(),
+            nix::Error::last()
+        )));
+    }
+    let want = clone_flag(typ).bits();
+    if kind != want {
+        let actual = JOIN_ORDER
+            .iter()
+            .find(|t| clone_flag(**t).bits() == kind)
+            .map(|t| ns_oci_name(*t))
+            .unwrap_or("unknown");
+        return Err(Error::Spec(format!(
+            "linux.namespaces: {name} path {} is a {actual} namespace, not {name}",
+            path.display()
+        )));
+    }
+    Ok(JoinNs { typ, fd })
+}
+
+/// `setns` into an opened namespace.
+pub fn join(ns: &JoinNs) -> Result<()> {
+    nix::sched::setns(&ns.fd, clone_flag(ns.typ))
+        .map_err(|e| Error::sys(format!("setns {}", ns_oci_name(ns.typ)), e))
+}
+
+/// True when this process runs in a user namespace other than the initial one.
+pub fn in_user_namespace() -> bool {
+    match std::fs::read_to_string("/proc/self/uid_map") {
+        Ok(s) => s.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"],
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_checks_type() {
+        open_namespace(Path::new("/proc/self/ns/net"), LinuxNamespaceType::Network).unwrap();
+        let e = open_namespace(Path::new("/proc/self/ns/ipc"), LinuxNamespaceType::Network).unwrap_err();
+        assert!(e.to_string().contains("is a ipc namespace, not network"), "{e}");
+        let e = open_namespace(Path::new("/etc/hostname"), LinuxNamespaceType::Network).unwrap_err();
+        assert!(e.to_string().contains("not a namespace file"), "{e}");
+        let e = open_namespace(Path::new("/nonexistent/ns"), LinuxNamespaceType::Uts).unwrap_err();
+        assert!(e.to_string().contains("cannot open"), "{e}");
+    }
+}

@@ -1,0 +1,441 @@
+//! seccomp: the OCI `linux.seccomp` profile compiled by libseccomp into a BPF program
+//! (in the runtime, before the fork that makes the init), loaded by the init with one
+//! `seccomp(2)` call as its last step before execve (after no_new_privs).
+//!
+//! The program is exported to plain memory at compile time so that `load` allocates
+//! nothing and calls no library: it is safe in a freshly forked child.
+
+use std::io::{Read, Seek};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::str::FromStr;
+
+use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
+use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompFilterFlag, LinuxSeccompOperator, LinuxSyscall};
+
+use crate::{Error, Result};
+
+/// A compiled filter, ready to load.
+#[derive(Debug, Clone)]
+pub struct Filter {
+    prog: Vec<libc::sock_filter>,
+    flags: libc::c_ulong,
+}
+
+/// Builds the filter from the OCI profile. Unknown syscall names are skipped with a
+/// warning; NOTIFY and listenerPath are refused.
+pub fn compile(s: &LinuxSeccomp) -> Result<Filter> {
+    if s.listener_path().is_some() {
+        return Err(Error::Spec(
+            "linux.seccomp.listenerPath: seccomp user notification is not supported by podrun".into(),
+        ));
+    }
+    let default = action(s.default_action(), s.default_errno_ret(), "linux.seccomp.defaultAction")?;
+    let mut ctx = ScmpFilterContext::new(default).map_err(|e| seccomp_err("create filter", e))?;
+    add_architectures(&mut ctx, s)?;
+    for (i, rule) in s.syscalls().iter().flatten().enumerate() {
+        add_syscall_rule(&mut ctx, rule, default, i)?;
+    }
+    let flags = filter_flags(s.flags().as_deref().unwrap_or(&[]))?;
+    let prog = export_program(&ctx)?;
+    Ok(Filter { prog, flags })
+}
+
+impl Filter {
+    /// Loads the filter into the current process (called last, after no_new_privs, right
+    /// before execve). Without no_new_privs this needs CAP_SYS_ADMIN.
+    pub fn load(self) -> Result<()> {
+        let len = u16::try_from(self.prog.len())
+            .map_err(|_| Error::other(format!("seccomp: program of {} instructions is too long", self.prog.len())))?;
+        let fprog = libc::sock_fprog { len, filter: self.prog.as_ptr().cast_mut() };
+        // SAFETY: fprog points at `self.prog`, which outlives the call; the kernel copies
+        // the program and does not keep the pointer.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                self.flags,
+                &fprog as *const libc::sock_fprog,
+            )
+        };
+        if rc != 0 {
+            let errno = nix::errno::Errno::last();
+            return Err(Error::sys(format!("seccomp(SET_MODE_FILTER, flags {:#x})", self.flags), errno));
+        }
+        Ok(())
+    }
+
+    /// Number of BPF instructions (for logs and tests).
+    pub fn len(&self) -> usize {
+        self.prog.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.prog.is_empty()
+    }
+}
+
+fn seccomp_err(op: &str, e: libseccomp::error::SeccompError) -> Error {
+    Error::other(format!("seccomp: {op}: {e}"))
+}
+
+/// OCI action (+ errnoRet) → libseccomp action. ERRNO/TRACE default to EPERM like runc.
+fn action(a: LinuxSeccompAction, errno_ret: Option<u32>, field: &str) -> Result<ScmpAction> {
+    let ret = errno_ret.unwrap_or(libc::EPERM as u32);
+    Ok(match a {
+        LinuxSeccompAction::ScmpActAllow => ScmpAction::Allow,
+        LinuxSeccompAction::ScmpActErrno => ScmpAction::Errno(
+            i32::try_from(ret).map_err(|_| Error::Spec(format!("{field}: errnoRet {ret} out of range")))?,
+        ),
+        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => ScmpAction::KillThread,
+        LinuxSeccompAction::ScmpActKillProcess => ScmpAction::KillProcess,
+        LinuxSeccompAction::ScmpActTrap => ScmpAction::Trap,
+        LinuxSeccompAction::ScmpActTrace => ScmpAction::Trace(
+            u16::try_from(ret).map_err(|_| Error::Spec(format!("{field}: errnoRet {ret} out of range")))?,
+        ),
+        LinuxSeccompAction::ScmpActLog => ScmpAction::Log,
+        LinuxSeccompAction::ScmpActNotify => {
+            return Err(Error::Spec(format!("{field}: SCMP_ACT_NOTIFY is not supported by podrun")))
+        }
+    })
+}
+
+/// The serde (spec) spelling of an oci-spec enum value, e.g. "SCMP_ARCH_X86_64".
+fn spec_name<T: serde::Serialize + std::fmt::Debug>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => format!("{v:?}"),
+    }
+}
+
+fn add_architectures(ctx: &mut ScmpFilterContext, s: &LinuxSeccomp) -> Result<()> {
+    for arch in s.architectures().iter().flatten() {
+        let name = spec_name(arch);
+        let a = ScmpArch::from_str(&name)
+            .map_err(|e| Error::Spec(format!("linux.seccomp.architectures: {name}: {e}")))?;
+        let present = ctx.is_arch_present(a).map_err(|e| seccomp_err(&format!("arch {name}"), e))?;
+        if !present {
+            ctx.add_arch(a).map_err(|e| seccomp_err(&format!("add arch {name}"), e))?;
+        }
+    }
+    Ok(())
+}
+
+fn add_syscall_rule(ctx: &mut ScmpFilterContext, rule: &LinuxSyscall, default: ScmpAction, i: usize) -> Result<()> {
+    let field = format!("linux.seccomp.syscalls[{i}]");
+    let act = action(rule.action(), rule.errno_ret(), &field)?;
+    if act == default {
+        // libseccomp refuses rules equal to the default action; they change nothing.
+        return Ok(());
+    }
+    let comparisons = arg_comparisons(rule.args().as_deref().unwrap_or(&[]), &field)?;
+    for name in rule.names() {
+        let Ok(sc) = ScmpSyscall::from_name(name) else {
+            tracing::warn!("seccomp: unknown syscall {name:?} in {field}, skipped");
+            continue;
+        };
+        for cmp in &comparisons {
+            let added = if cmp.is_empty() {
+                ctx.add_rule(act, sc)
+            } else {
+                ctx.add_rule_conditional(act, sc, cmp)
+            };
+            added.map_err(|e| seccomp_err(&format!("{field}: add rule for {name}"), e))?;
+        }
+    }
+    Ok(())
+}
+
+/// The comparisons of one rule. Several conditions on the same argument cannot be ANDed
+/// by libseccomp; like runc, they become one rule each (OR). Otherwise one rule (AND).
+fn arg_comparisons(args: &[LinuxSeccompArg], field: &str) -> Result<Vec<Vec<ScmpArgCompare>>> {
+    let cmps: Vec<ScmpArgCompare> = args.iter().map(|a| arg_compare(a, field)).collect::<Result<_>>()?;
+    if cmps.is_empty() {
+        return Ok(vec![Vec::new()]);
+    }
+    let same_index = args.len() > 1 && args.iter().all(|a| a.index() == args[0].index());
+    if same_index {
+        Ok(cmps.into_iter().map(|c| vec![c]).collect())
+    } else {
+        Ok(vec![cmps])
+    }
+}
+
+fn arg_compare(a: &LinuxSeccompArg, field: &str) -> Result<ScmpArgCompare> {
+    let index = u32::try_from(a.index())
+        .ok()
+        .filter(|i| *i < 6)
+        .ok_or_else(|| Error::Spec(format!("{field}.args: index {} is not 0..5", a.index())))?;
+    let (op, datum) = match a.op() {
+        LinuxSeccompOperator::ScmpCmpNe => (ScmpCompareOp::NotEqual, a.value()),
+        LinuxSeccompOperator::ScmpCmpLt => (ScmpCompareOp::Less, a.value()),
+        LinuxSeccompOperator::ScmpCmpLe => (ScmpCompareOp::LessOrEqual, a.value()),
+        LinuxSeccompOperator::ScmpCmpEq => (ScmpCompareOp::Equal, a.value()),
+        LinuxSeccompOperator::ScmpCmpGe => (ScmpCompareOp::GreaterEqual, a.value()),
+        LinuxSeccompOperator::ScmpCmpGt => (ScmpCompareOp::Greater, a.value()),
+        // OCI: value is the mask, valueTwo the value compared with.
+        LinuxSeccompOperator::ScmpCmpMaskedEq => {
+            (ScmpCompareOp::MaskedEqual(a.value()), a.value_two().unwrap_or(0))
+        }
+    };
+    Ok(ScmpArgCompare::new(index, op, datum))
+}
+
+/// OCI filter flags → seccomp(2) flags; flags this kernel does not know are dropped with
+/// a warning.
+fn filter_flags(flags: &[LinuxSeccompFilterFlag]) -> Result<libc::c_ulong> {
+    let mut out = 0;
+    for f in flags {
+        let bit = match f {
+            LinuxSeccompFilterFlag::SeccompFilterFlagTsync => libc::SECCOMP_FILTER_FLAG_TSYNC,
+            LinuxSeccompFilterFlag::SeccompFilterFlagLog => libc::SECCOMP_FILTER_FLAG_LOG,
+            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+            LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => {
+                return Err(Error::Spec(
+                    "linux.seccomp.flags: SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV needs notify, which podrun does not support".into(),
+                ))
+            }
+        };
+        if flag_supported(bit) {
+            out |= bit;
+        } else {
+            tracing::warn!("seccomp: flag {} is not supported by this kernel, ignored", spec_name(f));
+        }
+    }
+    Ok(out)
+}
+
+/// Asks the kernel: a known flag with a NULL program fails with EFAULT, an unknown one
+/// with EINVAL (libseccomp probes the same way).
+pub fn flag_supported(flag: libc::c_ulong) -> bool {
+    // SAFETY: a NULL program is never dereferenced successfully; the kernel returns an
+    // error either way and installs nothing.
+    let rc = unsafe {
+        libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, flag, std::ptr::null::<libc::sock_fprog>())
+    };
+    rc == -1 && nix::errno::Errno::last() == nix::errno::Errno::EFAULT
+}
+
+/// Exports the BPF program through a memfd (libseccomp 2.5 has no export to memory).
+fn export_program(ctx: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>> {
+    // SAFETY: the name is a valid NUL-terminated string; the fd returned is owned below.
+    let fd = unsafe { libc::memfd_create(c"podrun-seccomp".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(Error::sys("memfd_create(podrun-seccomp)", nix::errno::Errno::last()));
+    }
+    // SAFETY: fd was just returned by memfd_create and is owned by nobody else.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    ctx.export_bpf(&owned).map_err(|e| seccomp_err("export BPF", e))?;
+    let mut file = std::fs::File::from(owned);
+    let mut bytes = Vec::new();
+    file.rewind()
+        .and_then(|_| file.read_to_end(&mut bytes))
+        .map_err(|e| Error::io("read exported BPF from", "memfd:podrun-seccomp", e))?;
+    let size = std::mem::size_of::<libc::sock_filter>();
+    if bytes.len() % size != 0 {
+        return Err(Error::other(format!("seccomp: exported BPF has {} bytes, not a multiple of {size}", bytes.len())));
+    }
+    Ok(bytes
+        .chunks_exact(size)
+        .map(|c| libc::sock_filter {
+            code: u16::from_ne_bytes([c[0], c[1]]),
+            jt: c[2],
+            jf: c[3],
+            k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
+        })
+        .collect())
+}
+
+/// What `podrun features` reports: every action, operator and architecture podrun maps.
+pub fn known_actions() -> Vec<LinuxSeccompAction> {
+    use LinuxSeccompAction::*;
+    vec![ScmpActAllow, ScmpActErrno, ScmpActKill, ScmpActKillProcess, ScmpActKillThread, ScmpActLog, ScmpActTrace, ScmpActTrap]
+}
+
+pub fn known_operators() -> Vec<String> {
+    use LinuxSeccompOperator::*;
+    [ScmpCmpEq, ScmpCmpGe, ScmpCmpGt, ScmpCmpLe, ScmpCmpLt, ScmpCmpMaskedEq, ScmpCmpNe]
+        .iter()
+        .map(spec_name)
+        .collect()
+}
+
+/// Known flag names and the subset this kernel supports.
+pub fn known_flags() -> (Vec<String>, Vec<String>) {
+    let all = [
+        ("SECCOMP_FILTER_FLAG_TSYNC", libc::SECCOMP_FILTER_FLAG_TSYNC),
+        ("SECCOMP_FILTER_FLAG_LOG", libc::SECCOMP_FILTER_FLAG_LOG),
+        ("SECCOMP_FILTER_FLAG_SPEC_ALLOW", libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW),
+    ];
+    let known = all.iter().map(|(n, _)| n.to_string()).collect();
+    let supported = all.iter().filter(|(_, f)| flag_supported(*f)).map(|(n, _)| n.to_string()).collect();
+    (known, supported)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::sys::signal::Signal;
+    use nix::sys::wait::{waitpid, WaitStatus};
+    use nix::unistd::{fork, ForkResult};
+
+    fn profile(json: &str) -> LinuxSeccomp {
+        serde_json::from_str(json).expect("test profile json")
+    }
+
+    /// Runs `body` in a forked child after loading `f`; returns how the child ended.
+    fn in_child(f: Filter, body: fn() -> i32) -> WaitStatus {
+        // SAFETY: the child loads the prebuilt filter and runs raw syscalls, then _exit.
+        match unsafe { fork() }.expect("fork") {
+            ForkResult::Child => {
+                let no_core = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+                // SAFETY: plain setrlimit/_exit calls on valid arguments.
+                unsafe {
+                    libc::setrlimit(libc::RLIMIT_CORE, &no_core);
+                    if f.load().is_err() {
+                        libc::_exit(100);
+                    }
+                    libc::_exit(body());
+                }
+            }
+            ForkResult::Parent { child } => waitpid(child, None).expect("waitpid"),
+        }
+    }
+
+    fn errno() -> i32 {
+        nix::errno::Errno::last_raw()
+    }
+
+    #[test]
+    fn mkdir_gets_eperm_other_syscalls_work() {
+        let f = compile(&profile(
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64","SCMP_ARCH_X86"],
+                "syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":1}]}"#,
+        ))
+        .expect("compile");
+        assert!(!f.is_empty());
+        let st = in_child(f, || {
+            let path = c"/tmp/podrun-seccomp-test-never-created";
+            // SAFETY: raw syscalls with a valid NUL-terminated path.
+            unsafe {
+                if libc::syscall(libc::SYS_mkdir, path.as_ptr(), 0o700) != -1 || errno() != libc::EPERM {
+                    return 1;
+                }
+                if libc::syscall(libc::SYS_mkdirat, libc::AT_FDCWD, path.as_ptr(), 0o700) != -1 || errno() != libc::EPERM {
+                    return 2;
+                }
+                if libc::syscall(libc::SYS_getpid) <= 0 {
+                    return 3;
+                }
+                let mut buf = [0u8; 8];
+                if libc::syscall(libc::SYS_getrandom, buf.as_mut_ptr(), 8usize, 0) != 8 {
+                    return 4;
+                }
+            }
+            0
+        });
+        assert!(matches!(st, WaitStatus::Exited(_, 0)), "{st:?}");
+        assert!(!std::path::Path::new("/tmp/podrun-seccomp-test-never-created").exists());
+    }
+
+    #[test]
+    fn default_errno_and_args() {
+        // getpgid(1) -> ENOENT by rule (arg0 == 1), getpgid(0) allowed.
+        let f = compile(&profile(
+            r#"{"defaultAction":"SCMP_ACT_ALLOW",
+                "syscalls":[{"names":["getpgid"],"action":"SCMP_ACT_ERRNO","errnoRet":2,
+                             "args":[{"index":0,"value":1,"op":"SCMP_CMP_EQ"}]}]}"#,
+        ))
+        .expect("compile");
+        let st = in_child(f, || {
+            // SAFETY: getpgid has no pointer arguments.
+            unsafe {
+                if libc::syscall(libc::SYS_getpgid, 1) != -1 || errno() != libc::ENOENT {
+                    return 1;
+                }
+                if libc::syscall(libc::SYS_getpgid, 0) < 0 {
+                    return 2;
+                }
+            }
+            0
+        });
+        assert!(matches!(st, WaitStatus::Exited(_, 0)), "{st:?}");
+    }
+
+    #[test]
+    fn allowlist_with_errno_default() {
+        // The usual profile shape: default ERRNO(ENOSYS), a list of allowed syscalls.
+        let f = compile(&profile(
+            r#"{"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":38,
+                "syscalls":[{"names":["getpid","exit_group","exit"],"action":"SCMP_ACT_ALLOW"}]}"#,
+        ))
+        .expect("compile");
+        let st = in_child(f, || {
+            // SAFETY: raw syscalls without pointer arguments.
+            unsafe {
+                if libc::syscall(libc::SYS_getpid) <= 0 {
+                    return 1;
+                }
+                if libc::syscall(libc::SYS_getppid) != -1 || errno() != libc::ENOSYS {
+                    return 2;
+                }
+            }
+            0
+        });
+        assert!(matches!(st, WaitStatus::Exited(_, 0)), "{st:?}");
+    }
+
+    #[test]
+    fn unknown_syscall_is_skipped() {
+        let f = compile(&profile(
+            r#"{"defaultAction":"SCMP_ACT_ALLOW",
+                "syscalls":[{"names":["no_such_syscall_xyz","getppid"],"action":"SCMP_ACT_ERRNO"}]}"#,
+        ))
+        .expect("unknown names are warnings");
+        // The known name of the same rule is still enforced (EPERM by default).
+        let st = in_child(f, || {
+            // SAFETY: getppid has no arguments.
+            if unsafe { libc::syscall(libc::SYS_getppid) } != -1 || errno() != libc::EPERM {
+                return 1;
+            }
+            0
+        });
+        assert!(matches!(st, WaitStatus::Exited(_, 0)), "{st:?}");
+    }
+
+    #[test]
+    fn kill_action_kills_with_sigsys() {
+        for action in ["SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS"] {
+            let f = compile(&profile(&format!(
+                r#"{{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{{"names":["getppid"],"action":"{action}"}}]}}"#
+            )))
+            .expect("compile");
+            let st = in_child(f, || {
+                // SAFETY: getppid has no arguments.
+                unsafe { libc::syscall(libc::SYS_getppid) };
+                0
+            });
+            assert!(matches!(st, WaitStatus::Signaled(_, Signal::SIGSYS, _)), "{action}: {st:?}");
+        }
+    }
+
+    #[test]
+    fn notify_and_listener_are_refused() {
+        let e = compile(&profile(r#"{"defaultAction":"SCMP_ACT_NOTIFY"}"#)).expect_err("notify");
+        assert!(e.to_string().contains("NOTIFY"), "{e}");
+        let e = compile(&profile(r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/run/x.sock"}"#))
+            .expect_err("listener");
+        assert!(e.to_string().contains("listenerPath"), "{e}");
+    }
+
+    #[test]
+    fn flags_probe_and_names() {
+        assert!(flag_supported(libc::SECCOMP_FILTER_FLAG_TSYNC));
+        assert!(!flag_supported(1 << 30), "an undefined flag bit");
+        let f = compile(&profile(
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","flags":["SECCOMP_FILTER_FLAG_LOG","SECCOMP_FILTER_FLAG_TSYNC"]}"#,
+        ))
+        .expect("compile with flags");
+        assert_eq!(f.flags, libc::SECCOMP_FILTER_FLAG_LOG | libc::SECCOMP_FILTER_FLAG_TSYNC);
+        assert!(known_operators().contains(&"SCMP_CMP_MASKED_EQ".to_string()));
+    }
+}
