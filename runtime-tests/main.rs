@@ -1,1 +1,2 @@
 //! Black-box tests of the built podrun binary.
+mod pods;
