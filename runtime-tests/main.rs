@@ -2,4 +2,5 @@
 
 mod common;
 mod hooks;
+mod pods;
 mod spec;
