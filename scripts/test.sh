@@ -21,15 +21,20 @@ command -v cargo >/dev/null 2>&1 || export PATH="$HOME/.cargo/bin:$PATH"
 log=$(mktemp /tmp/podrun-test-log.XXXXXX)
 trap 'rm -f "$log"' EXIT
 
+# A hung test must fail the run, not stall CI: the whole test run gets a deadline
+# (PODRUN_TEST_TIMEOUT seconds, default 30 minutes; CI's budget is 40).
 set +e
-RUST_BACKTRACE=1 cargo test --release --no-fail-fast "$@" 2>&1 | tee "$log"
+RUST_BACKTRACE=1 timeout --kill-after=30 "${PODRUN_TEST_TIMEOUT:-1800}" \
+    cargo test --release --no-fail-fast "$@" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 set -e
 
 echo
 echo "=== summary ==="
 grep -E '^ +Running |^ +Doc-tests |^test result:|^test .* FAILED$|^error(\[|:)' "$log" || true
-if [ "$rc" -eq 0 ]; then
+if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+    echo "test: TIMED OUT after ${PODRUN_TEST_TIMEOUT:-1800}s (a test hung; see the last 'test ...' lines above)"
+elif [ "$rc" -eq 0 ]; then
     echo "test: all tests passed"
 else
     echo "test: FAILED (cargo test exit code $rc)"

@@ -95,24 +95,65 @@ impl Store {
             return Err(Error::Usage(format!("invalid network name {network:?}")));
         }
         let dir = store_dir.join(network);
-        std::fs::create_dir_all(&dir).io("create IPAM store", &dir)?;
         Ok(Store { dir })
     }
 
     /// Takes the store's exclusive `flock` (blocks until other allocators are done).
+    /// The directory may have been removed by [`Store::remove_if_unused`] while we waited: then
+    /// the lock we got is on an unlinked file, so the directory is recreated and locked again.
     pub fn lock(&self) -> Result<StoreLock> {
+        use std::os::unix::fs::MetadataExt;
         let path = self.dir.join("lock");
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(&path)
-            .io("open lock", &path)?;
-        let flock = Flock::lock(file, FlockArg::LockExclusive)
-            .map_err(|(_, e)| Error::sys(format!("flock {}", path.display()), e))?;
-        Ok(StoreLock { _flock: flock })
+        loop {
+            std::fs::create_dir_all(&self.dir).io("create IPAM store", &self.dir)?;
+            let file = OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .mode(0o600)
+                .custom_flags(libc::O_CLOEXEC)
+                .open(&path)
+                .io("open lock", &path)?;
+            let flock = Flock::lock(file, FlockArg::LockExclusive)
+                .map_err(|(_, e)| Error::sys(format!("flock {}", path.display()), e))?;
+            let held = flock.metadata().io("stat lock", &path)?;
+            match std::fs::metadata(&path) {
+                Ok(now) if now.ino() == held.ino() && now.dev() == held.dev() => return Ok(StoreLock { _flock: flock }),
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io("stat lock", &path, e)),
+            }
+        }
+    }
+
+    /// Removes the network's directory when no address is allocated and no other file than
+    /// the round-robin position and the lock is left in it, so a network whose last pod is
+    /// gone leaves nothing behind. Returns whether it was removed.
+    pub fn remove_if_unused(&self, lock: &StoreLock) -> Result<bool> {
+        if !self.allocated(lock)?.is_empty() {
+            return Ok(false);
+        }
+        let rd = std::fs::read_dir(&self.dir).io("read IPAM store", &self.dir)?;
+        for entry in rd {
+            let name = entry.io("read IPAM store", &self.dir)?.file_name();
+            if name != "lock" && name.to_str().is_none_or(|n| !n.starts_with("last_reserved_ip.")) {
+                return Ok(false);
+            }
+        }
+        for entry in std::fs::read_dir(&self.dir).io("read IPAM store", &self.dir)? {
+            let path = entry.io("read IPAM store", &self.dir)?.path();
+            if path.file_name().is_some_and(|n| n != "lock") {
+                std::fs::remove_file(&path).io("remove", &path)?;
+            }
+        }
+        // the lock file goes last: a waiter that then wins the flock sees it unlinked and retries
+        let lock_path = self.dir.join("lock");
+        std::fs::remove_file(&lock_path).io("remove", &lock_path)?;
+        match std::fs::remove_dir(&self.dir) {
+            Ok(()) => Ok(true),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTEMPTY) | Some(libc::ENOENT)) => Ok(false),
+            Err(e) => Err(Error::io("remove IPAM store", &self.dir, e)),
+        }
     }
 
     /// Allocates `fixed` or the next free address after the last reserved one, recording

@@ -190,6 +190,7 @@ pub fn detach(cfg: &NetConfig, att: &Attachment, owner_id: &str, remove_bridge_i
         if remove_bridge_if_unused {
             remove_bridge_if_unused_locked(&h, cfg, &store, &lock).await?;
         }
+        store.remove_if_unused(&lock)?;
         Ok(())
     })?
 }
@@ -301,6 +302,9 @@ async fn rollback(h: &Handle, cfg: &NetConfig, store: &Store, lock: &StoreLock, 
         if let Err(e) = remove_bridge_if_unused_locked(h, cfg, store, lock).await {
             tracing::warn!("rollback: remove bridge {}: {e}", cfg.bridge);
         }
+    }
+    if let Err(e) = store.remove_if_unused(lock) {
+        tracing::warn!("rollback: remove the empty IPAM store {}: {e}", store.dir.display());
     }
 }
 

@@ -146,12 +146,30 @@ fn cgroup_of(name: &str) -> Cgroup {
     Cgroup::from_path(&format!("/podrun/pods/{name}"))
 }
 
-/// Holds the pod's `lock` file.
+/// Holds the pod's `lock` file. The lock is re-entrant within this process: `pod delete --force`
+/// holds it while force-deleting member containers, whose cleanup updates the member list
+/// under the same lock (a second `flock` on a new open file would wait for ourselves forever).
 struct PodLock {
-    _flock: Flock<File>,
+    _flock: Option<Flock<File>>,
+    dir: PathBuf,
+}
+
+thread_local! {
+    static HELD_POD_LOCKS: std::cell::RefCell<Vec<PathBuf>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl Drop for PodLock {
+    fn drop(&mut self) {
+        if self._flock.is_some() {
+            HELD_POD_LOCKS.with(|h| h.borrow_mut().retain(|d| d != &self.dir));
+        }
+    }
 }
 
 fn lock_pod(dir: &Path) -> Result<PodLock> {
+    if HELD_POD_LOCKS.with(|h| h.borrow().iter().any(|d| d == dir)) {
+        return Ok(PodLock { _flock: None, dir: dir.to_path_buf() });
+    }
     let path = dir.join("lock");
     let f = OpenOptions::new()
         .create(true)
@@ -162,7 +180,8 @@ fn lock_pod(dir: &Path) -> Result<PodLock> {
         .open(&path)
         .io("open lock", &path)?;
     let flock = Flock::lock(f, FlockArg::LockExclusive).map_err(|(_, e)| Error::sys(format!("flock {}", path.display()), e))?;
-    Ok(PodLock { _flock: flock })
+    HELD_POD_LOCKS.with(|h| h.borrow_mut().push(dir.to_path_buf()));
+    Ok(PodLock { _flock: Some(flock), dir: dir.to_path_buf() })
 }
 
 /// Reads a pod's state and fills in the live status.

@@ -236,8 +236,14 @@ fn has_own_ns(spec: &Spec, t: LinuxNamespaceType) -> bool {
         .is_some_and(|ns| ns.iter().any(|n| n.typ() == t))
 }
 
+/// hostname and domainname, set only in a uts namespace of the container's own: a joined one
+/// (a pod's) keeps the name its owner gave it.
 fn set_names(cfg: &InitConfig) -> Result<()> {
     let uts = has_own_ns(cfg.spec, LinuxNamespaceType::Uts);
+    if cfg.joins.iter().any(|j| j.typ == LinuxNamespaceType::Uts) {
+        tracing::debug!("uts namespace joined by path: hostname and domainname left as they are");
+        return Ok(());
+    }
     if let Some(h) = cfg.spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         if !uts {
             return Err(Error::Spec("hostname is set but there is no uts namespace".into()));
