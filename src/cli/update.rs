@@ -447,7 +447,8 @@ mod tests {
 
     #[test]
     fn flag_errors_name_the_flag() {
-        let cases: [(fn(&mut Args), &str); 7] = [
+        type Edit = fn(&mut Args);
+        let cases: [(Edit, &str); 7] = [
             (|a| a.memory = Some("lots".into()), "--memory"),
             (|a| a.memory_swap = Some("-2".into()), "--memory-swap"),
             (
