@@ -3,4 +3,5 @@
 mod cgroups;
 mod common;
 mod hooks;
+mod pods;
 mod spec;
