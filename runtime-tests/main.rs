@@ -1,5 +1,6 @@
 //! Black-box tests of the built podrun binary.
 
+mod cgroups;
 mod common;
 mod hooks;
 mod pods;

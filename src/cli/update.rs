@@ -1,6 +1,21 @@
 //! `podrun update`: change resource limits of a running container.
+//!
+//! As runc: `--resources FILE|-` reads a `linux.resources` JSON document (go-runc's `Update`
+//! pipes one on stdin) and then every other flag is ignored; otherwise the flags build one.
+//! Memory values take docker's binary units (`512m`, `1g`, `1.5GiB`) or `-1` for unlimited;
+//! `--pids-limit 0` means "unchanged", `-1` unlimited. Every value is checked before any cgroup
+//! file is written, so a bad value leaves the container unchanged. A stopped container is
+//! refused ("container not running"); devices are never updated (runc skips them too).
 
+use std::io::Read;
+
+use oci_spec::runtime::LinuxResources;
+use serde_json::{json, Map, Value};
+
+use crate::cgroups::{Cgroup, Ctl};
+use crate::cli::ps::container_cgroup;
 use crate::cli::Global;
+use crate::state::{ContainerState, StateDir, Status};
 use crate::{Error, Result};
 
 #[derive(clap::Args, Debug)]
@@ -8,17 +23,20 @@ pub struct Args {
     /// Path to a JSON linux.resources document, or - for stdin
     #[arg(short = 'r', long)]
     pub resources: Option<String>,
-    #[arg(long)]
+    /// Memory limit: bytes, or with a unit (512m, 1g), or -1 for unlimited
+    #[arg(long, allow_hyphen_values = true)]
     pub memory: Option<String>,
-    #[arg(long = "memory-reservation")]
+    #[arg(long = "memory-reservation", allow_hyphen_values = true)]
     pub memory_reservation: Option<String>,
-    #[arg(long = "memory-swap")]
+    /// Memory plus swap; -1 for unlimited
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
     pub memory_swap: Option<String>,
-    #[arg(long = "kernel-memory-tcp")]
+    #[arg(long = "kernel-memory-tcp", allow_hyphen_values = true)]
     pub kernel_memory_tcp: Option<String>,
-    #[arg(long = "cpu-shares")]
+    /// CPU shares (runc spells it --cpu-share)
+    #[arg(long = "cpu-shares", alias = "cpu-share", allow_hyphen_values = true)]
     pub cpu_shares: Option<String>,
-    #[arg(long = "cpu-quota")]
+    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
     pub cpu_quota: Option<String>,
     #[arg(long = "cpu-period")]
     pub cpu_period: Option<String>,
@@ -26,11 +44,463 @@ pub struct Args {
     pub cpuset_cpus: Option<String>,
     #[arg(long = "cpuset-mems")]
     pub cpuset_mems: Option<String>,
-    #[arg(long = "pids-limit")]
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
     pub pids_limit: Option<String>,
     pub id: String,
 }
 
-pub fn run(_g: &Global, _a: Args) -> Result<i32> {
-    Err(Error::other("podrun update: not implemented yet"))
+pub fn run(g: &Global, a: Args) -> Result<i32> {
+    let mut resources = match &a.resources {
+        Some(src) => {
+            warn_ignored_flags(&a);
+            resources_from_json(&read_resources(src)?, src)?
+        }
+        None => resources_from_flags(&a)?,
+    };
+    let _lock = StateDir::open(&g.root, &a.id)?;
+    let state = ContainerState::load(&g.root, &a.id)?;
+    if matches!(state.status(&g.root), Status::Stopped) {
+        return Err(Error::BadState("container not running".into()));
+    }
+    let cg = container_cgroup(&state)?;
+    complete_from_current(&cg, &mut resources);
+    cg.apply(&resources)?;
+    Ok(0)
+}
+
+fn warn_ignored_flags(a: &Args) {
+    let flags = [
+        ("memory", &a.memory),
+        ("memory-reservation", &a.memory_reservation),
+        ("memory-swap", &a.memory_swap),
+        ("kernel-memory-tcp", &a.kernel_memory_tcp),
+        ("cpu-shares", &a.cpu_shares),
+        ("cpu-quota", &a.cpu_quota),
+        ("cpu-period", &a.cpu_period),
+        ("cpuset-cpus", &a.cpuset_cpus),
+        ("cpuset-mems", &a.cpuset_mems),
+        ("pids-limit", &a.pids_limit),
+    ];
+    for (name, v) in flags {
+        if v.is_some() {
+            tracing::warn!("update: --{name} is ignored when --resources is given");
+        }
+    }
+}
+
+/// The document named by `--resources`: a file, or stdin for `-`.
+fn read_resources(src: &str) -> Result<Vec<u8>> {
+    let mut data = Vec::new();
+    if src == "-" {
+        std::io::stdin()
+            .lock()
+            .read_to_end(&mut data)
+            .map_err(|e| Error::io("read --resources from", "stdin", e))?;
+    } else {
+        data = std::fs::read(src).map_err(|e| Error::io("read --resources", src, e))?;
+    }
+    Ok(data)
+}
+
+/// Parses and checks a `linux.resources` document; devices are dropped (not updatable).
+pub(crate) fn resources_from_json(data: &[u8], src: &str) -> Result<LinuxResources> {
+    let mut r: LinuxResources = serde_json::from_slice(data).map_err(|e| {
+        Error::Usage(format!(
+            "--resources {src}: invalid linux.resources JSON: {e}"
+        ))
+    })?;
+    if r.devices().is_some() {
+        tracing::warn!("update: --resources {src}: devices cannot be updated, ignored");
+        r.set_devices(None);
+    }
+    check_resources(&r, src)?;
+    Ok(unlimited_memory_means_unlimited_swap(r))
+}
+
+/// runc: an unlimited memory limit without an explicit swap value makes swap unlimited too.
+fn unlimited_memory_means_unlimited_swap(mut r: LinuxResources) -> LinuxResources {
+    if let Some(m) = r.memory_mut() {
+        if m.limit() == Some(-1) && m.swap().is_none() {
+            m.set_swap(Some(-1));
+        }
+    }
+    r
+}
+
+/// Values the kernel would refuse only after other files were already written.
+fn check_resources(r: &LinuxResources, src: &str) -> Result<()> {
+    let bad = |field: &str, v: i64| {
+        Error::Usage(format!(
+            "--resources {src}: {field} {v} is not allowed (a non-negative value, or -1 for unlimited)"
+        ))
+    };
+    if let Some(m) = r.memory() {
+        let fields = [
+            ("memory.limit", m.limit()),
+            ("memory.reservation", m.reservation()),
+            ("memory.swap", m.swap()),
+            ("memory.kernelTCP", m.kernel_tcp()),
+        ];
+        for (name, v) in fields {
+            if let Some(v) = v.filter(|v| *v < -1) {
+                return Err(bad(name, v));
+            }
+        }
+    }
+    if let Some(c) = r.cpu() {
+        if let Some(q) = c.quota().filter(|q| *q < -1) {
+            return Err(bad("cpu.quota", q));
+        }
+        for (name, list) in [("cpu.cpus", c.cpus()), ("cpu.mems", c.mems())] {
+            if let Some(l) = list.as_deref().filter(|l| !l.is_empty()) {
+                check_cpu_list(l).map_err(|why| {
+                    Error::Usage(format!("--resources {src}: {name} {l:?}: {why}"))
+                })?;
+            }
+        }
+    }
+    if let Some(p) = r.pids() {
+        if p.limit() < -1 {
+            return Err(bad("pids.limit", p.limit()));
+        }
+    }
+    Ok(())
+}
+
+/// Builds `linux.resources` from the individual flags, checking every value.
+pub(crate) fn resources_from_flags(a: &Args) -> Result<LinuxResources> {
+    let mut memory = Map::new();
+    let mut cpu = Map::new();
+    let mut doc = Map::new();
+    let byte_flags = [
+        ("memory", &a.memory, "limit"),
+        ("memory-reservation", &a.memory_reservation, "reservation"),
+        ("memory-swap", &a.memory_swap, "swap"),
+        ("kernel-memory-tcp", &a.kernel_memory_tcp, "kernelTCP"),
+    ];
+    for (flag, value, field) in byte_flags {
+        if let Some(v) = value {
+            memory.insert(field.into(), json!(parse_memory_flag(flag, v)?));
+        }
+    }
+    for (flag, value, field) in [
+        ("cpu-shares", &a.cpu_shares, "shares"),
+        ("cpu-period", &a.cpu_period, "period"),
+    ] {
+        if let Some(v) = value {
+            cpu.insert(field.into(), json!(parse_unsigned_flag(flag, v)?));
+        }
+    }
+    if let Some(v) = &a.cpu_quota {
+        cpu.insert("quota".into(), json!(parse_limit_flag("cpu-quota", v)?));
+    }
+    for (flag, value, field) in [
+        ("cpuset-cpus", &a.cpuset_cpus, "cpus"),
+        ("cpuset-mems", &a.cpuset_mems, "mems"),
+    ] {
+        match value.as_deref() {
+            None | Some("") => {}
+            Some(v) => {
+                check_cpu_list(v).map_err(|why| {
+                    Error::Usage(format!("invalid value for --{flag} {v:?}: {why}"))
+                })?;
+                cpu.insert(field.into(), json!(v));
+            }
+        }
+    }
+    if let Some(v) = &a.pids_limit {
+        let limit = parse_limit_flag("pids-limit", v)?;
+        if limit != 0 {
+            doc.insert("pids".into(), json!({ "limit": limit }));
+        }
+    }
+    if !memory.is_empty() {
+        doc.insert("memory".into(), Value::Object(memory));
+    }
+    if !cpu.is_empty() {
+        doc.insert("cpu".into(), Value::Object(cpu));
+    }
+    let r: LinuxResources = serde_json::from_value(Value::Object(doc))
+        .map_err(|e| Error::other(format!("update: build linux.resources: {e}")))?;
+    Ok(unlimited_memory_means_unlimited_swap(r))
+}
+
+/// A byte size in docker's binary units, or `-1` for unlimited.
+fn parse_memory_flag(flag: &str, v: &str) -> Result<i64> {
+    if v == "-1" {
+        return Ok(-1);
+    }
+    ram_in_bytes(v).map_err(|why| Error::Usage(format!("invalid value for --{flag}: {why}")))
+}
+
+fn parse_unsigned_flag(flag: &str, v: &str) -> Result<u64> {
+    v.parse::<u64>().map_err(|e| {
+        Error::Usage(format!(
+            "invalid value for --{flag}: {v:?}: {e} (a non-negative integer)"
+        ))
+    })
+}
+
+/// An integer that is either non-negative or -1 (unlimited).
+fn parse_limit_flag(flag: &str, v: &str) -> Result<i64> {
+    let n = v
+        .parse::<i64>()
+        .map_err(|e| Error::Usage(format!("invalid value for --{flag}: {v:?}: {e}")))?;
+    if n < -1 {
+        return Err(Error::Usage(format!(
+            "invalid value for --{flag}: {n} (a non-negative integer, or -1 for unlimited)"
+        )));
+    }
+    Ok(n)
+}
+
+/// docker/go-units `RAMInBytes`: `<number>[ ][kmgtp][i][b]`, case-insensitive, powers of
+/// 1024; a fraction is allowed (`1.5g`) and truncated to whole bytes.
+pub(crate) fn ram_in_bytes(s: &str) -> std::result::Result<i64, String> {
+    let invalid = || format!("invalid size: '{s}'");
+    let num_len = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (num, rest) = s.split_at(num_len);
+    if num.is_empty()
+        || !num.starts_with(|c: char| c.is_ascii_digit())
+        || num.ends_with('.')
+        || num.matches('.').count() > 1
+    {
+        return Err(invalid());
+    }
+    let mut rest = rest.strip_prefix(' ').unwrap_or(rest).chars().peekable();
+    let mut mul: f64 = 1.0;
+    if let Some(exp) = rest
+        .peek()
+        .and_then(|c| "kmgtp".find(c.to_ascii_lowercase()))
+    {
+        mul = 1024f64.powi(exp as i32 + 1);
+        rest.next();
+    }
+    if rest.peek().is_some_and(|c| c.eq_ignore_ascii_case(&'i')) {
+        rest.next();
+    }
+    if rest.peek().is_some_and(|c| c.eq_ignore_ascii_case(&'b')) {
+        rest.next();
+    }
+    if rest.next().is_some() {
+        return Err(invalid());
+    }
+    let value = num.parse::<f64>().map_err(|_| invalid())? * mul;
+    if !value.is_finite() || value >= i64::MAX as f64 {
+        return Err(format!("invalid size: '{s}' (too large)"));
+    }
+    Ok(value as i64)
+}
+
+/// A cpuset list as the kernel takes it: `N` or `N-M` (N <= M) items separated by commas.
+pub(crate) fn check_cpu_list(s: &str) -> std::result::Result<(), String> {
+    for item in s.split(',') {
+        let (lo, hi) = item.split_once('-').unwrap_or((item, item));
+        let num = |t: &str| {
+            t.parse::<u32>()
+                .map_err(|_| format!("{item:?} is not a number or a range N-M"))
+        };
+        if num(lo)? > num(hi)? {
+            return Err(format!("range {item:?} goes backwards"));
+        }
+    }
+    Ok(())
+}
+
+/// On cgroup v2 some values only make sense together (cpu.max holds quota and period;
+/// memory.swap.max is derived from the memory limit): fill the missing half from the cgroup,
+/// as runc does from its saved config.
+fn complete_from_current(cg: &Cgroup, r: &mut LinuxResources) {
+    if let (Some(Ctl::V2(d)), Some(m)) = (cg.controller_dir("memory"), r.memory_mut()) {
+        if m.swap().is_some() && m.limit().is_none() {
+            m.set_limit(read_v2_value(&d.join("memory.max")));
+        }
+    }
+    if let (Some(Ctl::V2(d)), Some(c)) = (cg.controller_dir("cpu"), r.cpu_mut()) {
+        if c.period().is_some() && c.quota().is_none() {
+            c.set_quota(read_v2_value(&d.join("cpu.max")));
+        }
+    }
+}
+
+/// The first field of a v2 limit file: a number, or `max` as -1.
+fn read_v2_value(path: &std::path::Path) -> Option<i64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    match text.split_whitespace().next()? {
+        "max" => Some(-1),
+        n => n.parse().ok(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(f: impl FnOnce(&mut Args)) -> Args {
+        let mut a = Args {
+            resources: None,
+            memory: None,
+            memory_reservation: None,
+            memory_swap: None,
+            kernel_memory_tcp: None,
+            cpu_shares: None,
+            cpu_quota: None,
+            cpu_period: None,
+            cpuset_cpus: None,
+            cpuset_mems: None,
+            pids_limit: None,
+            id: "c".into(),
+        };
+        f(&mut a);
+        a
+    }
+
+    #[test]
+    fn units_like_go_units() {
+        let cases = [
+            ("0", 0),
+            ("32", 32),
+            ("32b", 32),
+            ("32B", 32),
+            ("32k", 32 * 1024),
+            ("32K", 32 * 1024),
+            ("32kb", 32 * 1024),
+            ("32Kib", 32 * 1024),
+            ("32KIB", 32 * 1024),
+            ("512m", 512 << 20),
+            ("512 MiB", 512 << 20),
+            ("1g", 1 << 30),
+            ("1.5g", 3 << 29),
+            ("2t", 2 << 40),
+            ("1p", 1 << 50),
+            ("1i", 1),
+        ];
+        for (s, want) in cases {
+            assert_eq!(ram_in_bytes(s), Ok(want), "{s}");
+        }
+    }
+
+    #[test]
+    fn units_rejects_junk() {
+        for s in [
+            "", "-1", "-5m", "m", "1x", "1mm", " 1", "1.2.3", "1.", ".5", "1  m", "1mb ", "0x10",
+            "9p9",
+        ] {
+            assert!(ram_in_bytes(s).is_err(), "{s:?} accepted");
+        }
+        assert!(ram_in_bytes("99999999p").unwrap_err().contains("too large"));
+    }
+
+    #[test]
+    fn cpu_lists() {
+        for ok in ["0", "0-1", "0,2", "0-3,5,7-8"] {
+            assert!(check_cpu_list(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "a", "1-", "-1", "3-1", "0,,1", "0-1-2", " 0"] {
+            assert!(check_cpu_list(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn flags_build_resources() {
+        let a = args(|a| {
+            a.memory = Some("64m".into());
+            a.memory_swap = Some("-1".into());
+            a.memory_reservation = Some("32m".into());
+            a.cpu_shares = Some("512".into());
+            a.cpu_quota = Some("-1".into());
+            a.cpu_period = Some("100000".into());
+            a.cpuset_cpus = Some("0".into());
+            a.pids_limit = Some("20".into());
+        });
+        let r = resources_from_flags(&a).unwrap();
+        let m = r.memory().as_ref().unwrap();
+        assert_eq!(m.limit(), Some(64 << 20));
+        assert_eq!(m.swap(), Some(-1));
+        assert_eq!(m.reservation(), Some(32 << 20));
+        let c = r.cpu().as_ref().unwrap();
+        assert_eq!(c.shares(), Some(512));
+        assert_eq!(c.quota(), Some(-1));
+        assert_eq!(c.period(), Some(100_000));
+        assert_eq!(c.cpus().as_deref(), Some("0"));
+        assert_eq!(c.mems(), &None);
+        assert_eq!(r.pids().as_ref().unwrap().limit(), 20);
+    }
+
+    #[test]
+    fn flags_only_what_was_given() {
+        let r = resources_from_flags(&args(|a| a.pids_limit = Some("0".into()))).unwrap();
+        assert!(
+            r.memory().is_none() && r.cpu().is_none() && r.pids().is_none(),
+            "{r:?}"
+        );
+        let r = resources_from_flags(&args(|a| a.memory = Some("-1".into()))).unwrap();
+        let m = r.memory().as_ref().unwrap();
+        assert_eq!(
+            (m.limit(), m.swap()),
+            (Some(-1), Some(-1)),
+            "unlimited memory means unlimited swap"
+        );
+    }
+
+    #[test]
+    fn flag_errors_name_the_flag() {
+        type Edit = fn(&mut Args);
+        let cases: [(Edit, &str); 7] = [
+            (|a| a.memory = Some("lots".into()), "--memory"),
+            (|a| a.memory_swap = Some("-2".into()), "--memory-swap"),
+            (
+                |a| a.memory_reservation = Some("-5m".into()),
+                "--memory-reservation",
+            ),
+            (|a| a.cpu_shares = Some("-3".into()), "--cpu-shares"),
+            (|a| a.cpu_quota = Some("-2".into()), "--cpu-quota"),
+            (|a| a.cpuset_cpus = Some("2-1".into()), "--cpuset-cpus"),
+            (|a| a.pids_limit = Some("ten".into()), "--pids-limit"),
+        ];
+        for (edit, flag) in cases {
+            let e = resources_from_flags(&args(edit)).unwrap_err();
+            assert!(matches!(e, Error::Usage(_)), "{e:?}");
+            assert!(e.to_string().contains(flag), "{flag}: {e}");
+        }
+    }
+
+    #[test]
+    fn json_document() {
+        let doc =
+            br#"{"memory":{"limit":67108864},"cpu":{"shares":256,"cpus":"0"},"pids":{"limit":50},
+            "devices":[{"allow":true,"access":"rwm"}]}"#;
+        let r = resources_from_json(doc, "-").unwrap();
+        assert_eq!(r.memory().as_ref().unwrap().limit(), Some(64 << 20));
+        assert_eq!(r.cpu().as_ref().unwrap().shares(), Some(256));
+        assert_eq!(r.pids().as_ref().unwrap().limit(), 50);
+        assert!(r.devices().is_none(), "devices must not be updated");
+    }
+
+    #[test]
+    fn json_errors() {
+        let e = resources_from_json(b"{not json", "f.json").unwrap_err();
+        assert!(e.to_string().contains("--resources f.json"), "{e}");
+        let e = resources_from_json(br#"{"memory":{"limit":-7}}"#, "-").unwrap_err();
+        assert!(e.to_string().contains("memory.limit -7"), "{e}");
+        let e = resources_from_json(br#"{"cpu":{"cpus":"x"}}"#, "-").unwrap_err();
+        assert!(e.to_string().contains("cpu.cpus"), "{e}");
+        let e = resources_from_json(br#"{"pids":{"limit":-9}}"#, "-").unwrap_err();
+        assert!(e.to_string().contains("pids.limit"), "{e}");
+    }
+
+    #[test]
+    fn v2_values() {
+        let dir = std::env::temp_dir().join(format!("podrun-update-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("cpu.max"), "max 100000\n").unwrap();
+        std::fs::write(dir.join("memory.max"), "1048576\n").unwrap();
+        let cpu = read_v2_value(&dir.join("cpu.max"));
+        let mem = read_v2_value(&dir.join("memory.max"));
+        let missing = read_v2_value(&dir.join("nope"));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!((cpu, mem, missing), (Some(-1), Some(1_048_576), None));
+    }
 }

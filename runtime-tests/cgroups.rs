@@ -1,0 +1,449 @@
+//! The cgroup-facing commands through the CLI: `ps`, `pause`/`resume`, `update`, `events`, on a
+//! detached `sleep 100` container, read back from the host's cgroup files. The container's cgroup
+//! is the default `/podrun/<id>` in every hierarchy, so ids carry the test process id (parallel
+//! runs on one host must not share a cgroup).
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::common::{describe, pid_alive, TestEnv};
+
+/// Upper bound for waits on something that must happen (a hang guard, not a timing check).
+const HANG_GUARD: Duration = Duration::from_secs(30);
+
+struct Sleeper {
+    id: String,
+    pid: i32,
+}
+
+/// `podrun run -d --pid-file F` of `sleep 100`; returns its id and the PID from the pid file.
+fn start_sleeper(env: &TestEnv, name: &str) -> Sleeper {
+    let id = format!("{name}-{}", std::process::id());
+    let bundle = env.bundle("sleeper", |spec| {
+        spec["process"]["args"] = json!(["sleep", "100"]);
+    });
+    let pid_file = env.dir.join(format!("{id}.pid"));
+    env.run_ok(&[
+        "run",
+        "-d",
+        "--bundle",
+        path_str(&bundle),
+        "--pid-file",
+        path_str(&pid_file),
+        &id,
+    ]);
+    let text = std::fs::read_to_string(&pid_file)
+        .unwrap_or_else(|e| panic!("read {}: {e}", pid_file.display()));
+    let pid: i32 = text
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("pid file {text:?}: {e}"));
+    assert!(pid_alive(pid), "the container's init {pid} is not running");
+    Sleeper { id, pid }
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("utf8 path")
+}
+
+fn stdout_json(text: &str) -> Value {
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text:?}"))
+}
+
+/// True on a pure cgroup v2 host (else the v1 hierarchies hold the controllers used here).
+fn pure_v2() -> bool {
+    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
+/// A file of the container's cgroup: `v1_file` in the v1 `controller` hierarchy, or `v2_file`
+/// in the unified hierarchy on a pure v2 host.
+fn cgroup_file(id: &str, controller: &str, v1_file: &str, v2_file: &str) -> PathBuf {
+    if pure_v2() {
+        PathBuf::from(format!("/sys/fs/cgroup/podrun/{id}/{v2_file}"))
+    } else {
+        PathBuf::from(format!("/sys/fs/cgroup/{controller}/podrun/{id}/{v1_file}"))
+    }
+}
+
+fn read_trimmed(path: &Path) -> String {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+        .trim()
+        .to_string()
+}
+
+fn memory_limit(id: &str) -> String {
+    read_trimmed(&cgroup_file(
+        id,
+        "memory",
+        "memory.limit_in_bytes",
+        "memory.max",
+    ))
+}
+
+fn pids_max(id: &str) -> String {
+    read_trimmed(&cgroup_file(id, "pids", "pids.max", "pids.max"))
+}
+
+/// The kernel's view: v1 freezer.state is FROZEN, v2 cgroup.events says `frozen 1`.
+fn kernel_frozen(id: &str) -> bool {
+    if pure_v2() {
+        let events = read_trimmed(&cgroup_file(id, "", "", "cgroup.events"));
+        events.lines().any(|l| l == "frozen 1")
+    } else {
+        read_trimmed(&cgroup_file(id, "freezer", "freezer.state", "")) == "FROZEN"
+    }
+}
+
+/// Thaws the container's cgroup when dropped, so that a failing test does not leave a frozen
+/// container behind for the env's `delete --force`. Declare it after the `TestEnv`.
+struct ThawOnDrop(String);
+
+impl Drop for ThawOnDrop {
+    fn drop(&mut self) {
+        let (file, value) = if pure_v2() {
+            (cgroup_file(&self.0, "", "", "cgroup.freeze"), "0")
+        } else {
+            (
+                cgroup_file(&self.0, "freezer", "freezer.state", ""),
+                "THAWED",
+            )
+        };
+        if file.exists() {
+            if let Err(e) = std::fs::write(&file, value) {
+                eprintln!("ThawOnDrop: write {value} to {}: {e}", file.display());
+            }
+        }
+    }
+}
+
+/// A child process killed (by its own handle) and reaped when dropped.
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// Waits until `cond` holds; panics with `what` after HANG_GUARD.
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < HANG_GUARD, "gave up waiting: {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Kills the container's init with SIGKILL and waits until it is gone.
+fn stop(env: &TestEnv, c: &Sleeper) {
+    env.run_ok(&["kill", &c.id, "KILL"]);
+    wait_until("the container's init to exit", || !pid_alive(c.pid));
+}
+
+#[test]
+fn ps_lists_the_container_processes() {
+    let env = TestEnv::new("cg-ps");
+    let c = start_sleeper(&env, "cg-ps");
+    let pids = stdout_json(&env.run_ok(&["ps", "--format", "json", &c.id]));
+    assert_eq!(pids, json!([c.pid]), "ps --format json");
+
+    let table = env.run_ok(&["ps", &c.id]);
+    let mut lines = table.lines();
+    let header = lines.next().unwrap_or_default();
+    assert!(
+        header.split_whitespace().any(|f| f == "PID"),
+        "no header: {table}"
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 1, "one process expected: {table}");
+    assert!(
+        rows[0].split_whitespace().any(|f| f == c.pid.to_string()),
+        "{table}"
+    );
+    assert!(rows[0].contains("sleep 100"), "{table}");
+
+    let custom = env.run_ok(&["ps", &c.id, "-o", "pid,comm"]);
+    let rows: Vec<Vec<&str>> = custom
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows,
+        vec![vec!["PID", "COMMAND"], vec![&c.pid.to_string(), "sleep"]],
+        "ps args are passed to ps: {custom}"
+    );
+
+    let stderr = env.run_fail(&["ps", "--format", "yaml", &c.id]);
+    assert!(stderr.contains("invalid format"), "{stderr}");
+    env.run_ok(&["delete", "--force", &c.id]);
+}
+
+#[test]
+fn ps_of_a_missing_container_fails() {
+    let env = TestEnv::new("cg-ps-missing");
+    let stderr = env.run_fail(&["ps", "--format", "json", "cg-no-such-container"]);
+    assert!(stderr.contains("does not exist"), "{stderr}");
+}
+
+#[test]
+fn pause_freezes_and_resume_thaws() {
+    let env = TestEnv::new("cg-pause");
+    let c = start_sleeper(&env, "cg-pause");
+    let _thaw = ThawOnDrop(c.id.clone());
+
+    env.run_ok(&["pause", &c.id]);
+    assert_eq!(env.state(&c.id)["status"], "paused");
+    assert!(kernel_frozen(&c.id), "the cgroup is not frozen after pause");
+    let stderr = env.run_fail(&["pause", &c.id]);
+    assert!(
+        stderr.contains("container not running"),
+        "pause of paused: {stderr}"
+    );
+    // Still listed while frozen.
+    assert_eq!(
+        stdout_json(&env.run_ok(&["ps", "--format", "json", &c.id])),
+        json!([c.pid])
+    );
+
+    env.run_ok(&["resume", &c.id]);
+    assert_eq!(env.state(&c.id)["status"], "running");
+    assert!(
+        !kernel_frozen(&c.id),
+        "the cgroup is still frozen after resume"
+    );
+    let stderr = env.run_fail(&["resume", &c.id]);
+    assert!(
+        stderr.contains("container not paused"),
+        "resume of running: {stderr}"
+    );
+    assert!(pid_alive(c.pid));
+    env.run_ok(&["delete", "--force", &c.id]);
+}
+
+#[test]
+fn update_memory_and_pids() {
+    let env = TestEnv::new("cg-update");
+    let c = start_sleeper(&env, "cg-update");
+
+    env.run_ok(&["update", "--memory", "64m", &c.id]);
+    let want = (64u64 << 20).to_string();
+    assert_eq!(memory_limit(&c.id), want);
+
+    for bad in ["64x", "-5", "lots", "1.2.3m"] {
+        let stderr = env.run_fail(&["update", "--memory", bad, &c.id]);
+        assert!(
+            stderr.contains("--memory"),
+            "error does not name the flag: {stderr}"
+        );
+        assert_eq!(
+            memory_limit(&c.id),
+            want,
+            "--memory {bad} changed the limit"
+        );
+    }
+    // A bad value anywhere means nothing is written, not even the good values before it.
+    let stderr = env.run_fail(&["update", "--memory", "32m", "--pids-limit", "-7", &c.id]);
+    assert!(stderr.contains("--pids-limit"), "{stderr}");
+    assert_eq!(memory_limit(&c.id), want, "a failed update changed memory");
+
+    env.run_ok(&["update", "--pids-limit", "20", &c.id]);
+    assert_eq!(pids_max(&c.id), "20");
+    let stderr = env.run_fail(&["update", "--pids-limit", "ten", &c.id]);
+    assert!(stderr.contains("--pids-limit"), "{stderr}");
+    assert_eq!(pids_max(&c.id), "20");
+    env.run_ok(&["update", "--pids-limit", "-1", &c.id]);
+    assert_eq!(pids_max(&c.id), "max");
+    assert!(pid_alive(c.pid), "the container died during updates");
+    env.run_ok(&["delete", "--force", &c.id]);
+}
+
+#[test]
+fn update_from_a_resources_document() {
+    let env = TestEnv::new("cg-update-json");
+    let c = start_sleeper(&env, "cg-update-json");
+    let doc = env.dir.join("resources.json");
+    std::fs::write(&doc, r#"{"memory":{"limit":33554432},"pids":{"limit":30}}"#)
+        .expect("write doc");
+    env.run_ok(&["update", "--resources", path_str(&doc), &c.id]);
+    assert_eq!(memory_limit(&c.id), "33554432");
+    assert_eq!(pids_max(&c.id), "30");
+
+    // go-runc's Update: the document on stdin.
+    std::fs::write(&doc, r#"{"memory":{"limit":50331648},"pids":{"limit":40}}"#)
+        .expect("write doc");
+    let out = env
+        .podrun_cmd()
+        .args(["update", "--resources", "-", &c.id])
+        .stdin(File::open(&doc).expect("open doc"))
+        .output()
+        .expect("run podrun update");
+    assert!(out.status.success(), "update -r -: {}", describe(&out));
+    assert_eq!(memory_limit(&c.id), "50331648");
+    assert_eq!(pids_max(&c.id), "40");
+
+    std::fs::write(&doc, r#"{"memory":{"limit":-9}}"#).expect("write doc");
+    let stderr = env.run_fail(&["update", "-r", path_str(&doc), &c.id]);
+    assert!(stderr.contains("memory.limit"), "{stderr}");
+    assert_eq!(memory_limit(&c.id), "50331648");
+    env.run_ok(&["delete", "--force", &c.id]);
+}
+
+#[test]
+fn events_stats_reports_memory_and_pids() {
+    let env = TestEnv::new("cg-stats");
+    let c = start_sleeper(&env, "cg-stats");
+    env.run_ok(&["update", "--pids-limit", "25", &c.id]);
+    let text = env.run_ok(&["events", "--stats", &c.id]);
+    assert_eq!(text.lines().count(), 1, "one event expected: {text}");
+    let ev = stdout_json(&text);
+    assert_eq!(ev["type"], "stats", "{ev}");
+    assert_eq!(ev["id"], c.id.as_str(), "{ev}");
+    let data = &ev["data"];
+    assert!(
+        data["memory"]["usage"]["usage"]
+            .as_u64()
+            .is_some_and(|u| u > 0),
+        "{ev}"
+    );
+    assert_eq!(data["pids"]["current"], 1, "{ev}");
+    assert_eq!(data["pids"]["limit"], 25, "{ev}");
+    assert!(data["cpu"]["usage"]["total"].is_u64(), "{ev}");
+    env.run_ok(&["delete", "--force", &c.id]);
+}
+
+#[test]
+fn events_stream_ends_when_the_container_stops() {
+    let env = TestEnv::new("cg-events");
+    let c = start_sleeper(&env, "cg-events");
+    let out_path = env.dir.join("events.out");
+    let err_path = env.dir.join("events.err");
+    let child = env
+        .podrun_cmd()
+        .args(["events", "--interval", "50ms", &c.id])
+        .stdin(Stdio::null())
+        .stdout(File::create(&out_path).expect("create events.out"))
+        .stderr(File::create(&err_path).expect("create events.err"))
+        .spawn()
+        .expect("spawn podrun events");
+    let mut child = ChildGuard(child);
+    let lines = || std::fs::read_to_string(&out_path).unwrap_or_default();
+    wait_until("a first stats event", || lines().lines().count() >= 2);
+
+    stop(&env, &c);
+    let mut status = None;
+    wait_until("podrun events to exit after the container stopped", || {
+        status = child.0.try_wait().expect("try_wait");
+        status.is_some()
+    });
+    let status = status.expect("exited");
+    let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
+    assert!(status.success(), "events exited with {status}: {stderr}");
+    let text = lines();
+    for line in text.lines() {
+        let ev = stdout_json(line);
+        assert_eq!(ev["type"], "stats", "{line}");
+        assert_eq!(ev["id"], c.id.as_str(), "{line}");
+        assert!(ev["data"]["pids"].is_object(), "{line}");
+    }
+    env.run_ok(&["delete", "--force", &c.id]);
+}
+
+#[test]
+fn events_bad_input_fails() {
+    let env = TestEnv::new("cg-events-bad");
+    let stderr = env.run_fail(&["events", "--stats", "cg-no-such-container"]);
+    assert!(stderr.contains("does not exist"), "{stderr}");
+    let stderr = env.run_fail(&["events", "cg-no-such-container"]);
+    assert!(stderr.contains("does not exist"), "{stderr}");
+    let c = start_sleeper(&env, "cg-events-bad");
+    let stderr = env.run_fail(&["events", "--interval", "0s", &c.id]);
+    assert!(stderr.contains("greater than 0"), "{stderr}");
+    let stderr = env.run_fail(&["events", "--interval", "soon", &c.id]);
+    assert!(stderr.contains("--interval"), "{stderr}");
+    env.run_ok(&["delete", "--force", &c.id]);
+}
+
+#[test]
+fn stopped_container_refuses_pause_update_events() {
+    let env = TestEnv::new("cg-stopped");
+    let c = start_sleeper(&env, "cg-stopped");
+    env.run_ok(&["update", "--memory", "64m", &c.id]);
+    stop(&env, &c);
+    assert_eq!(env.state(&c.id)["status"], "stopped");
+
+    let stderr = env.run_fail(&["pause", &c.id]);
+    assert!(stderr.contains("container not running"), "{stderr}");
+    let stderr = env.run_fail(&["resume", &c.id]);
+    assert!(stderr.contains("container not paused"), "{stderr}");
+    let stderr = env.run_fail(&["update", "--memory", "32m", &c.id]);
+    assert!(stderr.contains("container not running"), "{stderr}");
+    let stderr = env.run_fail(&["events", "--stats", &c.id]);
+    assert!(stderr.contains("is not running"), "{stderr}");
+    assert_eq!(
+        stdout_json(&env.run_ok(&["ps", "--format", "json", &c.id])),
+        json!([])
+    );
+    assert_eq!(env.state(&c.id)["status"], "stopped");
+    env.run_ok(&["delete", &c.id]);
+    let stderr = env.run_fail(&["pause", &c.id]);
+    assert!(stderr.contains("does not exist"), "{stderr}");
+}
+
+/// go-runc's `Ps` decodes the output of `ps --format json` as `[]int`: a bare array, one line.
+#[test]
+fn ps_json_is_a_plain_int_array() {
+    let env = TestEnv::new("cg-ps-shape");
+    let c = start_sleeper(&env, "cg-ps-shape");
+    let text = env.run_ok(&["ps", "-f", "json", &c.id]);
+    assert_eq!(
+        text,
+        format!("[{}]\n", c.pid),
+        "exact bytes go-runc decodes"
+    );
+    env.run_ok(&["delete", "--force", &c.id]);
+}
+
+#[test]
+fn created_container_can_be_paused_and_updated() {
+    let env = TestEnv::new("cg-created");
+    let id = format!("cg-created-{}", std::process::id());
+    let bundle = env.bundle("sleeper", |_| {});
+    env.run_ok(&["create", "--bundle", path_str(&bundle), &id]);
+    let _thaw = ThawOnDrop(id.clone());
+    // runc allows pausing a created container (its status is Running or Created).
+    env.run_ok(&["pause", &id]);
+    assert!(
+        kernel_frozen(&id),
+        "pause of a created container did not freeze it"
+    );
+    env.run_ok(&["resume", &id]);
+    assert!(!kernel_frozen(&id), "resume did not thaw");
+    env.run_ok(&["update", "--pids-limit", "15", &id]);
+    assert_eq!(pids_max(&id), "15");
+    assert_eq!(env.state(&id)["status"], "created");
+    env.run_ok(&["delete", "--force", &id]);
+}
+
+#[test]
+#[ignore = "known bug: delete --force of a paused container waits for a SIGKILL that a frozen \
+            init cannot take (container::lifecycle::destroy must thaw the cgroup after signalling)"]
+fn delete_force_removes_a_paused_container() {
+    let env = TestEnv::new("cg-paused-delete");
+    let c = start_sleeper(&env, "cg-paused-delete");
+    let _thaw = ThawOnDrop(c.id.clone());
+    env.run_ok(&["pause", &c.id]);
+    env.run_ok(&["delete", "--force", &c.id]);
+    assert!(!pid_alive(c.pid), "init {} survived delete --force", c.pid);
+    assert!(
+        !cgroup_file(&c.id, "freezer", "", "").exists(),
+        "the cgroup is left behind"
+    );
+}
