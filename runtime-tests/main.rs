@@ -1,5 +1,11 @@
 //! Black-box tests of the built podrun binary.
 
 mod common;
+mod console;
+mod errors;
 mod hooks;
+mod lifecycle;
+mod namespaces;
+mod process;
+mod rootfs;
 mod spec;
