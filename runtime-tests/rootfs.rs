@@ -10,7 +10,7 @@ use crate::lifecycle::{run_sh, run_sh_ok, s};
 
 /// One line of /proc/self/mounts inside the container.
 struct MountLine {
-    source: String,
+
     target: String,
     fstype: String,
     options: Vec<String>,
@@ -21,7 +21,7 @@ fn parse_mounts(text: &str) -> Vec<MountLine> {
         .filter_map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
             (f.len() >= 4).then(|| MountLine {
-                source: f[0].to_string(),
+
                 target: f[1].to_string(),
                 fstype: f[2].to_string(),
                 options: f[3].split(',').map(str::to_string).collect(),
