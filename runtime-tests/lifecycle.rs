@@ -471,3 +471,99 @@ fn concurrent_creates_of_one_id() {
     env.run_ok(&["delete", "--force", "race"]);
     assert!(!pid_alive(pid));
 }
+
+#[test]
+fn run_forwards_signals_to_the_container() {
+    let env = TestEnv::new("run-fwd");
+    let out = env.dir.join("out");
+    std::fs::create_dir(&out).expect("mkdir out");
+    let bundle = sh_bundle(
+        &env,
+        "sleeper",
+        "trap 'exit 42' TERM; echo ready > /out/ready; sleep 3600 & wait",
+        |spec| {
+            spec["mounts"].as_array_mut().expect("mounts").push(json!({
+                "destination": "/out", "type": "bind", "source": s(&out), "options": ["rbind", "rw"]
+            }));
+        },
+    );
+    let mut child = env
+        .podrun_cmd()
+        .args(["run", "--bundle", s(&bundle), "fwd"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn podrun run");
+    wait_until("the trap to be set", Duration::from_secs(20), || {
+        out.join("ready").exists()
+    });
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let status = child.wait().expect("wait podrun run");
+    assert_eq!(status.code(), Some(42), "{status:?}");
+    assert!(env.container_ids().is_empty());
+}
+
+#[test]
+fn kill_all_reaches_every_process() {
+    let env = TestEnv::new("kill-all");
+    // Without a pid namespace, killing the init would not take the others with it.
+    let bundle = sh_bundle(&env, "sleeper", "sleep 3600 & sleep 3600 & wait", |spec| {
+        spec["linux"]["namespaces"]
+            .as_array_mut()
+            .expect("namespaces")
+            .retain(|n| n["type"] != "pid");
+    });
+    let init = start_bundle(&env, &bundle, "ka");
+    let procs_file = "/sys/fs/cgroup/pids/podrun/ka/cgroup.procs";
+    let read_procs = || -> Vec<i32> {
+        std::fs::read_to_string(procs_file)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
+    };
+    wait_until("three processes in the cgroup", Duration::from_secs(10), || {
+        read_procs().len() == 3
+    });
+    let procs = read_procs();
+    assert!(procs.contains(&init), "{procs:?}");
+    env.run_ok(&["kill", "--all", "ka", "KILL"]);
+    wait_until("every process to die", Duration::from_secs(10), || {
+        procs.iter().all(|p| !pid_alive(*p))
+    });
+    wait_status(&env, "ka", "stopped");
+    env.run_ok(&["delete", "ka"]);
+}
+
+#[test]
+fn reused_pid_is_never_signalled() {
+    let env = TestEnv::new("pid-reuse");
+    let pid = create_sleeper(&env, "reuse");
+    env.run_ok(&["start", "reuse"]);
+    // SAFETY: kill(2) on the pid this test's container reported.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    wait_until("the init to die", Duration::from_secs(10), || !pid_alive(pid));
+    // Simulate the pid being reused: point the recorded pid at an unrelated process (the
+    // recorded start time stays the dead init's).
+    let mut bystander = Command::new("sleep")
+        .arg("3600")
+        .spawn()
+        .expect("spawn sleep");
+    let other = bystander.id() as i32;
+    let file = env.root.join("reuse/state.json");
+    let mut st: Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).expect("state.json")).expect("json");
+    assert!(st["pid"].is_i64(), "state.json has no pid: {st}");
+    st["pid"] = json!(other);
+    std::fs::write(&file, serde_json::to_vec(&st).expect("json")).expect("write state.json");
+
+    assert_eq!(status_of(&env, "reuse"), "stopped");
+    let _ = env.podrun(&["kill", "reuse", "KILL"]);
+    env.run_ok(&["delete", "--force", "reuse"]);
+    let alive = pid_alive(other);
+    let _ = bystander.kill();
+    let _ = bystander.wait();
+    assert!(alive, "podrun signalled an unrelated process with a reused pid");
+}
