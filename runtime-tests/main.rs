@@ -6,6 +6,7 @@ mod errors;
 mod hooks;
 mod lifecycle;
 mod namespaces;
+mod pods;
 mod process;
 mod rootfs;
 mod spec;
