@@ -31,7 +31,10 @@ fn receive_fds(listener: &UnixListener) -> (Vec<OwnedFd>, UnixStream) {
     for cmsg in msg.cmsgs().expect("control messages") {
         if let ControlMessageOwned::ScmRights(list) = cmsg {
             // SAFETY: SCM_RIGHTS fds are new fds owned by this process from now on.
-            fds.extend(list.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }));
+            fds.extend(
+                list.into_iter()
+                    .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+            );
         }
     }
     (fds, conn)
@@ -87,7 +90,11 @@ fn console_socket_receives_the_pty_master() {
     // It is a pty master: ptsname works on it.
     let link = std::fs::read_link(format!("/proc/self/fd/{}", master.as_raw_fd()))
         .expect("readlink master");
-    assert!(link.to_string_lossy().contains("ptmx"), "{}", link.display());
+    assert!(
+        link.to_string_lossy().contains("ptmx"),
+        "{}",
+        link.display()
+    );
 
     let pid = state_pid(&env.state("tty"));
     env.run_ok(&["start", "tty"]);
@@ -102,7 +109,10 @@ fn console_socket_receives_the_pty_master() {
     conn.set_read_timeout(Some(Duration::from_secs(20)))
         .expect("socket timeout");
     let more = nix::unistd::read(&conn, &mut rest);
-    assert!(matches!(more, Ok(0)), "more on the console socket: {more:?}");
+    assert!(
+        matches!(more, Ok(0)),
+        "more on the console socket: {more:?}"
+    );
     writer.write_all(b"exit 3\n").expect("write exit");
     wait_status(&env, "tty", "stopped");
     assert!(!pid_alive(pid));

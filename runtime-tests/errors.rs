@@ -27,13 +27,7 @@ fn processes_mentioning(needle: &str) -> Vec<i32> {
 /// The container's cgroup dirs (default cgroupsPath /podrun/<id>) on this host's hierarchies.
 fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
     [
-        "memory",
-        "pids",
-        "cpu",
-        "devices",
-        "freezer",
-        "systemd",
-        "unified",
+        "memory", "pids", "cpu", "devices", "freezer", "systemd", "unified",
     ]
     .iter()
     .map(|h| Path::new("/sys/fs/cgroup").join(h).join("podrun").join(id))
@@ -43,10 +37,7 @@ fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
 
 /// Asserts that a failed create of `id` from `bundle` left nothing behind.
 fn assert_nothing_left(env: &TestEnv, id: &str, bundle: &Path, mounts_before: usize) {
-    assert!(
-        !env.root.join(id).exists(),
-        "a state dir was left for {id}"
-    );
+    assert!(!env.root.join(id).exists(), "a state dir was left for {id}");
     assert!(
         env.container_ids().is_empty(),
         "containers left: {:?}",
@@ -101,8 +92,16 @@ fn write_config(env: &TestEnv, text: &str) -> PathBuf {
 #[test]
 fn bad_json_names_line_and_column() {
     let env = TestEnv::new("err-json");
-    let bundle = write_config(&env, "{\n  \"ociVersion\": \"1.0.2\",\n  \"process\": ,\n}\n");
-    let err = create_fails(&env, "badjson", &bundle, &["config.json", "line 3", "column"]);
+    let bundle = write_config(
+        &env,
+        "{\n  \"ociVersion\": \"1.0.2\",\n  \"process\": ,\n}\n",
+    );
+    let err = create_fails(
+        &env,
+        "badjson",
+        &bundle,
+        &["config.json", "line 3", "column"],
+    );
     assert!(!err.is_empty());
 }
 
@@ -209,7 +208,10 @@ fn invalid_ids_are_refused() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!err.trim().is_empty(), "no message for id {id:?}");
         if !id.is_empty() {
-            assert!(err.contains("id"), "the error for {id:?} does not say id: {err}");
+            assert!(
+                err.contains("id"),
+                "the error for {id:?} does not say id: {err}"
+            );
         }
     }
     assert!(
@@ -276,10 +278,12 @@ fn json_log_carries_the_error() {
         .rev()
         .find(|l| !l.trim().is_empty())
         .unwrap_or_else(|| panic!("empty log"));
-    let entry: Value =
-        serde_json::from_str(last).unwrap_or_else(|e| panic!("last log line not JSON ({e}): {last}"));
+    let entry: Value = serde_json::from_str(last)
+        .unwrap_or_else(|e| panic!("last log line not JSON ({e}): {last}"));
     assert_eq!(entry["level"], "error", "{entry}");
-    let msg = entry["msg"].as_str().unwrap_or_else(|| panic!("no msg: {entry}"));
+    let msg = entry["msg"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no msg: {entry}"));
     assert!(msg.contains("no-such-command"), "{entry}");
     assert!(entry["time"].is_string(), "{entry}");
     for line in text.lines().filter(|l| !l.trim().is_empty()) {

@@ -193,7 +193,11 @@ fn kill_default_is_sigterm() {
 #[test]
 fn kill_by_number_and_by_name() {
     let env = TestEnv::new("kill-num");
-    for (id, sig) in [("by-num", "9"), ("by-name", "KILL"), ("by-sig-name", "SIGKILL")] {
+    for (id, sig) in [
+        ("by-num", "9"),
+        ("by-name", "KILL"),
+        ("by-sig-name", "SIGKILL"),
+    ] {
         let pid = create_sleeper(&env, id);
         env.run_ok(&["start", id]);
         env.run_ok(&["kill", id, sig]);
@@ -378,7 +382,10 @@ fn delete_running_needs_force() {
     env.run_ok(&["start", "df"]);
     let err = env.run_fail(&["delete", "df"]);
     assert!(err.contains("df"), "{err}");
-    assert!(pid_alive(pid), "delete without --force killed the container");
+    assert!(
+        pid_alive(pid),
+        "delete without --force killed the container"
+    );
     assert_eq!(status_of(&env, "df"), "running");
     env.run_ok(&["delete", "--force", "df"]);
     assert!(!pid_alive(pid), "delete --force left {pid} running");
@@ -414,7 +421,9 @@ fn state_of_dead_process_is_stopped() {
     env.run_ok(&["start", "dead"]);
     // SAFETY: kill(2) on the pid this test's container reported.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
-    wait_until("the init to die", Duration::from_secs(10), || !pid_alive(pid));
+    wait_until("the init to die", Duration::from_secs(10), || {
+        !pid_alive(pid)
+    });
     wait_status(&env, "dead", "stopped");
     // A stopped container is deleted without --force.
     env.run_ok(&["delete", "dead"]);
@@ -524,9 +533,11 @@ fn kill_all_reaches_every_process() {
             .filter_map(|l| l.trim().parse().ok())
             .collect()
     };
-    wait_until("three processes in the cgroup", Duration::from_secs(10), || {
-        read_procs().len() == 3
-    });
+    wait_until(
+        "three processes in the cgroup",
+        Duration::from_secs(10),
+        || read_procs().len() == 3,
+    );
     let procs = read_procs();
     assert!(procs.contains(&init), "{procs:?}");
     env.run_ok(&["kill", "--all", "ka", "KILL"]);
@@ -544,7 +555,9 @@ fn reused_pid_is_never_signalled() {
     env.run_ok(&["start", "reuse"]);
     // SAFETY: kill(2) on the pid this test's container reported.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
-    wait_until("the init to die", Duration::from_secs(10), || !pid_alive(pid));
+    wait_until("the init to die", Duration::from_secs(10), || {
+        !pid_alive(pid)
+    });
     // Simulate the pid being reused: point the recorded pid at an unrelated process (the
     // recorded start time stays the dead init's).
     let mut bystander = Command::new("sleep")
@@ -565,5 +578,8 @@ fn reused_pid_is_never_signalled() {
     let alive = pid_alive(other);
     let _ = bystander.kill();
     let _ = bystander.wait();
-    assert!(alive, "podrun signalled an unrelated process with a reused pid");
+    assert!(
+        alive,
+        "podrun signalled an unrelated process with a reused pid"
+    );
 }

@@ -79,10 +79,7 @@ fn assert_bad_join(env: &TestEnv, id: &str, path: &str) {
     let bundle = env.bundle("sleeper", |spec| join_ns(spec, "network", path));
     let err = env.run_fail(&["create", "--bundle", s(&bundle), id]);
     assert!(err.contains(path), "the error does not name {path}: {err}");
-    assert!(
-        !env.root.join(id).exists(),
-        "a state dir was left for {id}"
-    );
+    assert!(!env.root.join(id).exists(), "a state dir was left for {id}");
     assert_eq!(count_mounts_containing(s(&env.dir)), mounts_before);
     // The same id is free right after.
     let ok = env.bundle("sleeper", |_| {});
@@ -168,7 +165,12 @@ fn add_user_ns(spec: &mut Value) {
 #[test]
 fn user_namespace_with_mappings() {
     let env = TestEnv::new("ns-user");
-    let out = run_sh_ok(&env, "userns", "id -u; id -g; cat /proc/self/uid_map", add_user_ns);
+    let out = run_sh_ok(
+        &env,
+        "userns",
+        "id -u; id -g; cat /proc/self/uid_map",
+        add_user_ns,
+    );
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.first(), Some(&"0"), "{out}");
     assert_eq!(lines.get(1), Some(&"0"), "{out}");

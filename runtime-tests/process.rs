@@ -141,7 +141,10 @@ fn capabilities_all_five_sets_as_non_root() {
     assert_eq!(prm, two, "CapPrm {prm:x}");
     assert_eq!(eff, two, "CapEff {eff:x}");
     assert_eq!(amb, two, "CapAmb {amb:x}");
-    assert_eq!(status_field(&out, "Uid").split_whitespace().next(), Some("1000"));
+    assert_eq!(
+        status_field(&out, "Uid").split_whitespace().next(),
+        Some("1000")
+    );
 }
 
 #[test]
@@ -158,7 +161,11 @@ fn capabilities_distinct_sets_as_root() {
         });
     });
     let [inh, prm, eff, bnd, amb] = caps_of(&out);
-    assert_eq!(bnd, cap_mask(&[CHOWN, KILL, NET_BIND_SERVICE]), "CapBnd {bnd:x}");
+    assert_eq!(
+        bnd,
+        cap_mask(&[CHOWN, KILL, NET_BIND_SERVICE]),
+        "CapBnd {bnd:x}"
+    );
     assert_eq!(inh, cap_mask(&[KILL]), "CapInh {inh:x}");
     assert_eq!(amb, cap_mask(&[KILL]), "CapAmb {amb:x}");
     // With no_new_privs, root gains nothing at exec beyond the permitted set it had.
@@ -169,13 +176,23 @@ fn capabilities_distinct_sets_as_root() {
 #[test]
 fn no_new_privileges() {
     let env = TestEnv::new("proc-nnp");
-    let out = run_sh_ok(&env, "nnp-on", "grep NoNewPrivs /proc/self/status", |spec| {
-        spec["process"]["noNewPrivileges"] = json!(true);
-    });
+    let out = run_sh_ok(
+        &env,
+        "nnp-on",
+        "grep NoNewPrivs /proc/self/status",
+        |spec| {
+            spec["process"]["noNewPrivileges"] = json!(true);
+        },
+    );
     assert_eq!(status_field(&out, "NoNewPrivs"), "1");
-    let out = run_sh_ok(&env, "nnp-off", "grep NoNewPrivs /proc/self/status", |spec| {
-        spec["process"]["noNewPrivileges"] = json!(false);
-    });
+    let out = run_sh_ok(
+        &env,
+        "nnp-off",
+        "grep NoNewPrivs /proc/self/status",
+        |spec| {
+            spec["process"]["noNewPrivileges"] = json!(false);
+        },
+    );
     assert_eq!(status_field(&out, "NoNewPrivs"), "0");
 }
 
@@ -183,12 +200,17 @@ fn no_new_privileges() {
 fn rlimits_applied() {
     let env = TestEnv::new("proc-rlimits");
     // This machine's hard cap for nofile is 20000 (no CAP_SYS_RESOURCE): stay below it.
-    let out = run_sh_ok(&env, "rlimits", "ulimit -n; ulimit -Hn; ulimit -Hs", |spec| {
-        spec["process"]["rlimits"] = json!([
-            { "type": "RLIMIT_NOFILE", "soft": 1500, "hard": 2000 },
-            { "type": "RLIMIT_STACK", "soft": 4194304, "hard": 8388608 },
-        ]);
-    });
+    let out = run_sh_ok(
+        &env,
+        "rlimits",
+        "ulimit -n; ulimit -Hn; ulimit -Hs",
+        |spec| {
+            spec["process"]["rlimits"] = json!([
+                { "type": "RLIMIT_NOFILE", "soft": 1500, "hard": 2000 },
+                { "type": "RLIMIT_STACK", "soft": 4194304, "hard": 8388608 },
+            ]);
+        },
+    );
     assert_eq!(out, "1500\n2000\n8192\n");
 }
 
@@ -259,11 +281,27 @@ fn exec_exit_code_env_cwd_user() {
     start_bundle(&env, &bundle, "ex");
     let out = env.podrun(&["exec", "ex", "sh", "-c", "exit 5"]);
     assert_eq!(out.status.code(), Some(5), "{}", describe(&out));
-    let out = env.run_ok(&["exec", "--env", "FOO=bar baz", "ex", "sh", "-c", "echo \"$FOO\""]);
+    let out = env.run_ok(&[
+        "exec",
+        "--env",
+        "FOO=bar baz",
+        "ex",
+        "sh",
+        "-c",
+        "echo \"$FOO\"",
+    ]);
     assert_eq!(out, "bar baz\n");
     let out = env.run_ok(&["exec", "--cwd", "/tmp", "ex", "pwd"]);
     assert_eq!(out, "/tmp\n");
-    let out = env.run_ok(&["exec", "--user", "1000:1002", "ex", "sh", "-c", "id -u; id -g"]);
+    let out = env.run_ok(&[
+        "exec",
+        "--user",
+        "1000:1002",
+        "ex",
+        "sh",
+        "-c",
+        "id -u; id -g",
+    ]);
     assert_eq!(out, "1000\n1002\n");
     // The exec'd process is in the container's pid namespace.
     let out = env.run_ok(&["exec", "ex", "sh", "-c", "cat /proc/1/comm"]);
@@ -281,10 +319,25 @@ fn exec_cap_adds_a_capability() {
     start_bundle(&env, &bundle, "excap");
     let status = env.run_ok(&["exec", "excap", "cat", "/proc/self/status"]);
     let eff = hex_mask(status_field(&status, "CapEff"));
-    assert_eq!(eff & cap_mask(&[KILL]), 0, "CAP_KILL without --cap: {eff:x}");
-    let status = env.run_ok(&["exec", "--cap", "CAP_KILL", "excap", "cat", "/proc/self/status"]);
+    assert_eq!(
+        eff & cap_mask(&[KILL]),
+        0,
+        "CAP_KILL without --cap: {eff:x}"
+    );
+    let status = env.run_ok(&[
+        "exec",
+        "--cap",
+        "CAP_KILL",
+        "excap",
+        "cat",
+        "/proc/self/status",
+    ]);
     let eff = hex_mask(status_field(&status, "CapEff"));
-    assert_ne!(eff & cap_mask(&[KILL]), 0, "--cap CAP_KILL missing: {eff:x}");
+    assert_ne!(
+        eff & cap_mask(&[KILL]),
+        0,
+        "--cap CAP_KILL missing: {eff:x}"
+    );
     assert_ne!(eff & cap_mask(&[NET_BIND_SERVICE]), 0, "{eff:x}");
 }
 

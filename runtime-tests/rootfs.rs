@@ -10,7 +10,6 @@ use crate::lifecycle::{run_sh, run_sh_ok, s};
 
 /// One line of /proc/self/mounts inside the container.
 struct MountLine {
-
     target: String,
     fstype: String,
     options: Vec<String>,
@@ -21,7 +20,6 @@ fn parse_mounts(text: &str) -> Vec<MountLine> {
         .filter_map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
             (f.len() >= 4).then(|| MountLine {
-
                 target: f[1].to_string(),
                 fstype: f[2].to_string(),
                 options: f[3].split(',').map(str::to_string).collect(),
@@ -69,7 +67,10 @@ fn default_spec_mounts_are_present() {
     assert_opts(dev, &["nosuid", "mode=755"]);
     let pts = mount_at(&mounts, "/dev/pts");
     assert_eq!(pts.fstype, "devpts");
-    assert_opts(pts, &["nosuid", "noexec", "ptmxmode=666", "mode=620", "gid=5"]);
+    assert_opts(
+        pts,
+        &["nosuid", "noexec", "ptmxmode=666", "mode=620", "gid=5"],
+    );
     let shm = mount_at(&mounts, "/dev/shm");
     assert_eq!(shm.fstype, "tmpfs");
     assert_opts(shm, &["nosuid", "nodev", "noexec", "size=65536k"]);
@@ -86,7 +87,8 @@ fn default_spec_mounts_are_present() {
         .collect();
     assert!(!cg.is_empty(), "no cgroup mount: {out}");
     assert!(
-        cg.iter().any(|m| m.fstype == "cgroup" || m.fstype == "cgroup2"),
+        cg.iter()
+            .any(|m| m.fstype == "cgroup" || m.fstype == "cgroup2"),
         "no cgroup filesystem under /sys/fs/cgroup: {out}"
     );
     for m in &cg {
@@ -125,7 +127,11 @@ fn bind_mounts_rw_and_ro() {
             );
         },
     );
-    assert!(!out.status.success(), "touch on a ro bind worked: {}", describe(&out));
+    assert!(
+        !out.status.success(),
+        "touch on a ro bind worked: {}",
+        describe(&out)
+    );
     assert_eq!(
         std::fs::read_to_string(rw.join("new")).expect("the rw bind write"),
         "written\n"
@@ -239,7 +245,12 @@ fn readonly_paths_refuse_writes() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "podrun\n");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("Read-only file system"), "{err}");
-    let out = run_sh_ok(&env, "ro-mounts", "grep ' /proc/sys ' /proc/self/mounts", |_| {});
+    let out = run_sh_ok(
+        &env,
+        "ro-mounts",
+        "grep ' /proc/sys ' /proc/self/mounts",
+        |_| {},
+    );
     let mounts = parse_mounts(&out);
     assert_opts(mount_at(&mounts, "/proc/sys"), &["ro"]);
 }
@@ -293,7 +304,11 @@ fn mount_target_behind_symlinks_stays_in_rootfs() {
         rootfs.join("tmp/foo/bar/baz/hosts").exists(),
         "the mount target was not made inside the rootfs copy"
     );
-    assert_eq!(host_foo.exists(), host_foo_before, "the host's /tmp/foo changed");
+    assert_eq!(
+        host_foo.exists(),
+        host_foo_before,
+        "the host's /tmp/foo changed"
+    );
 
     let out = env.podrun(&["run", "--bundle", s(&bundle2), "symlinked2"]);
     assert!(out.status.success(), "{}", describe(&out));
@@ -327,7 +342,8 @@ fn no_pivot_runs() {
 #[test]
 fn default_devices_and_links() {
     let env = TestEnv::new("rootfs-devices");
-    let script = "for d in null zero full random urandom tty; do stat -c '%n %F %t,%T %a' /dev/$d; done; \
+    let script =
+        "for d in null zero full random urandom tty; do stat -c '%n %F %t,%T %a' /dev/$d; done; \
                   for l in ptmx fd stdin stdout stderr; do readlink /dev/$l; done; \
                   head -c 4 /dev/zero | wc -c; echo gone > /dev/null && echo null-ok";
     let out = run_sh_ok(&env, "devices", script, |_| {});
