@@ -2,6 +2,12 @@
 
 mod cgroups;
 mod common;
+mod console;
+mod errors;
 mod hooks;
+mod lifecycle;
+mod namespaces;
 mod pods;
+mod process;
+mod rootfs;
 mod spec;

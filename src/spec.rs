@@ -73,11 +73,11 @@ pub fn validate(spec: &Spec) -> Result<()> {
         let mut seen = HashSet::new();
         for r in rlimits {
             if !seen.insert(format!("{:?}", r.typ())) {
-                return bad(format!("process.rlimits: duplicate rlimit {:?}", r.typ()));
+                return bad(format!("process.rlimits: duplicate rlimit {}", r.typ()));
             }
             if r.soft() > r.hard() {
                 return bad(format!(
-                    "process.rlimits: {:?} soft limit {} is greater than hard limit {}",
+                    "process.rlimits: {} soft limit {} is greater than hard limit {}",
                     r.typ(),
                     r.soft(),
                     r.hard()

@@ -133,6 +133,15 @@ pub fn create(root: &Path, opts: &CreateOpts) -> Result<Created> {
     let dir_path = cleanup.dir.as_ref().map(|d| d.dir.clone()).unwrap_or_default();
     let fifo_path = dir_path.join(crate::state::EXEC_FIFO);
     nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o622)).sys(|| format!("mkfifo {}", fifo_path.display()))?;
+    // mkfifo's mode went through the umask (0622 -> 0600); an init that is not host root (a
+    // user namespace) must still be able to open it for writing, as with runc.
+    nix::sys::stat::fchmodat(
+        nix::fcntl::AT_FDCWD,
+        &fifo_path,
+        Mode::from_bits_truncate(0o622),
+        nix::sys::stat::FchmodatFlags::NoFollowSymlink,
+    )
+    .sys(|| format!("chmod 0622 {}", fifo_path.display()))?;
     let fifo = nix::fcntl::open(&fifo_path, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC, Mode::empty())
         .sys(|| format!("open {}", fifo_path.display()))?;
 

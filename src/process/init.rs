@@ -12,6 +12,7 @@
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use nix::sched::CloneFlags;
@@ -223,6 +224,7 @@ fn setup_container(cfg: &InitConfig, chan: &Channel, hook_state: &[u8]) -> Resul
         crate::hooks::run_hooks("createContainer", &hooks, hook_state)?;
     }
     rootfs::enter_rootfs(&rcfg)?;
+    create_cwd(cfg.process.cwd())?;
     rootfs::finish_rootfs(&rcfg)?;
     set_names(cfg)?;
     set_sysctls(cfg.spec)?;
@@ -287,6 +289,16 @@ fn setup_terminal(process: &Process, target: ConsoleTarget, chan: &Channel) -> R
     }
     console::become_console(&pty.slave)?;
     Ok(pty)
+}
+
+/// A missing process.cwd is created (0755, as runc does), inside the new root and before it
+/// may become read-only.
+fn create_cwd(cwd: &Path) -> Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(cwd)
+        .map_err(|e| Error::io("create process.cwd", cwd, e))
 }
 
 /// chdir to the process cwd and make sure it is inside the container's root

@@ -1,0 +1,368 @@
+//! The container's process: env, cwd, user, umask, capabilities, no_new_privs, rlimits,
+//! oom_score_adj, open fds, --preserve-fds, `exec`, and the binary the init runs from.
+
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+use serde_json::{json, Value};
+
+use crate::common::{describe, podrun_bin, TestEnv};
+use crate::lifecycle::{create_sleeper, run_sh, run_sh_ok, s, sh_bundle, start_bundle};
+
+/// The value of `Field:` in a /proc/<pid>/status text.
+fn status_field<'a>(status: &'a str, field: &str) -> &'a str {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("no {field} in {status}"))
+}
+
+fn cap_mask(bits: &[u32]) -> u64 {
+    bits.iter().fold(0, |m, b| m | 1u64 << b)
+}
+
+fn hex_mask(text: &str) -> u64 {
+    u64::from_str_radix(text, 16).unwrap_or_else(|e| panic!("{text:?}: {e}"))
+}
+
+const CHOWN: u32 = 0;
+const KILL: u32 = 5;
+const SETUID: u32 = 7;
+const NET_BIND_SERVICE: u32 = 10;
+const AUDIT_WRITE: u32 = 29;
+
+/// Makes `cmd` hand `file` to its child as fd `target` (not close-on-exec).
+fn pass_fd_as(cmd: &mut Command, file: &std::fs::File, target: i32) {
+    let fd = file.as_raw_fd();
+    // SAFETY: dup2 and fcntl are async-signal-safe; they only change the forked child's fds.
+    unsafe {
+        cmd.pre_exec(move || {
+            if fd == target {
+                if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            } else if libc::dup2(fd, target) != target {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+#[test]
+fn env_and_cwd() {
+    let env = TestEnv::new("proc-env");
+    let out = run_sh_ok(&env, "envcwd", "echo \"$ALPHA|$BETA\"; pwd", |spec| {
+        spec["process"]["env"] = json!(["PATH=/bin", "ALPHA=1", "BETA=two words"]);
+        spec["process"]["cwd"] = json!("/tmp");
+    });
+    assert_eq!(out, "1|two words\n/tmp\n");
+    // A cwd that does not exist in the rootfs is created (as runc does).
+    let bundle = env.bundle_with_rootfs_copy("hello", |spec| {
+        spec["process"]["args"] = json!(["sh", "-c", "pwd"]);
+        spec["process"]["cwd"] = json!("/work/dir");
+        spec["root"]["readonly"] = json!(false);
+    });
+    let out = env.run_ok(&["run", "--bundle", s(&bundle), "newcwd"]);
+    assert_eq!(out, "/work/dir\n");
+}
+
+#[test]
+fn user_and_groups_and_umask() {
+    let env = TestEnv::new("proc-user");
+    let out = run_sh_ok(&env, "user", "id -u; id -g; id -G; umask", |spec| {
+        spec["process"]["user"] =
+            json!({ "uid": 1000, "gid": 1001, "additionalGids": [10, 20], "umask": 63 });
+    });
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "1000", "{out}");
+    assert_eq!(lines[1], "1001", "{out}");
+    let mut groups: Vec<&str> = lines[2].split_whitespace().collect();
+    groups.sort();
+    assert_eq!(groups, ["10", "1001", "20"], "{out}");
+    assert_eq!(lines[3], "0077", "{out}");
+}
+
+fn caps_of(out: &str) -> [u64; 5] {
+    ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"].map(|f| hex_mask(status_field(out, f)))
+}
+
+fn cap_names(bits: &[u32]) -> Value {
+    let name = |b: &u32| match *b {
+        CHOWN => "CAP_CHOWN",
+        KILL => "CAP_KILL",
+        SETUID => "CAP_SETUID",
+        NET_BIND_SERVICE => "CAP_NET_BIND_SERVICE",
+        AUDIT_WRITE => "CAP_AUDIT_WRITE",
+        _ => unreachable!(),
+    };
+    json!(bits.iter().map(name).collect::<Vec<_>>())
+}
+
+#[test]
+fn capabilities_of_the_default_spec() {
+    let env = TestEnv::new("proc-caps-default");
+    let out = run_sh_ok(&env, "caps", "cat /proc/self/status", |_| {});
+    let [inh, prm, eff, bnd, amb] = caps_of(&out);
+    let spec_set = cap_mask(&[AUDIT_WRITE, KILL, NET_BIND_SERVICE]);
+    assert_eq!(bnd, spec_set, "CapBnd {bnd:x}");
+    assert_eq!(prm, spec_set, "CapPrm {prm:x}");
+    assert_eq!(eff, spec_set, "CapEff {eff:x}");
+    assert_eq!(inh, 0, "CapInh {inh:x}");
+    // The spec's ambient set needs the caps in the inheritable set too, which it lacks: the
+    // kernel refuses to raise them (runc behaves the same).
+    assert_eq!(amb, 0, "CapAmb {amb:x}");
+}
+
+#[test]
+fn capabilities_all_five_sets_as_non_root() {
+    let env = TestEnv::new("proc-caps-user");
+    // As a non-root user the sets after exec are exactly what was set: ambient carries the
+    // permitted/effective ones across exec.
+    let out = run_sh_ok(&env, "caps-user", "cat /proc/self/status", |spec| {
+        spec["process"]["user"] = json!({ "uid": 1000, "gid": 1000 });
+        let two = cap_names(&[KILL, NET_BIND_SERVICE]);
+        spec["process"]["capabilities"] = json!({
+            "bounding": cap_names(&[CHOWN, KILL, SETUID, NET_BIND_SERVICE, AUDIT_WRITE]),
+            "effective": two, "permitted": two, "inheritable": two, "ambient": two,
+        });
+    });
+    let [inh, prm, eff, bnd, amb] = caps_of(&out);
+    let two = cap_mask(&[KILL, NET_BIND_SERVICE]);
+    assert_eq!(
+        bnd,
+        cap_mask(&[CHOWN, KILL, SETUID, NET_BIND_SERVICE, AUDIT_WRITE]),
+        "CapBnd {bnd:x}"
+    );
+    assert_eq!(inh, two, "CapInh {inh:x}");
+    assert_eq!(prm, two, "CapPrm {prm:x}");
+    assert_eq!(eff, two, "CapEff {eff:x}");
+    assert_eq!(amb, two, "CapAmb {amb:x}");
+    assert_eq!(
+        status_field(&out, "Uid").split_whitespace().next(),
+        Some("1000")
+    );
+}
+
+#[test]
+fn capabilities_distinct_sets_as_root() {
+    let env = TestEnv::new("proc-caps-root");
+    let out = run_sh_ok(&env, "caps-root", "cat /proc/self/status", |spec| {
+        spec["process"]["noNewPrivileges"] = json!(true);
+        spec["process"]["capabilities"] = json!({
+            "bounding": cap_names(&[CHOWN, KILL, NET_BIND_SERVICE]),
+            "effective": cap_names(&[KILL, NET_BIND_SERVICE]),
+            "permitted": cap_names(&[KILL, NET_BIND_SERVICE]),
+            "inheritable": cap_names(&[KILL]),
+            "ambient": cap_names(&[KILL]),
+        });
+    });
+    let [inh, prm, eff, bnd, amb] = caps_of(&out);
+    assert_eq!(
+        bnd,
+        cap_mask(&[CHOWN, KILL, NET_BIND_SERVICE]),
+        "CapBnd {bnd:x}"
+    );
+    assert_eq!(inh, cap_mask(&[KILL]), "CapInh {inh:x}");
+    assert_eq!(amb, cap_mask(&[KILL]), "CapAmb {amb:x}");
+    // With no_new_privs, root gains nothing at exec beyond the permitted set it had.
+    assert_eq!(prm, cap_mask(&[KILL, NET_BIND_SERVICE]), "CapPrm {prm:x}");
+    assert_eq!(eff, cap_mask(&[KILL, NET_BIND_SERVICE]), "CapEff {eff:x}");
+}
+
+#[test]
+fn no_new_privileges() {
+    let env = TestEnv::new("proc-nnp");
+    let out = run_sh_ok(
+        &env,
+        "nnp-on",
+        "grep NoNewPrivs /proc/self/status",
+        |spec| {
+            spec["process"]["noNewPrivileges"] = json!(true);
+        },
+    );
+    assert_eq!(status_field(&out, "NoNewPrivs"), "1");
+    let out = run_sh_ok(
+        &env,
+        "nnp-off",
+        "grep NoNewPrivs /proc/self/status",
+        |spec| {
+            spec["process"]["noNewPrivileges"] = json!(false);
+        },
+    );
+    assert_eq!(status_field(&out, "NoNewPrivs"), "0");
+}
+
+#[test]
+fn rlimits_applied() {
+    let env = TestEnv::new("proc-rlimits");
+    // This machine's hard cap for nofile is 20000 (no CAP_SYS_RESOURCE): stay below it.
+    let out = run_sh_ok(
+        &env,
+        "rlimits",
+        "ulimit -n; ulimit -Hn; ulimit -Hs",
+        |spec| {
+            spec["process"]["rlimits"] = json!([
+                { "type": "RLIMIT_NOFILE", "soft": 1500, "hard": 2000 },
+                { "type": "RLIMIT_STACK", "soft": 4194304, "hard": 8388608 },
+            ]);
+        },
+    );
+    assert_eq!(out, "1500\n2000\n8192\n");
+}
+
+#[test]
+fn unknown_rlimit_is_an_error() {
+    let env = TestEnv::new("proc-rlimit-unknown");
+    let out = run_sh(&env, "badrl", "true", |spec| {
+        spec["process"]["rlimits"] = json!([{ "type": "RLIMIT_BOGUS", "soft": 1, "hard": 1 }]);
+    });
+    assert!(!out.status.success(), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("RLIMIT_BOGUS"), "{err}");
+    assert!(env.container_ids().is_empty());
+}
+
+#[test]
+fn oom_score_adj() {
+    let env = TestEnv::new("proc-oom");
+    let out = run_sh_ok(&env, "oom", "cat /proc/self/oom_score_adj", |spec| {
+        spec["process"]["oomScoreAdj"] = json!(500);
+    });
+    assert_eq!(out, "500\n");
+}
+
+#[test]
+fn only_stdio_fds_are_open() {
+    let env = TestEnv::new("proc-fds");
+    let leak = std::fs::File::open("/etc/hostname").expect("open a file to leak");
+    let bundle = sh_bundle(&env, "hello", "ls /proc/self/fd", |_| {});
+    let mut cmd = env.podrun_cmd();
+    cmd.args(["run", "--bundle", s(&bundle), "fds"]);
+    // podrun inherits a non-CLOEXEC fd 7 from us: the container must not see it.
+    pass_fd_as(&mut cmd, &leak, 7);
+    let out = env.output_via_files(&mut cmd);
+    assert!(out.status.success(), "{}", describe(&out));
+    let fds: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    // 3 is ls's own handle on /proc/self/fd.
+    assert_eq!(fds, ["0", "1", "2", "3"], "{}", describe(&out));
+}
+
+#[test]
+fn preserve_fds_passes_fd_3() {
+    let env = TestEnv::new("proc-preserve");
+    let file = env.dir.join("given");
+    std::fs::write(&file, "through fd 3\n").expect("write");
+    let given = std::fs::File::open(&file).expect("open given");
+    let bundle = sh_bundle(&env, "hello", "cat <&3; ls /proc/self/fd", |_| {});
+    let mut cmd = env.podrun_cmd();
+    cmd.args(["run", "--preserve-fds", "1", "--bundle", s(&bundle), "pfd"]);
+    pass_fd_as(&mut cmd, &given, 3);
+    let out = env.output_via_files(&mut cmd);
+    assert!(out.status.success(), "{}", describe(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("through fd 3"), "{text}");
+    // 0-3 are the container's, 4 is ls's directory handle.
+    let fds: Vec<&str> = lines.flat_map(str::split_whitespace).collect();
+    assert_eq!(fds, ["0", "1", "2", "3", "4"], "{text}");
+}
+
+#[test]
+fn exec_exit_code_env_cwd_user() {
+    let env = TestEnv::new("proc-exec");
+    let bundle = env.bundle("sleeper", |_| {});
+    start_bundle(&env, &bundle, "ex");
+    let out = env.podrun(&["exec", "ex", "sh", "-c", "exit 5"]);
+    assert_eq!(out.status.code(), Some(5), "{}", describe(&out));
+    let out = env.run_ok(&[
+        "exec",
+        "--env",
+        "FOO=bar baz",
+        "ex",
+        "sh",
+        "-c",
+        "echo \"$FOO\"",
+    ]);
+    assert_eq!(out, "bar baz\n");
+    let out = env.run_ok(&["exec", "--cwd", "/tmp", "ex", "pwd"]);
+    assert_eq!(out, "/tmp\n");
+    let out = env.run_ok(&[
+        "exec",
+        "--user",
+        "1000:1002",
+        "ex",
+        "sh",
+        "-c",
+        "id -u; id -g",
+    ]);
+    assert_eq!(out, "1000\n1002\n");
+    // The exec'd process is in the container's pid namespace.
+    let out = env.run_ok(&["exec", "ex", "sh", "-c", "cat /proc/1/comm"]);
+    assert_eq!(out, "sleep\n");
+}
+
+#[test]
+fn exec_cap_adds_a_capability() {
+    let env = TestEnv::new("proc-exec-cap");
+    let bundle = env.bundle("sleeper", |spec| {
+        let one = cap_names(&[NET_BIND_SERVICE]);
+        spec["process"]["capabilities"] =
+            json!({ "bounding": one, "effective": one, "permitted": one });
+    });
+    start_bundle(&env, &bundle, "excap");
+    let status = env.run_ok(&["exec", "excap", "cat", "/proc/self/status"]);
+    let eff = hex_mask(status_field(&status, "CapEff"));
+    assert_eq!(
+        eff & cap_mask(&[KILL]),
+        0,
+        "CAP_KILL without --cap: {eff:x}"
+    );
+    let status = env.run_ok(&[
+        "exec",
+        "--cap",
+        "CAP_KILL",
+        "excap",
+        "cat",
+        "/proc/self/status",
+    ]);
+    let eff = hex_mask(status_field(&status, "CapEff"));
+    assert_ne!(
+        eff & cap_mask(&[KILL]),
+        0,
+        "--cap CAP_KILL missing: {eff:x}"
+    );
+    assert_ne!(eff & cap_mask(&[NET_BIND_SERVICE]), 0, "{eff:x}");
+}
+
+#[test]
+fn exec_on_stopped_container_fails() {
+    let env = TestEnv::new("proc-exec-stopped");
+    let pid = create_sleeper(&env, "exst");
+    env.run_ok(&["start", "exst"]);
+    env.run_ok(&["kill", "exst", "KILL"]);
+    crate::lifecycle::wait_status(&env, "exst", "stopped");
+    let err = env.run_fail(&["exec", "exst", "true"]);
+    assert!(err.contains("exst"), "{err}");
+    assert!(!crate::common::pid_alive(pid));
+    let err = env.run_fail(&["exec", "no-such", "true"]);
+    assert!(err.contains("no-such"), "{err}");
+}
+
+#[test]
+fn init_does_not_run_the_on_disk_binary() {
+    let env = TestEnv::new("proc-exe");
+    let pid = create_sleeper(&env, "exe");
+    let exe = std::fs::metadata(format!("/proc/{pid}/exe")).expect("stat /proc/pid/exe");
+    let disk = std::fs::metadata(podrun_bin()).expect("stat podrun");
+    assert!(
+        (exe.dev(), exe.ino()) != (disk.dev(), disk.ino()),
+        "the created init runs the writable on-disk podrun (CVE-2019-5736)"
+    );
+}
