@@ -63,12 +63,20 @@ pub fn set_rlimits(rlimits: &[PosixRlimit]) -> Result<()> {
         // SAFETY: setrlimit with a valid struct.
         if unsafe { libc::setrlimit(rlimit_resource(r.typ()), &lim) } != 0 {
             return Err(Error::sys(
-                format!("setrlimit {:?} soft {} hard {}", r.typ(), r.soft(), r.hard()),
+                format!("process.rlimits {}: setrlimit soft {} hard {}", rlimit_name(r.typ()), r.soft(), r.hard()),
                 nix::Error::last(),
             ));
         }
     }
     Ok(())
+}
+
+/// The OCI name of an rlimit type (`RLIMIT_NOFILE`), as config.json spells it.
+fn rlimit_name(t: oci_spec::runtime::PosixRlimitType) -> String {
+    match serde_json::to_value(t) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => format!("{t:?}"),
+    }
 }
 
 pub fn set_umask(mask: u32) {
