@@ -135,6 +135,7 @@ fn rel_create_failures_leave_nothing() {
         let out = podrun_tagged(&env, &["create", "--bundle", s(&bundle), id]);
         assert!(!out.status.success(), "{id}: create succeeded: {}", describe(&out));
         let err = String::from_utf8_lossy(&out.stderr);
+        eprintln!("{id}: {}", err.trim());
         assert!(err.contains(keyword), "{id}: the message does not mention {keyword:?}: {}", describe(&out));
         assert_nothing_left(&env, id, id);
         assert_id_reusable(&env, id, id);
@@ -311,8 +312,30 @@ fn rel_reused_pid_is_never_signalled() {
         let _ = env.podrun(&["kill", "reused", sig]);
         assert!(pid_alive(pid), "kill {sig} signalled a process with another start time");
     }
+
+    // A truly reused PID belongs to a process outside the container (and its cgroup): point the
+    // state at one of ours. Neither kill nor delete may signal it (delete still empties the
+    // container's cgroup, which kills the real init: that is the container's own cleanup).
+    let mut stranger = Command::new("sleep").arg("1000").spawn().expect("spawn sleep");
+    let stranger_pid = stranger.id() as i32;
+    struct KillChild<'a>(&'a mut std::process::Child);
+    impl Drop for KillChild<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _stranger_guard = KillChild(&mut stranger);
+    st["pid"] = json!(stranger_pid);
+    st["startTime"] = json!(real);
+    std::fs::write(&file, serde_json::to_vec(&st).expect("ser")).expect("write state");
+    assert_eq!(env.state("reused")["status"], "stopped");
+    let _ = env.podrun(&["kill", "reused", "KILL"]);
+    let _ = env.podrun(&["kill", "--all", "reused", "KILL"]);
+    assert!(pid_alive(stranger_pid), "kill signalled the process that reused the pid");
     env.run_ok(&["delete", "reused"]);
-    assert!(pid_alive(pid), "delete killed a process with another start time");
+    assert!(pid_alive(stranger_pid), "delete signalled the process that reused the pid");
+    assert!(cgroup_dirs("reused").is_empty(), "cgroup left after delete");
 }
 
 // ---------------------------------------------------------------------------------------------
