@@ -129,6 +129,25 @@ fn sec_cwd_proc_self_fd_run_never_reaches_host() {
     marker.assert_untouched();
 }
 
+/// With --preserve-fds the host directory really is fd 3 of the container's process, so
+/// chdir(/proc/self/fd/3) after pivot_root succeeds: only the "cwd is under the new root" check
+/// stands between the process and the host.
+#[test]
+fn sec_cwd_on_preserved_host_dir_is_refused() {
+    let env = TestEnv::new("sec-cwd-preserved");
+    let marker = Marker::new(&env);
+    let leak = open_dir_inheritable(&marker.dir);
+    let bundle = env.bundle("hello", |spec| {
+        spec["process"]["cwd"] = json!("/proc/self/fd/3");
+        spec["process"]["args"] = json!(["sh", "-c", cwd_probe(&marker)]);
+    });
+    let out = podrun_with_leaked_fd(&env, &leak, 3, &["run", "--preserve-fds", "1", "--bundle", s(&bundle), "cwd-preserved"]);
+    marker.assert_not_in(&out);
+    assert!(!out.status.success(), "the process ran with a cwd outside its root: {}", describe(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cwd"), "unclear error: {}", describe(&out));
+    marker.assert_untouched();
+}
+
 #[test]
 fn sec_exec_cwd_proc_self_fd_never_reaches_host() {
     let env = TestEnv::new("sec-cwd-exec");
