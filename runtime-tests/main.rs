@@ -2,6 +2,7 @@
 
 mod common;
 mod hooks;
+mod pods;
 mod reliability;
 mod security;
 mod spec;

@@ -56,7 +56,7 @@ pub struct Global {
     #[arg(long = "systemd-cgroup", global = true)]
     pub systemd_cgroup: bool,
     /// Accepted for runc compatibility: auto, true or false
-    #[arg(long, global = true, hide = true)]
+    #[arg(long, hide = true)]
     pub rootless: Option<String>,
     /// Accepted for runc compatibility (checkpointing is not supported)
     #[arg(long, global = true, hide = true)]

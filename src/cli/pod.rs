@@ -1,19 +1,158 @@
 //! `podrun pod create|list|state|delete`.
 
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
 use crate::cli::Global;
+use crate::net::{Ipv4Cidr, NetConfig};
+use crate::pod::{self, CreateOptions, PodState};
 use crate::{Error, Result};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum PodCommand {
     /// Start a pause process owning new net/ipc/uts namespaces, and give it an eth0
     Create(CreateArgs),
+    /// List pods
+    List(ListArgs),
+    /// Print the state of a pod as JSON
+    State(NameArgs),
+    /// Stop a pod's pause and remove its network, namespaces, cgroup and state
+    Delete(DeleteArgs),
 }
 
 #[derive(clap::Args, Debug)]
 pub struct CreateArgs {
     pub name: String,
+    /// The node's pod subnet (the bridge holds its first address as the gateway)
+    #[arg(long, default_value = "10.244.1.0/24")]
+    pub subnet: String,
+    /// The node bridge (created if missing; removed with the last pod if podrun made it)
+    #[arg(long, default_value = "podrun0")]
+    pub bridge: String,
+    /// A fixed address for the pod (must be free and inside the subnet)
+    #[arg(long)]
+    pub ip: Option<Ipv4Addr>,
+    /// Also give the pod a PID namespace whose init is the pause
+    #[arg(long = "share-pid")]
+    pub share_pid: bool,
+    /// No network: the pod's netns has only `lo`
+    #[arg(long = "no-network")]
+    pub no_network: bool,
+    /// The pod's hostname (default: the pod name)
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// MTU of the bridge and the pod's interface
+    #[arg(long, default_value_t = 1500)]
+    pub mtu: u32,
+    /// IPAM store (host-local layout)
+    #[arg(long = "store-dir", default_value = "/var/lib/podrun/networks")]
+    pub store_dir: PathBuf,
 }
 
-pub fn run(_g: &Global, _c: PodCommand) -> Result<i32> {
-    Err(Error::other("podrun pod: not implemented yet"))
+#[derive(clap::Args, Debug)]
+pub struct ListArgs {
+    #[arg(long, short = 'f', value_parser = ["table", "json"], default_value = "table")]
+    pub format: String,
+    /// Print only the names
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct NameArgs {
+    pub name: String,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DeleteArgs {
+    /// Also delete the pod's containers
+    #[arg(long, short = 'f')]
+    pub force: bool,
+    pub name: String,
+}
+
+pub fn run(g: &Global, c: PodCommand) -> Result<i32> {
+    match c {
+        PodCommand::Create(a) => create(g, a),
+        PodCommand::List(a) => list(g, a),
+        PodCommand::State(a) => state(g, a),
+        PodCommand::Delete(a) => {
+            pod::delete(&g.root, &a.name, a.force)?;
+            Ok(0)
+        }
+    }
+}
+
+fn create(g: &Global, a: CreateArgs) -> Result<i32> {
+    let network = if a.no_network {
+        None
+    } else {
+        Some(net_config(&a)?)
+    };
+    let opts = CreateOptions { name: a.name, hostname: a.hostname, share_pid: a.share_pid, network, fixed_ip: a.ip };
+    pod::create(&g.root, &opts)?;
+    Ok(0)
+}
+
+fn net_config(a: &CreateArgs) -> Result<NetConfig> {
+    let subnet = Ipv4Cidr::parse_subnet(&a.subnet).map_err(|e| Error::Usage(format!("--subnet: {e}")))?;
+    let defaults = NetConfig::default();
+    let network = if a.bridge == defaults.bridge { defaults.network.clone() } else { a.bridge.clone() };
+    let cfg = NetConfig {
+        network,
+        bridge: a.bridge.clone(),
+        subnet,
+        gateway: subnet.first_host(),
+        mtu: a.mtu,
+        store_dir: a.store_dir.clone(),
+        ifname: defaults.ifname,
+    };
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+fn list(g: &Global, a: ListArgs) -> Result<i32> {
+    let pods = pod::list(&g.root)?;
+    if a.quiet {
+        for p in &pods {
+            println!("{}", p.name);
+        }
+    } else if a.format == "json" {
+        println!("{}", to_json(&pods)?);
+    } else {
+        print!("{}", table(&pods));
+    }
+    Ok(0)
+}
+
+fn state(g: &Global, a: NameArgs) -> Result<i32> {
+    let st = pod::load(&g.root, &a.name)?;
+    println!("{}", to_json(&st)?);
+    Ok(0)
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string_pretty(v).map_err(|e| Error::other(format!("encode JSON: {e}")))
+}
+
+fn table(pods: &[PodState]) -> String {
+    let mut rows = vec![["NAME", "STATUS", "PID", "IP", "CONTAINERS", "CREATED"].map(String::from).to_vec()];
+    for p in pods {
+        rows.push(vec![
+            p.name.clone(),
+            p.status.clone(),
+            p.pid.to_string(),
+            p.ip.clone().unwrap_or_else(|| "-".into()),
+            p.containers.len().to_string(),
+            p.created.clone(),
+        ]);
+    }
+    let widths: Vec<usize> = (0..6).map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for r in rows {
+        let line: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        out.push_str(line.join("   ").trim_end());
+        out.push('\n');
+    }
+    out
 }

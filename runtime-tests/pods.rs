@@ -1,0 +1,429 @@
+//! Pods: pause, namespaces, bridge/veth/IPAM, lifecycle, bad input, concurrency, rollback.
+//! Run as root: `cargo test --test runtime pods::`. Each test has its own --root, store dir,
+//! bridge `prt<n>` and subnet 10.244.<n>.0/24; a Drop guard removes everything it made.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+const PODRUN: &str = env!("CARGO_BIN_EXE_podrun");
+
+// TODO: switch to runtime-tests/common once it lands on main.
+fn busybox() -> PathBuf {
+    let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("oci-bundles/rootfs/bin/busybox");
+    if built.exists() {
+        built
+    } else {
+        PathBuf::from("/bin/busybox")
+    }
+}
+
+/// One test's world: root dir, IPAM store, bridge and subnet. Drop deletes every pod,
+/// the bridge (if still there) and the directories.
+struct Env {
+    n: u8,
+    root: PathBuf,
+    store: PathBuf,
+}
+
+impl Env {
+    fn new(n: u8) -> Env {
+        let base = std::env::temp_dir().join(format!("podrun-rt-pods{n}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let root = base.join("root");
+        let store = base.join("store");
+        std::fs::create_dir_all(&root).unwrap();
+        Env { n, root, store }
+    }
+
+    fn bridge(&self) -> String {
+        format!("prt{}", self.n)
+    }
+
+    fn subnet(&self) -> String {
+        format!("10.244.{}.0/24", self.n)
+    }
+
+    fn ip(&self, host: u8) -> String {
+        format!("10.244.{}.{host}", self.n)
+    }
+
+    fn podrun(&self, args: &[&str]) -> Output {
+        Command::new(PODRUN).arg("--root").arg(&self.root).args(args).output().unwrap()
+    }
+
+    /// `pod create NAME` on this env's bridge/subnet/store plus `extra` flags.
+    fn create(&self, name: &str, extra: &[&str]) -> Output {
+        let (b, s) = (self.bridge(), self.subnet());
+        let store = self.store.to_str().unwrap().to_string();
+        let mut args = vec!["pod", "create", "--bridge", &b, "--subnet", &s, "--store-dir", &store];
+        args.extend_from_slice(extra);
+        args.push("--");
+        args.push(name);
+        self.podrun(&args)
+    }
+
+    fn create_ok(&self, name: &str, extra: &[&str]) -> Value {
+        let out = self.create(name, extra);
+        assert!(out.status.success(), "pod create {name}: {}", stderr(&out));
+        self.state(name)
+    }
+
+    fn state(&self, name: &str) -> Value {
+        let out = self.podrun(&["pod", "state", name]);
+        assert!(out.status.success(), "pod state {name}: {}", stderr(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn delete(&self, name: &str) {
+        let out = self.podrun(&["pod", "delete", "--force", name]);
+        assert!(out.status.success(), "pod delete {name}: {}", stderr(&out));
+    }
+
+    fn ns(&self, pod: &str, kind: &str) -> PathBuf {
+        self.root.join("pods").join(pod).join("ns").join(kind)
+    }
+
+    /// Runs busybox `args` inside the pod's netns.
+    fn in_pod(&self, pod: &str, args: &[&str]) -> Output {
+        let net = format!("--net={}", self.ns(pod, "net").display());
+        Command::new("nsenter").arg(net).arg(busybox()).args(args).output().unwrap()
+    }
+
+    fn store_files(&self) -> Vec<String> {
+        let dir = self.store.join(self.bridge());
+        let mut v: Vec<String> = match std::fs::read_dir(&dir) {
+            Ok(rd) => rd.filter_map(|e| e.ok()?.file_name().into_string().ok()).filter(|n| n.parse::<std::net::Ipv4Addr>().is_ok()).collect(),
+            Err(_) => Vec::new(),
+        };
+        v.sort();
+        v
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if let Ok(rd) = std::fs::read_dir(self.root.join("pods")) {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().to_string();
+                let _ = Command::new(PODRUN).arg("--root").arg(&self.root).args(["pod", "delete", "--force", &name]).output();
+            }
+        }
+        if link_exists(&self.bridge()) {
+            let _ = Command::new("ip").args(["link", "del", &self.bridge()]).status();
+        }
+        if let Some(base) = self.root.parent() {
+            let _ = std::fs::remove_dir_all(base);
+        }
+    }
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn link_exists(name: &str) -> bool {
+    Path::new("/sys/class/net").join(name).exists()
+}
+
+fn process_exists(pid: i64) -> bool {
+    // a zombie (already dead, waiting for its reaper) does not count
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
+        Err(_) => false,
+    }
+}
+
+fn mounted(path: &Path) -> bool {
+    let p = path.to_string_lossy().to_string();
+    std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().any(|l| l.split_whitespace().nth(4) == Some(p.as_str()))
+}
+
+fn pod_cgroup_exists(name: &str) -> bool {
+    ["memory", "pids", "cpu", "unified"]
+        .iter()
+        .any(|h| Path::new("/sys/fs/cgroup").join(h).join("podrun/pods").join(name).exists())
+}
+
+/// Everything a deleted pod leaves behind that the tests check.
+fn assert_pod_gone(env: &Env, name: &str, st: &Value) {
+    let pid = st["pid"].as_i64().unwrap();
+    assert!(!process_exists(pid), "pause {pid} of {name} still runs");
+    if let Some(veth) = st["network"]["hostVeth"].as_str() {
+        assert!(!link_exists(veth), "veth {veth} of {name} left");
+    }
+    for kind in ["net", "ipc", "uts", "pid"] {
+        assert!(!mounted(&env.ns(name, kind)), "ns/{kind} of {name} still mounted");
+    }
+    assert!(!env.root.join("pods").join(name).exists(), "state dir of {name} left");
+    assert!(!pod_cgroup_exists(name), "cgroup of {name} left");
+    if let Some(ip) = st["ip"].as_str() {
+        let ip = ip.split('/').next().unwrap();
+        assert!(!env.store_files().contains(&ip.to_string()), "IP file {ip} of {name} left");
+    }
+}
+
+#[test]
+fn pod_create_state_list_delete() {
+    let env = Env::new(101);
+    let st = env.create_ok("web", &["--hostname", "webhost"]);
+    assert_eq!(st["name"], "web");
+    assert_eq!(st["status"], "running");
+    assert_eq!(st["ip"], format!("{}/24", env.ip(2)));
+    assert_eq!(st["bridge"], env.bridge());
+    assert_eq!(st["containers"], serde_json::json!([]));
+    assert_eq!(st["hostname"], "webhost");
+    let pid = st["pid"].as_i64().unwrap();
+    // the pause runs from a sealed memfd, in its own namespaces and cgroup
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+    assert!(exe.to_string_lossy().starts_with("/memfd:podrun-pause"), "{exe:?}");
+    for kind in ["net", "ipc", "uts"] {
+        let pod_ns = std::fs::read_link(format!("/proc/{pid}/ns/{kind}")).unwrap();
+        let mine = std::fs::read_link(format!("/proc/self/ns/{kind}")).unwrap();
+        assert_ne!(pod_ns, mine, "{kind} namespace not new");
+        assert!(mounted(&env.ns("web", kind)), "ns/{kind} not bind-mounted");
+    }
+    assert!(pod_cgroup_exists("web"));
+    let uts = Command::new("nsenter").arg(format!("--uts={}", env.ns("web", "uts").display())).arg(busybox()).arg("hostname").output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&uts.stdout).trim(), "webhost");
+    // eth0 with the address and a default route via the gateway; the gateway answers
+    let addr = env.in_pod("web", &["ip", "-4", "addr", "show", "eth0"]);
+    assert!(String::from_utf8_lossy(&addr.stdout).contains(&format!("{}/24", env.ip(2))));
+    let route = env.in_pod("web", &["ip", "route"]);
+    assert!(String::from_utf8_lossy(&route.stdout).contains(&format!("default via {}", env.ip(1))));
+    let ping = env.in_pod("web", &["ping", "-c", "1", "-W", "2", &env.ip(1)]);
+    assert!(ping.status.success(), "ping gateway: {}", String::from_utf8_lossy(&ping.stdout));
+    // the IPAM file in host-local's format
+    let owner = st["ownerId"].as_str().unwrap();
+    let content = std::fs::read_to_string(env.store.join(env.bridge()).join(env.ip(2))).unwrap();
+    assert_eq!(content, format!("{owner}\r\neth0"));
+
+    let list = env.podrun(&["pod", "list", "--format", "json"]);
+    let list: Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["name"], "web");
+    let table = String::from_utf8(env.podrun(&["pod", "list"]).stdout).unwrap();
+    assert!(table.starts_with("NAME"), "{table}");
+    assert!(table.lines().nth(1).unwrap().starts_with("web"), "{table}");
+
+    env.delete("web");
+    assert_pod_gone(&env, "web", &st);
+    assert!(!link_exists(&env.bridge()), "bridge made by podrun stays after the last pod");
+    let out = env.podrun(&["pod", "state", "web"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("pod web does not exist"), "{}", stderr(&out));
+}
+
+#[test]
+fn pod_stopped_when_pause_dies() {
+    let env = Env::new(102);
+    let st = env.create_ok("p", &["--no-network"]);
+    assert!(st["ip"].is_null());
+    let pid = st["pid"].as_i64().unwrap();
+    let k = Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    assert!(k.success());
+    // the pause exits 0 on TERM; wait until it is gone (reaped by whoever adopted it)
+    let mut stopped = false;
+    for _ in 0..2000 {
+        if env.state("p")["status"] == "stopped" {
+            stopped = true;
+            break;
+        }
+        std::thread::yield_now();
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    assert!(stopped, "pod not seen as stopped");
+    env.delete("p");
+    assert_pod_gone(&env, "p", &st);
+}
+
+#[test]
+fn two_pods_reach_each_other_over_the_bridge() {
+    let env = Env::new(103);
+    let a = env.create_ok("a", &[]);
+    let b = env.create_ok("b", &[]);
+    let (ip_a, ip_b) = (env.ip(2), env.ip(3));
+    assert_eq!(a["ip"], format!("{ip_a}/24"));
+    assert_eq!(b["ip"], format!("{ip_b}/24"));
+    let ino = |p: &str| std::fs::metadata(env.ns(p, "net")).map(|m| std::os::unix::fs::MetadataExt::ino(&m)).unwrap();
+    assert_ne!(ino("a"), ino("b"), "two pods share a netns");
+    for (from, to) in [("a", &ip_b), ("b", &ip_a)] {
+        let ping = env.in_pod(from, &["ping", "-c", "1", "-W", "2", to]);
+        assert!(ping.status.success(), "{from} -> {to}: {}", String::from_utf8_lossy(&ping.stdout));
+    }
+    // TCP: nc server in b, client in a
+    let net_b = format!("--net={}", env.ns("b", "net").display());
+    let mut server = Command::new("nsenter")
+        .arg(&net_b)
+        .arg(busybox())
+        .args(["nc", "-l", "-p", "7777"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut sent = false;
+    for _ in 0..200 {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "echo hello-from-a | nsenter --net={} {} nc -w 2 {ip_b} 7777",
+                env.ns("a", "net").display(),
+                busybox().display()
+            ))
+            .output()
+            .unwrap();
+        if out.status.success() {
+            sent = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    if !sent {
+        let _ = server.kill();
+    }
+    let out = server.wait_with_output().unwrap();
+    assert!(sent, "nc client never connected");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("hello-from-a"));
+    env.delete("a");
+    assert!(link_exists(&env.bridge()), "bridge removed while pod b uses it");
+    env.delete("b");
+    assert_pod_gone(&env, "a", &a);
+    assert_pod_gone(&env, "b", &b);
+    assert!(!link_exists(&env.bridge()));
+}
+
+#[test]
+fn share_pid_makes_the_pause_pid_1() {
+    let env = Env::new(104);
+    let st = env.create_ok("sp", &["--share-pid", "--no-network"]);
+    assert_eq!(st["sharePid"], true);
+    let pid = st["pid"].as_i64().unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let nspid = status.lines().find(|l| l.starts_with("NSpid:")).unwrap();
+    assert!(nspid.split_whitespace().last() == Some("1"), "{nspid}");
+    assert!(mounted(&env.ns("sp", "pid")));
+    env.delete("sp");
+    assert_pod_gone(&env, "sp", &st);
+}
+
+#[test]
+fn bad_input_is_refused_and_leaks_nothing() {
+    let env = Env::new(105);
+    for name in ["-bad", "a/b", "with space", &"x".repeat(65)] {
+        let out = env.create(name, &[]);
+        assert!(!out.status.success(), "{name} accepted");
+        assert!(stderr(&out).contains("invalid pod name"), "{}", stderr(&out));
+    }
+    for subnet in ["10.244.105.0", "nonsense/24", "10.244.105.0/33", "10.244.105.5/24", "10.244.105.0/31"] {
+        let store = env.store.to_str().unwrap();
+        let out = env.podrun(&["pod", "create", "--bridge", &env.bridge(), "--subnet", subnet, "--store-dir", store, "x"]);
+        assert!(!out.status.success(), "subnet {subnet} accepted");
+        assert!(stderr(&out).contains("subnet") || stderr(&out).contains("CIDR"), "{}", stderr(&out));
+    }
+    let out = env.create("x", &["--ip", "10.244.99.5"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("not usable in subnet"), "{}", stderr(&out));
+    let out = env.create("x", &["--ip", &env.ip(1)]);
+    assert!(!out.status.success(), "gateway given out");
+    assert!(!env.root.join("pods/x").exists());
+    assert!(!link_exists(&env.bridge()), "bridge made for refused input");
+
+    let a = env.create_ok("a", &["--ip", &env.ip(50)]);
+    assert_eq!(a["ip"], format!("{}/24", env.ip(50)));
+    let out = env.create("a", &[]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("pod a already exists"), "{}", stderr(&out));
+    let out = env.create("b", &["--ip", &env.ip(50)]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("already allocated"), "{}", stderr(&out));
+    let owner_b = a["ownerId"].as_str().unwrap().replace("podrun-a-", "podrun-b-");
+    assert!(!link_exists(&veth_name(&owner_b)), "veth of the refused pod left");
+    assert!(!env.root.join("pods/b").exists());
+    assert_eq!(env.store_files(), vec![env.ip(50)]);
+    env.delete("a");
+    assert_pod_gone(&env, "a", &a);
+}
+
+#[test]
+fn exhaustion_after_the_veth_rolls_everything_back() {
+    let env = Env::new(106);
+    let store = env.store.to_str().unwrap().to_string();
+    let subnet = "10.244.106.0/30"; // gateway .1, one pod .2
+    let create = |name: &str| env.podrun(&["pod", "create", "--bridge", &env.bridge(), "--subnet", subnet, "--store-dir", &store, name]);
+    let out = create("first");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let first = env.state("first");
+    assert_eq!(first["ip"], "10.244.106.2/30");
+    let out = create("second");
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("no IP addresses available in 10.244.106.0/30"), "{}", stderr(&out));
+    // the veth of "second" was made (before IPAM) and must be gone, with its pause
+    let owner = first["ownerId"].as_str().unwrap().replace("podrun-first-", "podrun-second-");
+    let veth = veth_name(&owner);
+    assert!(!link_exists(&veth), "veth {veth} left");
+    assert_eq!(pauses_of("second"), 0, "pause of the failed pod left");
+    assert!(!env.root.join("pods/second").exists());
+    assert!(!pod_cgroup_exists("second"));
+    assert_eq!(env.store_files(), vec!["10.244.106.2".to_string()]);
+    env.delete("first");
+    assert_pod_gone(&env, "first", &first);
+    assert!(!link_exists(&env.bridge()));
+}
+
+/// The same hash as podrun's `net::veth_name` (FNV-1a 32).
+fn veth_name(owner: &str) -> String {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in owner.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    format!("veth{h:08x}")
+}
+
+/// Live pause processes in pod `name`'s cgroup (other tests' pauses run concurrently).
+fn pauses_of(name: &str) -> usize {
+    let cg = format!("/podrun/pods/{name}\n");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            let is_pause = std::fs::read_link(e.path().join("exe")).map(|p| p.to_string_lossy().starts_with("/memfd:podrun-pause")).unwrap_or(false);
+            is_pause && std::fs::read_to_string(e.path().join("cgroup")).map(|c| c.contains(&cg)).unwrap_or(false)
+        })
+        .count()
+}
+
+#[test]
+fn twenty_concurrent_creates_share_one_bridge() {
+    let env = Env::new(107);
+    let names: Vec<String> = (0..20).map(|i| format!("c{i}")).collect();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = names.iter().map(|n| s.spawn(|| env.create(n, &[]))).collect();
+        for (h, n) in handles.into_iter().zip(&names) {
+            let out = h.join().unwrap();
+            assert!(out.status.success(), "create {n}: {}", stderr(&out));
+        }
+    });
+    let states: Vec<Value> = names.iter().map(|n| env.state(n)).collect();
+    let mut ips: Vec<String> = states.iter().map(|s| s["ip"].as_str().unwrap().to_string()).collect();
+    ips.sort();
+    ips.dedup();
+    assert_eq!(ips.len(), 20, "duplicate IPs: {ips:?}");
+    let created = states.iter().filter(|s| s["network"]["bridgeCreated"] == true).count();
+    assert_eq!(created, 1, "the bridge was created {created} times");
+    for n in &names {
+        let ping = env.in_pod(n, &["ping", "-c", "1", "-W", "2", &env.ip(1)]);
+        assert!(ping.status.success(), "{n} cannot reach the gateway");
+    }
+    std::thread::scope(|s| {
+        for n in &names {
+            let env = &env;
+            s.spawn(move || env.delete(n));
+        }
+    });
+    for (n, st) in names.iter().zip(&states) {
+        assert_pod_gone(&env, n, st);
+    }
+    assert!(!link_exists(&env.bridge()));
+    assert!(env.store_files().is_empty());
+}

@@ -1,0 +1,241 @@
+//! Starting and stopping the pod's pause process.
+//!
+//! `spawn` copies the `podrun-pause` binary (found next to the podrun executable) into a
+//! sealed memfd, clones a child into fresh namespaces, and the child execs the memfd with
+//! `execveat(fd, "", AT_EMPTY_PATH)`: nothing inside the pod can see or write the binary that
+//! runs there (the CVE-2019-5736 lesson). The handshake is a CLOEXEC pipe: EOF means the exec
+//! happened; four bytes are the errno of the step that failed in the child.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+
+use nix::errno::Errno;
+use nix::sched::CloneFlags;
+
+use crate::error::IoContext;
+use crate::{Error, Result};
+
+const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+
+/// What the child does after the clone.
+pub struct PauseSpec<'a> {
+    pub hostname: &'a str,
+    pub share_pid: bool,
+}
+
+/// A started pause process.
+#[derive(Debug, Clone, Copy)]
+pub struct Pause {
+    pub pid: i32,
+    pub start_time: u64,
+}
+
+pub fn pause_binary() -> Result<PathBuf> {
+    Ok(crate::sys::podrun_exe_dir().join("podrun-pause"))
+}
+
+/// Copies `path` into a memfd sealed against every change.
+pub fn sealed_memfd_copy(path: &Path) -> Result<OwnedFd> {
+    let bytes = std::fs::read(path).io("read", path)?;
+    let name = c"podrun-pause";
+    // SAFETY: memfd_create with a valid NUL-terminated name; the result is checked.
+    let fd = unsafe { libc::syscall(libc::SYS_memfd_create, name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+    if fd < 0 {
+        return Err(Error::sys("memfd_create podrun-pause", Errno::last()));
+    }
+    // SAFETY: the kernel just returned this fd and nothing else owns it.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    let mut file = File::from(fd);
+    std::io::Write::write_all(&mut file, &bytes).io("copy into memfd", path)?;
+    let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE | libc::F_SEAL_SEAL;
+    // SAFETY: fcntl on a valid fd with an integer argument.
+    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {
+        return Err(Error::sys("seal memfd of podrun-pause", Errno::last()));
+    }
+    Ok(OwnedFd::from(file))
+}
+
+/// Clones the pause into new net, ipc, uts (and pid) namespaces and waits for its exec.
+/// The caller must be single-threaded (no runtime threads alive).
+pub fn spawn(spec: &PauseSpec) -> Result<Pause> {
+    let memfd = sealed_memfd_copy(&pause_binary()?)?;
+    let devnull = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open("/dev/null")
+        .io("open", "/dev/null")?;
+    let hostname = spec.hostname.as_bytes().to_vec();
+    let argv0 = CString::new("podrun-pause").map_err(|_| Error::other("argv0"))?;
+    let argv = [argv0.as_ptr(), std::ptr::null()];
+    let envp: [*const libc::c_char; 1] = [std::ptr::null()];
+    let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::sys("pipe2", e))?;
+
+    let mut flags = CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWUTS;
+    if spec.share_pid {
+        flags |= CloneFlags::CLONE_NEWPID;
+    }
+    // SAFETY: a raw clone without CLONE_VM and with a null stack behaves like fork(); the
+    // process is single-threaded, and the child only makes async-signal-safe calls on memory
+    // prepared before the clone, then execs or _exits.
+    let pid = unsafe {
+        libc::syscall(libc::SYS_clone, (flags.bits() as libc::c_ulong) | libc::SIGCHLD as libc::c_ulong, 0usize, 0usize, 0usize, 0usize)
+    };
+    if pid < 0 {
+        return Err(Error::sys(format!("clone pause ({flags:?})"), Errno::last()));
+    }
+    if pid == 0 {
+        child(&hostname, devnull.as_raw_fd(), memfd.as_raw_fd(), wr.as_raw_fd(), &argv, &envp);
+    }
+    let pid = pid as i32;
+    drop(wr);
+    let start_time = start_time(pid);
+    match read_child_errno(rd) {
+        Ok(None) => {}
+        Ok(Some((step, errno))) => {
+            reap(pid);
+            return Err(Error::sys(format!("pause: {step}"), errno));
+        }
+        Err(e) => {
+            kill_and_reap(pid);
+            return Err(e);
+        }
+    }
+    let start_time = start_time.ok_or_else(|| {
+        reap(pid);
+        Error::other(format!("pause {pid} died right after exec"))
+    })?;
+    Ok(Pause { pid, start_time })
+}
+
+/// The steps of the child, each failure reported as (step number, errno) over the pipe.
+fn child(hostname: &[u8], devnull: i32, memfd: i32, report: i32, argv: &[*const libc::c_char; 2], envp: &[*const libc::c_char; 1]) -> ! {
+    let fail = |step: u8| -> ! {
+        let msg = [step, 0, 0, 0];
+        let e = Errno::last_raw().to_ne_bytes();
+        let buf = [msg[0], e[0], e[1], e[2], e[3]];
+        // SAFETY: write and _exit are async-signal-safe; the buffer is on our stack.
+        unsafe {
+            libc::write(report, buf.as_ptr().cast(), buf.len());
+            libc::_exit(127)
+        }
+    };
+    // SAFETY (whole block): async-signal-safe calls on memory prepared before the clone.
+    unsafe {
+        if libc::sethostname(hostname.as_ptr().cast(), hostname.len()) != 0 {
+            fail(1);
+        }
+        if libc::setsid() < 0 {
+            fail(2);
+        }
+        for target in 0..3 {
+            if libc::dup2(devnull, target) < 0 {
+                fail(3);
+            }
+        }
+        // every inherited descriptor above 2 closes at exec (ours are CLOEXEC already)
+        if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC) != 0 {
+            fail(4);
+        }
+        let empty = c"";
+        libc::syscall(libc::SYS_execveat, memfd, empty.as_ptr(), argv.as_ptr(), envp.as_ptr(), libc::AT_EMPTY_PATH);
+        fail(5)
+    }
+}
+
+fn step_name(step: u8) -> &'static str {
+    match step {
+        1 => "sethostname",
+        2 => "setsid",
+        3 => "dup2 /dev/null onto stdio",
+        4 => "close_range",
+        5 => "execveat of the sealed podrun-pause memfd",
+        _ => "unknown step",
+    }
+}
+
+/// None when the pipe closed without a report (the exec succeeded).
+fn read_child_errno(rd: OwnedFd) -> Result<Option<(&'static str, Errno)>> {
+    let mut f = File::from(rd);
+    let mut buf = Vec::with_capacity(5);
+    f.read_to_end(&mut buf).io("read pause handshake", "pipe")?;
+    match buf.len() {
+        0 => Ok(None),
+        5 => Ok(Some((step_name(buf[0]), Errno::from_raw(i32::from_ne_bytes([buf[1], buf[2], buf[3], buf[4]]))))),
+        n => Err(Error::other(format!("pause handshake: {n} bytes, expected 0 or 5"))),
+    }
+}
+
+fn reap(pid: i32) {
+    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+}
+
+fn kill_and_reap(pid: i32) {
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+    reap(pid);
+}
+
+/// Field 22 of /proc/<pid>/stat (start time in clock ticks since boot); None if gone or a zombie.
+pub fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // fields[0] is field 3 (state)
+    if matches!(fields.first(), Some(&"Z") | Some(&"X")) {
+        return None;
+    }
+    fields.get(19)?.parse().ok()
+}
+
+/// True when `pid` is alive and is the process that started at `start`.
+pub fn is_alive(pid: i32, start: u64) -> bool {
+    pid > 0 && start_time(pid) == Some(start)
+}
+
+/// Kills the pause (SIGKILL through a pidfd, so a recycled pid is never hit) and waits until
+/// it is gone. Already gone is fine.
+pub fn stop(pid: i32, start: u64) -> Result<()> {
+    if pid <= 0 {
+        return Ok(());
+    }
+    // SAFETY: pidfd_open with a pid and no flags; the result is checked.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return match Errno::last() {
+            Errno::ESRCH => Ok(()),
+            e => Err(Error::sys(format!("pidfd_open {pid}"), e)),
+        };
+    }
+    // SAFETY: the kernel just returned this fd (pidfds are always CLOEXEC).
+    let pidfd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    // the pidfd pins the process: checking the start time now rules out pid reuse
+    if !is_alive(pid, start) {
+        return Ok(());
+    }
+    // SAFETY: pidfd_send_signal on a valid pidfd, no siginfo, no flags.
+    let r = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), libc::SIGKILL, 0usize, 0u32) };
+    if r < 0 && Errno::last() != Errno::ESRCH {
+        return Err(Error::sys(format!("kill pause {pid}"), Errno::last()));
+    }
+    wait_exit(&pidfd, pid)
+}
+
+/// Blocks until the pidfd says the process exited (works for processes we did not fork).
+fn wait_exit(pidfd: &OwnedFd, pid: i32) -> Result<()> {
+    let mut pfd = libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    loop {
+        // SAFETY: one valid pollfd; no timeout.
+        let r = unsafe { libc::poll(&mut pfd, 1, -1) };
+        if r >= 0 {
+            return Ok(());
+        }
+        if Errno::last() != Errno::EINTR {
+            return Err(Error::sys(format!("wait for pause {pid} to exit"), Errno::last()));
+        }
+    }
+}
