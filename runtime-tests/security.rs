@@ -285,6 +285,32 @@ fn sec_shebang_proc_self_exe_cannot_overwrite_podrun() {
     assert_eq!((sha256(&podrun_bin()), sha256(&pause_bin())), before, "a podrun binary changed");
 }
 
+/// A container sharing a pod's pid namespace sees the pause process: its /proc/<pid>/exe must
+/// not be the on-disk podrun-pause, and writing every /proc/*/exe it can see changes nothing.
+#[test]
+fn sec_pause_exe_is_not_writable_from_a_pod() {
+    let env = TestEnv::new("sec-pause-exe");
+    let before = (sha256(&podrun_bin()), sha256(&pause_bin()));
+    let store = env.dir.join("ipam");
+    let out = env.podrun(&["pod", "create", "--share-pid", "--no-network", "--store-dir", s(&store), "--", "exe-pod"]);
+    assert!(out.status.success(), "pod create: {}", describe(&out));
+    let pod: Value = serde_json::from_str(&env.run_ok(&["pod", "state", "exe-pod"])).expect("pod state json");
+    let pause = pod["pid"].as_i64().unwrap_or_else(|| panic!("no pid in {pod}"));
+    assert!(!same_inode(Path::new(&format!("/proc/{pause}/exe")), &pause_bin()), "the pause runs the on-disk binary");
+    let bundle = env.bundle("hello", |spec| {
+        spec["process"]["args"] = json!([
+            "sh", "-c",
+            "n=0; for p in /proc/[0-9]*; do n=$((n+1)); echo pwned >> $p/exe && echo WROTE $p; done 2>/dev/null; echo seen $n"
+        ]);
+    });
+    let out = env.podrun(&["run", "--pod", "exe-pod", "--bundle", s(&bundle), "exe-in-pod"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let text = stdout(&out);
+    assert!(!text.contains("WROTE"), "a /proc/*/exe was writable: {text}");
+    assert!(!text.contains("seen 0"), "the container saw no process: {text}");
+    assert_eq!((sha256(&podrun_bin()), sha256(&pause_bin())), before, "a podrun binary changed");
+}
+
 // ---------------------------------------------------------------------------------------------
 // 3. CVE-2021-30465: mount targets through symlinks
 // ---------------------------------------------------------------------------------------------
