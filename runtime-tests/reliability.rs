@@ -170,17 +170,25 @@ fn rel_sigkill_during_create_then_delete_force_cleans_up() {
     eprintln!("sigkill trials seed {seed:#x}");
     let mut rng = Rng(seed);
     let bundle = env.bundle("sleeper", |_| {});
+    // How long one create takes here: half of the kills land inside that window (where the
+    // interesting states are), the other half anywhere in 0-300 ms.
+    let t0 = std::time::Instant::now();
+    let out = podrun_tagged(&env, &["create", "--bundle", s(&bundle), "probe-duration"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let create_us = (t0.elapsed().as_micros() as u64).clamp(1000, 300_000);
+    env.run_ok(&["delete", "--force", "probe-duration"]);
     let mut outcomes = (0, 0);
     for trial in 0..KILL_TRIALS {
         let id = format!("killed-{trial}");
-        let delay_ms = rng.next() % 300;
+        let delay_us = if trial % 2 == 0 { rng.next() % create_us } else { rng.next() % 300_000 };
+        let delay_ms = delay_us as f64 / 1000.0;
         let mut child = tagged(&env, &["create", "--bundle", s(&bundle), &id])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn podrun create");
-        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        std::thread::sleep(std::time::Duration::from_micros(delay_us));
         let _ = child.kill();
         let status = child.wait().expect("wait podrun");
         if status.success() {
@@ -193,7 +201,10 @@ fn rel_sigkill_during_create_then_delete_force_cleans_up() {
         assert_nothing_left(&env, &id, &format!("trial {trial} ({delay_ms} ms)"));
         assert_id_reusable(&env, &id, &format!("trial {trial} ({delay_ms} ms)"));
     }
-    eprintln!("sigkill trials: {} finished before the kill, {} killed", outcomes.0, outcomes.1);
+    eprintln!(
+        "sigkill trials: {} finished before the kill, {} killed (one create takes ~{create_us} us)",
+        outcomes.0, outcomes.1
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
