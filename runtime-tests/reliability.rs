@@ -13,6 +13,12 @@ fn s(p: &Path) -> &str {
     p.to_str().expect("utf8 path")
 }
 
+/// A container (or pod) id unique to this test process: the cgroup path /podrun/<id> is
+/// host-wide, and other test runs (other worktrees, the lead's) may run at the same time.
+fn cid(name: &str) -> String {
+    format!("{name}-{}", std::process::id())
+}
+
 /// A tag put in the environment of every podrun a test starts; the container's init is a fork
 /// of podrun and keeps it until it execs, so a leftover init can be found by it.
 fn tag_for(env: &TestEnv) -> String {
@@ -130,7 +136,8 @@ fn rel_create_failures_leave_nothing() {
         assert_nothing_left(&env, id, "bad JSON");
         assert_id_reusable(&env, id, "bad JSON");
     }
-    for (id, keyword, edit) in &cases {
+    for (name, keyword, edit) in &cases {
+        let id = &cid(name);
         let bundle = env.bundle("sleeper", |spec| edit(spec));
         let out = podrun_tagged(&env, &["create", "--bundle", s(&bundle), id]);
         assert!(!out.status.success(), "{id}: create succeeded: {}", describe(&out));
@@ -173,13 +180,13 @@ fn rel_sigkill_during_create_then_delete_force_cleans_up() {
     // How long one create takes here: half of the kills land inside that window (where the
     // interesting states are), the other half anywhere in 0-300 ms.
     let t0 = std::time::Instant::now();
-    let out = podrun_tagged(&env, &["create", "--bundle", s(&bundle), "probe-duration"]);
+    let out = podrun_tagged(&env, &["create", "--bundle", s(&bundle), &cid("probe-duration")]);
     assert!(out.status.success(), "{}", describe(&out));
     let create_us = (t0.elapsed().as_micros() as u64).clamp(1000, 300_000);
-    env.run_ok(&["delete", "--force", "probe-duration"]);
+    env.run_ok(&["delete", "--force", &cid("probe-duration")]);
     let mut outcomes = (0, 0);
     for trial in 0..KILL_TRIALS {
-        let id = format!("killed-{trial}");
+        let id = cid(&format!("killed-{trial}"));
         let delay_us = if trial % 2 == 0 { rng.next() % create_us } else { rng.next() % 300_000 };
         let delay_ms = delay_us as f64 / 1000.0;
         let mut child = tagged(&env, &["create", "--bundle", s(&bundle), &id])
@@ -217,7 +224,7 @@ fn rel_concurrent_create_one_wins() {
     let bundle = env.bundle("sleeper", |_| {});
     let outputs: Vec<Output> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..20)
-            .map(|_| scope.spawn(|| podrun_tagged(&env, &["create", "--bundle", s(&bundle), "same-id"])))
+            .map(|_| scope.spawn(|| podrun_tagged(&env, &["create", "--bundle", s(&bundle), &cid("same-id")])))
             .collect();
         handles.into_iter().map(|h| h.join().expect("thread")).collect()
     });
@@ -226,9 +233,9 @@ fn rel_concurrent_create_one_wins() {
     for o in outputs.iter().filter(|o| !o.status.success()) {
         assert!(String::from_utf8_lossy(&o.stderr).contains("already exists"), "a loser failed otherwise: {}", describe(o));
     }
-    assert_eq!(env.state("same-id")["status"], "created");
-    env.run_ok(&["delete", "--force", "same-id"]);
-    assert_nothing_left(&env, "same-id", "concurrent create");
+    assert_eq!(env.state(&cid("same-id"))["status"], "created");
+    env.run_ok(&["delete", "--force", &cid("same-id")]);
+    assert_nothing_left(&env, &cid("same-id"), "concurrent create");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -268,22 +275,22 @@ fn remove_cgroups(id: &str) {
 fn rel_lost_root_dir() {
     let env = TestEnv::new("rel-lost-root");
     let bundle = env.bundle("sleeper", |_| {});
-    let out = podrun_tagged(&env, &["create", "--bundle", s(&bundle), "lost"]);
+    let out = podrun_tagged(&env, &["create", "--bundle", s(&bundle), &cid("lost")]);
     assert!(out.status.success(), "{}", describe(&out));
-    let pid = state_pid(&env.state("lost"));
-    struct Reap(i32, &'static str);
+    let pid = state_pid(&env.state(&cid("lost")));
+    struct Reap(i32, String);
     impl Drop for Reap {
         fn drop(&mut self) {
             kill_and_wait(self.0);
-            remove_cgroups(self.1);
+            remove_cgroups(&self.1);
         }
     }
-    let _reap = Reap(pid, "lost");
+    let _reap = Reap(pid, cid("lost"));
     std::fs::remove_dir_all(&env.root).expect("remove root");
     let listed = env.run_ok(&["list", "-q"]);
     assert_eq!(listed.trim(), "", "list shows containers without a root dir");
-    let _ = env.run_fail(&["state", "lost"]);
-    let out = env.podrun(&["delete", "--force", "lost"]);
+    let _ = env.run_fail(&["state", &cid("lost")]);
+    let out = env.podrun(&["delete", "--force", &cid("lost")]);
     assert!(out.status.success(), "delete --force of a lost container: {}", describe(&out));
 }
 
@@ -291,20 +298,20 @@ fn rel_lost_root_dir() {
 fn rel_dead_pid_reads_stopped() {
     let env = TestEnv::new("rel-dead-pid");
     let bundle = env.bundle("sleeper", |_| {});
-    env.run_ok(&["run", "-d", "--bundle", s(&bundle), "dead"]);
-    let pid = state_pid(&env.state("dead"));
+    env.run_ok(&["run", "-d", "--bundle", s(&bundle), &cid("dead")]);
+    let pid = state_pid(&env.state(&cid("dead")));
     kill_and_wait(pid);
-    assert_eq!(env.state("dead")["status"], "stopped");
-    env.run_ok(&["delete", "dead"]);
-    assert!(cgroup_dirs("dead").is_empty(), "cgroup left after delete");
+    assert_eq!(env.state(&cid("dead"))["status"], "stopped");
+    env.run_ok(&["delete", &cid("dead")]);
+    assert!(cgroup_dirs(&cid("dead")).is_empty(), "cgroup left after delete");
 }
 
 #[test]
 fn rel_reused_pid_is_never_signalled() {
     let env = TestEnv::new("rel-reused-pid");
     let bundle = env.bundle("sleeper", |_| {});
-    env.run_ok(&["run", "-d", "--bundle", s(&bundle), "reused"]);
-    let pid = state_pid(&env.state("reused"));
+    env.run_ok(&["run", "-d", "--bundle", s(&bundle), &cid("reused")]);
+    let pid = state_pid(&env.state(&cid("reused")));
     struct Reap(i32);
     impl Drop for Reap {
         fn drop(&mut self) {
@@ -313,14 +320,14 @@ fn rel_reused_pid_is_never_signalled() {
     }
     let _reap = Reap(pid);
     // Pretend the recorded process is another one that happens to have the same PID.
-    let file = env.root.join("reused/state.json");
+    let file = env.root.join(cid("reused")).join("state.json");
     let mut st: Value = serde_json::from_slice(&std::fs::read(&file).expect("read state")).expect("json");
     let real = st["startTime"].as_u64().unwrap_or_else(|| panic!("no startTime in {st}"));
     st["startTime"] = json!(real + 12345);
     std::fs::write(&file, serde_json::to_vec(&st).expect("ser")).expect("write state");
-    assert_eq!(env.state("reused")["status"], "stopped");
+    assert_eq!(env.state(&cid("reused"))["status"], "stopped");
     for sig in ["KILL", "TERM"] {
-        let _ = env.podrun(&["kill", "reused", sig]);
+        let _ = env.podrun(&["kill", &cid("reused"), sig]);
         assert!(pid_alive(pid), "kill {sig} signalled a process with another start time");
     }
 
@@ -340,13 +347,13 @@ fn rel_reused_pid_is_never_signalled() {
     st["pid"] = json!(stranger_pid);
     st["startTime"] = json!(real);
     std::fs::write(&file, serde_json::to_vec(&st).expect("ser")).expect("write state");
-    assert_eq!(env.state("reused")["status"], "stopped");
-    let _ = env.podrun(&["kill", "reused", "KILL"]);
-    let _ = env.podrun(&["kill", "--all", "reused", "KILL"]);
+    assert_eq!(env.state(&cid("reused"))["status"], "stopped");
+    let _ = env.podrun(&["kill", &cid("reused"), "KILL"]);
+    let _ = env.podrun(&["kill", "--all", &cid("reused"), "KILL"]);
     assert!(pid_alive(stranger_pid), "kill signalled the process that reused the pid");
-    env.run_ok(&["delete", "reused"]);
+    env.run_ok(&["delete", &cid("reused")]);
     assert!(pid_alive(stranger_pid), "delete signalled the process that reused the pid");
-    assert!(cgroup_dirs("reused").is_empty(), "cgroup left after delete");
+    assert!(cgroup_dirs(&cid("reused")).is_empty(), "cgroup left after delete");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -364,24 +371,24 @@ fn rel_prestart_timeout_kills_the_hook() {
         d = s(&done)
     );
     let bundle = env.bundle("sleeper", |spec| spec["hooks"] = json!({"prestart": [sh_hook(&script, Some(1))]}));
-    let out = podrun_tagged(&env, &["create", "--bundle", s(&bundle), "hook-timeout"]);
+    let out = podrun_tagged(&env, &["create", "--bundle", s(&bundle), &cid(&cid("hook-timeout"))]);
     assert!(!out.status.success(), "create with a timed-out prestart hook succeeded");
     assert!(!done.exists(), "create waited for the hook to finish instead of timing it out");
     let text = std::fs::read_to_string(&pids).expect("the hook wrote its pids");
     for pid in text.split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
         assert!(!pid_alive(pid), "hook process {pid} is still alive");
     }
-    assert_nothing_left(&env, "hook-timeout", "prestart timeout");
+    assert_nothing_left(&env, &cid(&cid("hook-timeout")), "prestart timeout");
 }
 
 #[test]
 fn rel_failing_poststop_only_warns() {
     let env = TestEnv::new("rel-poststop");
     let bundle = env.bundle("sleeper", |spec| spec["hooks"] = json!({"poststop": [sh_hook("exit 7", None)]}));
-    env.run_ok(&["run", "-d", "--bundle", s(&bundle), "poststop"]);
-    let out = env.podrun(&["delete", "--force", "poststop"]);
+    env.run_ok(&["run", "-d", "--bundle", s(&bundle), &cid("poststop")]);
+    let out = env.podrun(&["delete", "--force", &cid("poststop")]);
     assert!(out.status.success(), "a failing poststop hook failed delete: {}", describe(&out));
     assert!(!String::from_utf8_lossy(&out.stderr).trim().is_empty(), "no warning about the failing poststop hook");
-    assert!(!env.root.join("poststop").exists(), "state dir left");
-    assert!(cgroup_dirs("poststop").is_empty(), "cgroup left");
+    assert!(!env.root.join(&cid("poststop")).exists(), "state dir left");
+    assert!(cgroup_dirs(&cid("poststop")).is_empty(), "cgroup left");
 }

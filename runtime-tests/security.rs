@@ -57,6 +57,12 @@ fn s(p: &Path) -> &str {
     p.to_str().expect("utf8 path")
 }
 
+/// A container (or pod) id unique to this test process: the cgroup path /podrun/<id> is
+/// host-wide, and other test runs (other worktrees, the lead's) may run at the same time.
+fn cid(name: &str) -> String {
+    format!("{name}-{}", std::process::id())
+}
+
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -117,7 +123,7 @@ fn sec_cwd_proc_self_fd_run_never_reaches_host() {
             spec["process"]["cwd"] = json!(format!("/proc/self/fd/{n}"));
             spec["process"]["args"] = json!(["sh", "-c", cwd_probe(&marker)]);
         });
-        let id = format!("cwd-run-{n}");
+        let id = cid(&format!("cwd-run-{n}"));
         let out = podrun_with_leaked_fd(&env, &leak, n, &["run", "--bundle", s(&bundle), &id]);
         eprintln!("run cwd /proc/self/fd/{n}: {}", describe(&out).lines().next().unwrap_or(""));
         marker.assert_not_in(&out);
@@ -141,7 +147,7 @@ fn sec_cwd_on_preserved_host_dir_is_refused() {
         spec["process"]["cwd"] = json!("/proc/self/fd/3");
         spec["process"]["args"] = json!(["sh", "-c", cwd_probe(&marker)]);
     });
-    let out = podrun_with_leaked_fd(&env, &leak, 3, &["run", "--preserve-fds", "1", "--bundle", s(&bundle), "cwd-preserved"]);
+    let out = podrun_with_leaked_fd(&env, &leak, 3, &["run", "--preserve-fds", "1", "--bundle", s(&bundle), &cid("cwd-preserved")]);
     marker.assert_not_in(&out);
     assert!(!out.status.success(), "the process ran with a cwd outside its root: {}", describe(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cwd"), "unclear error: {}", describe(&out));
@@ -154,11 +160,11 @@ fn sec_exec_cwd_proc_self_fd_never_reaches_host() {
     let marker = Marker::new(&env);
     let leak = open_dir_inheritable(&marker.dir);
     let bundle = env.bundle("sleeper", |_| {});
-    env.run_ok(&["run", "-d", "--bundle", s(&bundle), "cwd-exec"]);
+    env.run_ok(&["run", "-d", "--bundle", s(&bundle), &cid("cwd-exec")]);
     for n in 3..=20 {
         let cwd = format!("/proc/self/fd/{n}");
         let probe = cwd_probe(&marker);
-        let out = podrun_with_leaked_fd(&env, &leak, n, &["exec", "--cwd", &cwd, "cwd-exec", "sh", "-c", &probe]);
+        let out = podrun_with_leaked_fd(&env, &leak, n, &["exec", "--cwd", &cwd, &cid("cwd-exec"), "sh", "-c", &probe]);
         eprintln!("exec --cwd {cwd}: {}", describe(&out));
         marker.assert_not_in(&out);
         if out.status.success() {
@@ -176,15 +182,15 @@ fn sec_container_sees_only_stdio_fds() {
     let bundle = env.bundle("hello", |spec| {
         spec["process"]["args"] = json!(["ls", "/proc/self/fd"]);
     });
-    let out = podrun_with_leaked_fd(&env, &leak, 7, &["run", "--bundle", s(&bundle), "fds-run"]);
+    let out = podrun_with_leaked_fd(&env, &leak, 7, &["run", "--bundle", s(&bundle), &cid("fds-run")]);
     assert!(out.status.success(), "{}", describe(&out));
     let fds: BTreeSet<String> = stdout(&out).split_whitespace().map(str::to_string).collect();
     let expected: BTreeSet<String> = ["0", "1", "2", "3"].iter().map(|s| s.to_string()).collect();
     assert_eq!(fds, expected, "run: fds other than 0 1 2 (+ ls's own): {}", describe(&out));
 
     let bundle = env.bundle("sleeper", |_| {});
-    env.run_ok(&["run", "-d", "--bundle", s(&bundle), "fds-exec"]);
-    let out = podrun_with_leaked_fd(&env, &leak, 7, &["exec", "fds-exec", "ls", "/proc/self/fd"]);
+    env.run_ok(&["run", "-d", "--bundle", s(&bundle), &cid("fds-exec")]);
+    let out = podrun_with_leaked_fd(&env, &leak, 7, &["exec", &cid("fds-exec"), "ls", "/proc/self/fd"]);
     assert!(out.status.success(), "{}", describe(&out));
     let fds: BTreeSet<String> = stdout(&out).split_whitespace().map(str::to_string).collect();
     assert_eq!(fds, expected, "exec: fds other than 0 1 2 (+ ls's own): {}", describe(&out));
@@ -196,9 +202,9 @@ fn sec_created_init_holds_no_host_directory() {
     let marker = Marker::new(&env);
     let leak = open_dir_inheritable(&marker.dir);
     let bundle = env.bundle("sleeper", |_| {});
-    let out = podrun_with_leaked_fd(&env, &leak, 5, &["create", "--bundle", s(&bundle), "init-fds"]);
+    let out = podrun_with_leaked_fd(&env, &leak, 5, &["create", "--bundle", s(&bundle), &cid("init-fds")]);
     assert!(out.status.success(), "{}", describe(&out));
-    let pid = init_pid(&env, "init-fds");
+    let pid = init_pid(&env, &cid("init-fds"));
     let fd_dir = PathBuf::from(format!("/proc/{pid}/fd"));
     let mut seen = Vec::new();
     for entry in std::fs::read_dir(&fd_dir).unwrap_or_else(|e| panic!("read {}: {e}", fd_dir.display())).flatten() {
@@ -236,18 +242,18 @@ fn sec_init_exe_is_not_the_podrun_binary() {
     let env = TestEnv::new("sec-exe");
     let before = (sha256(&podrun_bin()), sha256(&pause_bin()));
     let bundle = env.bundle("sleeper", |_| {});
-    env.run_ok(&["create", "--bundle", s(&bundle), "exe-c"]);
-    let pid = init_pid(&env, "exe-c");
+    env.run_ok(&["create", "--bundle", s(&bundle), &cid("exe-c")]);
+    let pid = init_pid(&env, &cid("exe-c"));
     let exe = PathBuf::from(format!("/proc/{pid}/exe"));
     assert!(std::fs::metadata(&exe).is_ok(), "cannot stat {}", exe.display());
     assert!(!same_inode(&exe, &podrun_bin()), "the created init runs the on-disk podrun binary");
 
     // Before start, pid 1 of the container is podrun's init; after start, the container's process.
     for phase in ["created", "running"] {
-        let out = env.podrun(&["exec", "exe-c", "sh", "-c", "echo x >> /proc/1/exe"]);
+        let out = env.podrun(&["exec", &cid("exe-c"), "sh", "-c", "echo x >> /proc/1/exe"]);
         assert!(!out.status.success(), "{phase}: writing /proc/1/exe succeeded: {}", describe(&out));
         if phase == "created" {
-            env.run_ok(&["start", "exe-c"]);
+            env.run_ok(&["start", &cid("exe-c")]);
         }
     }
     assert_eq!((sha256(&podrun_bin()), sha256(&pause_bin())), before, "a podrun binary changed");
@@ -273,15 +279,15 @@ fn sec_shebang_proc_self_exe_cannot_overwrite_podrun() {
     let _ = std::fs::remove_file(&evil2);
     std::fs::write(&evil2, "#!/proc/self/exe\n").expect("write evil /bin/true");
     std::fs::set_permissions(&evil2, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
-    let _ = env.podrun(&["run", "--bundle", s(&run), "shebang-run"]);
+    let _ = env.podrun(&["run", "--bundle", s(&run), &cid("shebang-run")]);
 
-    env.run_ok(&["run", "-d", "--bundle", s(&bundle), "shebang-exec"]);
-    let _ = env.podrun(&["exec", "shebang-exec", "/bin/true"]);
-    let _ = env.podrun(&["exec", "shebang-exec", "/bin/attack"]);
+    env.run_ok(&["run", "-d", "--bundle", s(&bundle), &cid("shebang-exec")]);
+    let _ = env.podrun(&["exec", &cid("shebang-exec"), "/bin/true"]);
+    let _ = env.podrun(&["exec", &cid("shebang-exec"), "/bin/attack"]);
     // The same while the container is only created (pid 1 is podrun's init).
-    env.run_ok(&["create", "--bundle", s(&bundle), "shebang-created"]);
-    let _ = env.podrun(&["exec", "shebang-created", "/bin/true"]);
-    let _ = env.podrun(&["exec", "shebang-created", "/bin/attack"]);
+    env.run_ok(&["create", "--bundle", s(&bundle), &cid("shebang-created")]);
+    let _ = env.podrun(&["exec", &cid("shebang-created"), "/bin/true"]);
+    let _ = env.podrun(&["exec", &cid("shebang-created"), "/bin/attack"]);
     assert_eq!((sha256(&podrun_bin()), sha256(&pause_bin())), before, "a podrun binary changed");
 }
 
@@ -292,9 +298,9 @@ fn sec_pause_exe_is_not_writable_from_a_pod() {
     let env = TestEnv::new("sec-pause-exe");
     let before = (sha256(&podrun_bin()), sha256(&pause_bin()));
     let store = env.dir.join("ipam");
-    let out = env.podrun(&["pod", "create", "--share-pid", "--no-network", "--store-dir", s(&store), "--", "exe-pod"]);
+    let out = env.podrun(&["pod", "create", "--share-pid", "--no-network", "--store-dir", s(&store), "--", &cid("exe-pod")]);
     assert!(out.status.success(), "pod create: {}", describe(&out));
-    let pod: Value = serde_json::from_str(&env.run_ok(&["pod", "state", "exe-pod"])).expect("pod state json");
+    let pod: Value = serde_json::from_str(&env.run_ok(&["pod", "state", &cid("exe-pod")])).expect("pod state json");
     let pause = pod["pid"].as_i64().unwrap_or_else(|| panic!("no pid in {pod}"));
     assert!(!same_inode(Path::new(&format!("/proc/{pause}/exe")), &pause_bin()), "the pause runs the on-disk binary");
     let bundle = env.bundle("hello", |spec| {
@@ -303,7 +309,7 @@ fn sec_pause_exe_is_not_writable_from_a_pod() {
             "n=0; for p in /proc/[0-9]*; do n=$((n+1)); echo pwned >> $p/exe && echo WROTE $p; done 2>/dev/null; echo seen $n"
         ]);
     });
-    let out = env.podrun(&["run", "--pod", "exe-pod", "--bundle", s(&bundle), "exe-in-pod"]);
+    let out = env.podrun(&["run", "--pod", &cid("exe-pod"), "--bundle", s(&bundle), &cid("exe-in-pod")]);
     assert!(out.status.success(), "{}", describe(&out));
     let text = stdout(&out);
     assert!(!text.contains("WROTE"), "a /proc/*/exe was writable: {text}");
@@ -337,7 +343,7 @@ fn sec_symlinked_mount_target_lands_in_rootfs() {
     spec["process"]["args"] = json!(["sh", "-c", format!("cat {inside}")]);
     std::fs::write(bundle.join("config.json"), serde_json::to_vec(&spec).expect("ser")).expect("write config");
 
-    let out = env.podrun(&["run", "--bundle", s(&bundle), "symlink-target"]);
+    let out = env.podrun(&["run", "--bundle", s(&bundle), &cid("symlink-target")]);
     eprintln!("symlinked target: {}", describe(&out));
     assert!(!host_end.exists(), "the mount created {} on the host", host_end.display());
     if out.status.success() {
@@ -360,7 +366,7 @@ fn sec_dotdot_mount_destination_stays_inside() {
         spec["process"]["args"] = json!(["sh", "-c", format!("grep -c ' {} ' /proc/self/mountinfo", s(&escape))]);
     });
     let mounts_before = crate::common::count_mounts_containing(s(&env.dir));
-    let out = env.podrun(&["run", "--bundle", s(&bundle), "dotdot"]);
+    let out = env.podrun(&["run", "--bundle", s(&bundle), &cid("dotdot")]);
     assert!(!escape.exists(), "a ../ destination created {} on the host", escape.display());
     assert_eq!(crate::common::count_mounts_containing(s(&env.dir)), mounts_before, "a host mount appeared");
     if out.status.success() {
@@ -435,7 +441,7 @@ fn sec_racing_symlink_swap_never_touches_host() {
     let (mut ok, mut failed) = (0, 0);
     let mut landed = std::collections::BTreeMap::new();
     for i in 0..RACE_RUNS {
-        let id = format!("race-{i}");
+        let id = cid(&format!("race-{i}"));
         let out = env.podrun(&["run", "--bundle", s(&bundle), &id]);
         if out.status.success() {
             let at = stdout(&out);
@@ -479,7 +485,7 @@ fn sec_rootfs_proc_or_sys_symlink_is_refused() {
         let p = bundle.join("rootfs").join(dir);
         std::fs::remove_dir(&p).unwrap_or_else(|e| panic!("rmdir {}: {e}", p.display()));
         std::os::unix::fs::symlink(&marker.dir, &p).expect("symlink");
-        assert_create_fails(&env, &bundle, &format!("fake-{dir}"), &format!("/{dir} -> host dir"));
+        assert_create_fails(&env, &bundle, &cid(&format!("fake-{dir}")), &format!("/{dir} -> host dir"));
     }
     marker.assert_untouched();
 }
@@ -492,7 +498,7 @@ fn sec_non_procfs_on_proc_is_refused() {
         m.retain(|m| m["destination"] != "/proc");
         m.insert(0, json!({"destination": "/proc", "type": "tmpfs", "source": "tmpfs"}));
     });
-    assert_create_fails(&env, &bundle, "tmpfs-proc", "tmpfs on /proc");
+    assert_create_fails(&env, &bundle, &cid("tmpfs-proc"), "tmpfs on /proc");
 }
 
 #[test]
@@ -507,7 +513,7 @@ fn sec_mounts_onto_proc_files_are_refused() {
                 "destination": dest, "type": "bind", "source": s(&src), "options": ["bind"]
             }));
         });
-        assert_create_fails(&env, &bundle, &format!("proc-target-{i}"), dest);
+        assert_create_fails(&env, &bundle, &cid(&format!("proc-target-{i}")), dest);
     }
     assert_eq!(std::fs::read_to_string("/proc/sys/kernel/core_pattern").expect("core_pattern"), core_before);
 }
@@ -521,7 +527,7 @@ fn sec_masked_and_readonly_paths() {
     let env = TestEnv::new("sec-masked");
     let bundle = env.bundle("sleeper", |_| {});
     let spec: Value = serde_json::from_slice(&std::fs::read(bundle.join("config.json")).expect("cfg")).expect("json");
-    env.run_ok(&["run", "-d", "--bundle", s(&bundle), "masked"]);
+    env.run_ok(&["run", "-d", "--bundle", s(&bundle), &cid("masked")]);
     let masked: Vec<String> = spec["linux"]["maskedPaths"]
         .as_array()
         .expect("maskedPaths")
@@ -533,7 +539,7 @@ fn sec_masked_and_readonly_paths() {
         let host = Path::new(p);
         let Ok(meta) = std::fs::metadata(host) else { continue };
         let cmd = if meta.is_dir() { format!("ls -A {p} | wc -l") } else { format!("cat {p} | wc -c") };
-        let out = env.podrun(&["exec", "masked", "sh", "-c", &cmd]);
+        let out = env.podrun(&["exec", &cid("masked"), "sh", "-c", &cmd]);
         assert!(out.status.success(), "{cmd}: {}", describe(&out));
         assert_eq!(stdout(&out).trim(), "0", "masked {p} is not empty inside: {}", describe(&out));
         checked += 1;
@@ -542,7 +548,7 @@ fn sec_masked_and_readonly_paths() {
 
     // Write the current value back: harmless even if the defence failed.
     let out = env.podrun(&[
-        "exec", "masked", "sh", "-c",
+        "exec", &cid("masked"), "sh", "-c",
         "v=$(cat /proc/sys/vm/overcommit_memory); echo $v > /proc/sys/vm/overcommit_memory",
     ]);
     assert!(!out.status.success(), "write under /proc/sys succeeded: {}", describe(&out));
@@ -551,7 +557,7 @@ fn sec_masked_and_readonly_paths() {
         "not EROFS: {}",
         describe(&out)
     );
-    let out = env.podrun(&["exec", "masked", "umount", "/proc/sys"]);
+    let out = env.podrun(&["exec", &cid("masked"), "umount", "/proc/sys"]);
     assert!(!out.status.success(), "umount /proc/sys succeeded: {}", describe(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("Operation not permitted"),
@@ -559,7 +565,7 @@ fn sec_masked_and_readonly_paths() {
         describe(&out)
     );
     if Path::new("/proc/sysrq-trigger").exists() {
-        let out = env.podrun(&["exec", "masked", "sh", "-c", "echo h > /proc/sysrq-trigger"]);
+        let out = env.podrun(&["exec", &cid("masked"), "sh", "-c", "echo h > /proc/sysrq-trigger"]);
         assert!(!out.status.success(), "sysrq-trigger writable: {}", describe(&out));
     }
 }
@@ -586,7 +592,7 @@ fn sec_dev_null_symlink_is_replaced_or_refused() {
         let rootfs_null = bundle.join("rootfs/dev/null");
         let _ = std::fs::remove_file(&rootfs_null);
         std::os::unix::fs::symlink(&host_file, &rootfs_null).expect("symlink dev/null");
-        let id = format!("devnull-{with_dev_tmpfs}");
+        let id = cid(&format!("devnull-{with_dev_tmpfs}"));
         let out = env.podrun(&["run", "--bundle", s(&bundle), &id]);
         eprintln!("/dev/null symlink, /dev tmpfs {with_dev_tmpfs}: {}", describe(&out));
         if out.status.success() {
@@ -620,17 +626,18 @@ fn sec_no_inheritable_or_ambient_caps() {
     let env = TestEnv::new("sec-caps");
     // The runc default spec (sleeper/hello are `runc spec`): bounding/effective/permitted/ambient.
     let bundle = env.bundle("hello", |spec| spec["process"]["args"] = json!(["sh", "-c", STATUS_PROBE]));
-    let out = env.podrun(&["run", "--bundle", s(&bundle), "caps-run"]);
+    let out = env.podrun(&["run", "--bundle", s(&bundle), &cid("caps-run")]);
     assert!(out.status.success(), "{}", describe(&out));
     let want = (ZERO_CAPS.to_string(), ZERO_CAPS.to_string(), "1".to_string());
     assert_eq!(status_fields(&stdout(&out)), want, "run: {}", describe(&out));
 
     let bundle = env.bundle("sleeper", |_| {});
-    env.run_ok(&["run", "-d", "--bundle", s(&bundle), "caps-exec"]);
+    env.run_ok(&["run", "-d", "--bundle", s(&bundle), &cid("caps-exec")]);
+    let exec_id = cid("caps-exec");
     for extra in [&[][..], &["--cap", "CAP_KILL"][..]] {
         let mut args = vec!["exec"];
         args.extend_from_slice(extra);
-        args.extend_from_slice(&["caps-exec", "sh", "-c", STATUS_PROBE]);
+        args.extend_from_slice(&[&exec_id, "sh", "-c", STATUS_PROBE]);
         let out = env.podrun(&args);
         assert!(out.status.success(), "{args:?}: {}", describe(&out));
         assert_eq!(status_fields(&stdout(&out)), want, "{args:?}: {}", describe(&out));
@@ -643,12 +650,12 @@ fn sec_unknown_capability_is_named() {
     let bundle = env.bundle("sleeper", |spec| {
         spec["process"]["capabilities"]["bounding"].as_array_mut().expect("bounding").push(json!("CAP_BOGUS"));
     });
-    let err = assert_create_fails(&env, &bundle, "caps-bogus", "unknown capability");
+    let err = assert_create_fails(&env, &bundle, &cid("caps-bogus"), "unknown capability");
     assert!(err.contains("CAP_BOGUS"), "the error does not name CAP_BOGUS: {err}");
 
     let bundle = env.bundle("sleeper", |_| {});
-    env.run_ok(&["run", "-d", "--bundle", s(&bundle), "caps-exec-bogus"]);
-    let err = env.run_fail(&["exec", "--cap", "CAP_BOGUS", "caps-exec-bogus", "true"]);
+    env.run_ok(&["run", "-d", "--bundle", s(&bundle), &cid("caps-exec-bogus")]);
+    let err = env.run_fail(&["exec", "--cap", "CAP_BOGUS", &cid("caps-exec-bogus"), "true"]);
     assert!(err.contains("CAP_BOGUS"), "the error does not name CAP_BOGUS: {err}");
 }
 
@@ -678,7 +685,8 @@ fn sec_bad_namespace_paths_are_refused() {
         ("missing-net", json!([{"type": "network", "path": s(&missing)}])),
         ("dup-net", json!([{"type": "network"}, {"type": "network"}])),
     ];
-    for (id, extra) in cases {
+    for (name, extra) in cases {
+        let id = &cid(name);
         let bundle = env.bundle("sleeper", |spec| {
             let ns = spec["linux"]["namespaces"].as_array_mut().expect("namespaces");
             ns.retain(|n| n["type"] != "network");
