@@ -698,3 +698,45 @@ fn sec_bad_namespace_paths_are_refused() {
     }
     assert!(env.container_ids().is_empty(), "containers left: {:?}", env.container_ids());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Extra: path traversal through ids and device paths
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn sec_id_with_path_traversal_is_refused() {
+    let env = TestEnv::new("sec-id-traversal");
+    let bundle = env.bundle("sleeper", |_| {});
+    for id in ["../escaped-id", "a/b", "..", ".", ""] {
+        let out = env.podrun(&["create", "--bundle", s(&bundle), id]);
+        assert!(!out.status.success(), "id {id:?} accepted: {}", describe(&out));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("id"), "id {id:?}: unclear error: {}", describe(&out));
+    }
+    assert!(!env.dir.join("escaped-id").exists(), "a state dir was made outside the root");
+    assert!(env.container_ids().is_empty(), "containers left: {:?}", env.container_ids());
+}
+
+#[test]
+fn sec_device_path_traversal_stays_inside() {
+    let env = TestEnv::new("sec-dev-traversal");
+    let marker = Marker::new(&env);
+    let evil = marker.dir.join("evil-null");
+    for with_dev_tmpfs in [true, false] {
+        let dev_path = format!("/dev/../../../../../..{}", s(&evil));
+        let bundle = env.bundle_with_rootfs_copy("hello", |spec| {
+            if !with_dev_tmpfs {
+                spec["mounts"].as_array_mut().expect("mounts").retain(|m| !m["destination"].as_str().unwrap_or("").starts_with("/dev"));
+            }
+            spec["linux"]["devices"] = json!([{"path": dev_path, "type": "c", "major": 1, "minor": 3, "fileMode": 438}]);
+            spec["process"]["args"] = json!(["sh", "-c", format!("stat -c '%t:%T' {}", s(&evil))]);
+        });
+        let id = cid(&format!("dev-traversal-{with_dev_tmpfs}"));
+        let out = env.podrun(&["run", "--bundle", s(&bundle), &id]);
+        eprintln!("device path traversal, /dev tmpfs {with_dev_tmpfs}: {}", describe(&out));
+        assert!(!evil.exists(), "a device node was made on the host at {}", evil.display());
+        if out.status.success() {
+            assert_eq!(stdout(&out).trim(), "1:3", "the device is not inside the container: {}", describe(&out));
+        }
+        marker.assert_untouched();
+    }
+}
