@@ -26,7 +26,11 @@ impl Marker {
     fn new(env: &TestEnv) -> Marker {
         let dir = env.dir.join("host-marker");
         std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
-        let secret = format!("HOST-SECRET-{}-{}", std::process::id(), env.dir.display().to_string().len());
+        let secret = format!(
+            "HOST-SECRET-{}-{}",
+            std::process::id(),
+            env.dir.display().to_string().len()
+        );
         std::fs::write(dir.join("secret"), &secret).expect("write marker secret");
         Marker { dir, secret }
     }
@@ -42,14 +46,26 @@ impl Marker {
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .collect();
-        assert_eq!(names, vec!["secret".to_string()], "the host marker dir was changed");
+        assert_eq!(
+            names,
+            vec!["secret".to_string()],
+            "the host marker dir was changed"
+        );
         let content = std::fs::read_to_string(self.file()).expect("read marker");
         assert_eq!(content, self.secret, "the host marker file was changed");
     }
 
     fn assert_not_in(&self, out: &Output) {
-        let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        assert!(!all.contains(&self.secret), "the container read the host marker: {}", describe(out));
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !all.contains(&self.secret),
+            "the container read the host marker: {}",
+            describe(out)
+        );
     }
 }
 
@@ -69,7 +85,10 @@ fn stdout(out: &Output) -> String {
 
 fn init_pid(env: &TestEnv, id: &str) -> i32 {
     let st = env.state(id);
-    st["pid"].as_i64().and_then(|p| i32::try_from(p).ok()).unwrap_or_else(|| panic!("no pid in {st}"))
+    st["pid"]
+        .as_i64()
+        .and_then(|p| i32::try_from(p).ok())
+        .unwrap_or_else(|| panic!("no pid in {st}"))
 }
 
 /// Opens a host directory without O_CLOEXEC (so that it would leak into podrun's children if
@@ -106,7 +125,9 @@ fn podrun_with_leaked_fd(env: &TestEnv, leak: &OwnedFd, n: i32, args: &[&str]) -
 /// (the CVE-2024-21626 way: ../../.. from a host directory reaches the host's root).
 fn cwd_probe(marker: &Marker) -> String {
     let rel = format!("../../../../../../../../..{}", s(&marker.file()));
-    format!("cat secret 2>/dev/null; cat {rel} 2>/dev/null; cat ../secret 2>/dev/null; echo probe-done")
+    format!(
+        "cat secret 2>/dev/null; cat {rel} 2>/dev/null; cat ../secret 2>/dev/null; echo probe-done"
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -125,10 +146,17 @@ fn sec_cwd_proc_self_fd_run_never_reaches_host() {
         });
         let id = cid(&format!("cwd-run-{n}"));
         let out = podrun_with_leaked_fd(&env, &leak, n, &["run", "--bundle", s(&bundle), &id]);
-        eprintln!("run cwd /proc/self/fd/{n}: {}", describe(&out).lines().next().unwrap_or(""));
+        eprintln!(
+            "run cwd /proc/self/fd/{n}: {}",
+            describe(&out).lines().next().unwrap_or("")
+        );
         marker.assert_not_in(&out);
         if out.status.success() {
-            assert!(stdout(&out).contains("probe-done"), "fd {n}: {}", describe(&out));
+            assert!(
+                stdout(&out).contains("probe-done"),
+                "fd {n}: {}",
+                describe(&out)
+            );
         }
         assert!(!env.root.join(&id).exists(), "fd {n}: state left behind");
     }
@@ -147,10 +175,30 @@ fn sec_cwd_on_preserved_host_dir_is_refused() {
         spec["process"]["cwd"] = json!("/proc/self/fd/3");
         spec["process"]["args"] = json!(["sh", "-c", cwd_probe(&marker)]);
     });
-    let out = podrun_with_leaked_fd(&env, &leak, 3, &["run", "--preserve-fds", "1", "--bundle", s(&bundle), &cid("cwd-preserved")]);
+    let out = podrun_with_leaked_fd(
+        &env,
+        &leak,
+        3,
+        &[
+            "run",
+            "--preserve-fds",
+            "1",
+            "--bundle",
+            s(&bundle),
+            &cid("cwd-preserved"),
+        ],
+    );
     marker.assert_not_in(&out);
-    assert!(!out.status.success(), "the process ran with a cwd outside its root: {}", describe(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cwd"), "unclear error: {}", describe(&out));
+    assert!(
+        !out.status.success(),
+        "the process ran with a cwd outside its root: {}",
+        describe(&out)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cwd"),
+        "unclear error: {}",
+        describe(&out)
+    );
     marker.assert_untouched();
 }
 
@@ -164,11 +212,20 @@ fn sec_exec_cwd_proc_self_fd_never_reaches_host() {
     for n in 3..=20 {
         let cwd = format!("/proc/self/fd/{n}");
         let probe = cwd_probe(&marker);
-        let out = podrun_with_leaked_fd(&env, &leak, n, &["exec", "--cwd", &cwd, &cid("cwd-exec"), "sh", "-c", &probe]);
+        let out = podrun_with_leaked_fd(
+            &env,
+            &leak,
+            n,
+            &["exec", "--cwd", &cwd, &cid("cwd-exec"), "sh", "-c", &probe],
+        );
         eprintln!("exec --cwd {cwd}: {}", describe(&out));
         marker.assert_not_in(&out);
         if out.status.success() {
-            assert!(stdout(&out).contains("probe-done"), "fd {n}: {}", describe(&out));
+            assert!(
+                stdout(&out).contains("probe-done"),
+                "fd {n}: {}",
+                describe(&out)
+            );
         }
     }
     marker.assert_untouched();
@@ -182,18 +239,44 @@ fn sec_container_sees_only_stdio_fds() {
     let bundle = env.bundle("hello", |spec| {
         spec["process"]["args"] = json!(["ls", "/proc/self/fd"]);
     });
-    let out = podrun_with_leaked_fd(&env, &leak, 7, &["run", "--bundle", s(&bundle), &cid("fds-run")]);
+    let out = podrun_with_leaked_fd(
+        &env,
+        &leak,
+        7,
+        &["run", "--bundle", s(&bundle), &cid("fds-run")],
+    );
     assert!(out.status.success(), "{}", describe(&out));
-    let fds: BTreeSet<String> = stdout(&out).split_whitespace().map(str::to_string).collect();
+    let fds: BTreeSet<String> = stdout(&out)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
     let expected: BTreeSet<String> = ["0", "1", "2", "3"].iter().map(|s| s.to_string()).collect();
-    assert_eq!(fds, expected, "run: fds other than 0 1 2 (+ ls's own): {}", describe(&out));
+    assert_eq!(
+        fds,
+        expected,
+        "run: fds other than 0 1 2 (+ ls's own): {}",
+        describe(&out)
+    );
 
     let bundle = env.bundle("sleeper", |_| {});
     env.run_ok(&["run", "-d", "--bundle", s(&bundle), &cid("fds-exec")]);
-    let out = podrun_with_leaked_fd(&env, &leak, 7, &["exec", &cid("fds-exec"), "ls", "/proc/self/fd"]);
+    let out = podrun_with_leaked_fd(
+        &env,
+        &leak,
+        7,
+        &["exec", &cid("fds-exec"), "ls", "/proc/self/fd"],
+    );
     assert!(out.status.success(), "{}", describe(&out));
-    let fds: BTreeSet<String> = stdout(&out).split_whitespace().map(str::to_string).collect();
-    assert_eq!(fds, expected, "exec: fds other than 0 1 2 (+ ls's own): {}", describe(&out));
+    let fds: BTreeSet<String> = stdout(&out)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        fds,
+        expected,
+        "exec: fds other than 0 1 2 (+ ls's own): {}",
+        describe(&out)
+    );
 }
 
 #[test]
@@ -202,15 +285,27 @@ fn sec_created_init_holds_no_host_directory() {
     let marker = Marker::new(&env);
     let leak = open_dir_inheritable(&marker.dir);
     let bundle = env.bundle("sleeper", |_| {});
-    let out = podrun_with_leaked_fd(&env, &leak, 5, &["create", "--bundle", s(&bundle), &cid("init-fds")]);
+    let out = podrun_with_leaked_fd(
+        &env,
+        &leak,
+        5,
+        &["create", "--bundle", s(&bundle), &cid("init-fds")],
+    );
     assert!(out.status.success(), "{}", describe(&out));
     let pid = init_pid(&env, &cid("init-fds"));
     let fd_dir = PathBuf::from(format!("/proc/{pid}/fd"));
     let mut seen = Vec::new();
-    for entry in std::fs::read_dir(&fd_dir).unwrap_or_else(|e| panic!("read {}: {e}", fd_dir.display())).flatten() {
+    for entry in std::fs::read_dir(&fd_dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", fd_dir.display()))
+        .flatten()
+    {
         let link = std::fs::read_link(entry.path()).unwrap_or_default();
         let is_dir = std::fs::metadata(entry.path()).is_ok_and(|m| m.is_dir());
-        seen.push(format!("{} -> {}", entry.file_name().to_string_lossy(), link.display()));
+        seen.push(format!(
+            "{} -> {}",
+            entry.file_name().to_string_lossy(),
+            link.display()
+        ));
         assert!(
             !is_dir,
             "the created init holds a directory fd {} -> {} (all: {seen:?})",
@@ -225,9 +320,16 @@ fn sec_created_init_holds_no_host_directory() {
 // ---------------------------------------------------------------------------------------------
 
 fn sha256(path: &Path) -> String {
-    let out = std::process::Command::new("sha256sum").arg(path).output().expect("run sha256sum");
+    let out = std::process::Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("run sha256sum");
     assert!(out.status.success(), "sha256sum {}", path.display());
-    stdout(&out).split_whitespace().next().unwrap_or_default().to_string()
+    stdout(&out)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn same_inode(a: &Path, b: &Path) -> bool {
@@ -245,18 +347,33 @@ fn sec_init_exe_is_not_the_podrun_binary() {
     env.run_ok(&["create", "--bundle", s(&bundle), &cid("exe-c")]);
     let pid = init_pid(&env, &cid("exe-c"));
     let exe = PathBuf::from(format!("/proc/{pid}/exe"));
-    assert!(std::fs::metadata(&exe).is_ok(), "cannot stat {}", exe.display());
-    assert!(!same_inode(&exe, &podrun_bin()), "the created init runs the on-disk podrun binary");
+    assert!(
+        std::fs::metadata(&exe).is_ok(),
+        "cannot stat {}",
+        exe.display()
+    );
+    assert!(
+        !same_inode(&exe, &podrun_bin()),
+        "the created init runs the on-disk podrun binary"
+    );
 
     // Before start, pid 1 of the container is podrun's init; after start, the container's process.
     for phase in ["created", "running"] {
         let out = env.podrun(&["exec", &cid("exe-c"), "sh", "-c", "echo x >> /proc/1/exe"]);
-        assert!(!out.status.success(), "{phase}: writing /proc/1/exe succeeded: {}", describe(&out));
+        assert!(
+            !out.status.success(),
+            "{phase}: writing /proc/1/exe succeeded: {}",
+            describe(&out)
+        );
         if phase == "created" {
             env.run_ok(&["start", &cid("exe-c")]);
         }
     }
-    assert_eq!((sha256(&podrun_bin()), sha256(&pause_bin())), before, "a podrun binary changed");
+    assert_eq!(
+        (sha256(&podrun_bin()), sha256(&pause_bin())),
+        before,
+        "a podrun binary changed"
+    );
 }
 
 #[test]
@@ -267,18 +384,23 @@ fn sec_shebang_proc_self_exe_cannot_overwrite_podrun() {
     let evil = bundle.join("rootfs/bin/true");
     let _ = std::fs::remove_file(&evil);
     std::fs::write(&evil, "#!/proc/self/exe\n").expect("write evil /bin/true");
-    std::fs::set_permissions(&evil, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    std::fs::set_permissions(&evil, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
     // A script that, if /proc/self/exe were the host binary, would overwrite it.
     let attack = bundle.join("rootfs/bin/attack");
     std::fs::write(&attack, "#!/bin/sh\nfor p in /proc/[0-9]*; do echo pwned >> $p/exe; done 2>/dev/null\n/bin/true\nexit 0\n")
         .expect("write attack");
-    std::fs::set_permissions(&attack, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    std::fs::set_permissions(&attack, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
 
-    let run = env.bundle_with_rootfs_copy("hello", |spec| spec["process"]["args"] = json!(["/bin/true"]));
+    let run = env.bundle_with_rootfs_copy("hello", |spec| {
+        spec["process"]["args"] = json!(["/bin/true"])
+    });
     let evil2 = run.join("rootfs/bin/true");
     let _ = std::fs::remove_file(&evil2);
     std::fs::write(&evil2, "#!/proc/self/exe\n").expect("write evil /bin/true");
-    std::fs::set_permissions(&evil2, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    std::fs::set_permissions(&evil2, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
     let _ = env.podrun(&["run", "--bundle", s(&run), &cid("shebang-run")]);
 
     env.run_ok(&["run", "-d", "--bundle", s(&bundle), &cid("shebang-exec")]);
@@ -288,7 +410,11 @@ fn sec_shebang_proc_self_exe_cannot_overwrite_podrun() {
     env.run_ok(&["create", "--bundle", s(&bundle), &cid("shebang-created")]);
     let _ = env.podrun(&["exec", &cid("shebang-created"), "/bin/true"]);
     let _ = env.podrun(&["exec", &cid("shebang-created"), "/bin/attack"]);
-    assert_eq!((sha256(&podrun_bin()), sha256(&pause_bin())), before, "a podrun binary changed");
+    assert_eq!(
+        (sha256(&podrun_bin()), sha256(&pause_bin())),
+        before,
+        "a podrun binary changed"
+    );
 }
 
 /// A container sharing a pod's pid namespace sees the pause process: its /proc/<pid>/exe must
@@ -298,23 +424,55 @@ fn sec_pause_exe_is_not_writable_from_a_pod() {
     let env = TestEnv::new("sec-pause-exe");
     let before = (sha256(&podrun_bin()), sha256(&pause_bin()));
     let store = env.dir.join("ipam");
-    let out = env.podrun(&["pod", "create", "--share-pid", "--no-network", "--store-dir", s(&store), "--", &cid("exe-pod")]);
+    let out = env.podrun(&[
+        "pod",
+        "create",
+        "--share-pid",
+        "--no-network",
+        "--store-dir",
+        s(&store),
+        "--",
+        &cid("exe-pod"),
+    ]);
     assert!(out.status.success(), "pod create: {}", describe(&out));
-    let pod: Value = serde_json::from_str(&env.run_ok(&["pod", "state", &cid("exe-pod")])).expect("pod state json");
-    let pause = pod["pid"].as_i64().unwrap_or_else(|| panic!("no pid in {pod}"));
-    assert!(!same_inode(Path::new(&format!("/proc/{pause}/exe")), &pause_bin()), "the pause runs the on-disk binary");
+    let pod: Value = serde_json::from_str(&env.run_ok(&["pod", "state", &cid("exe-pod")]))
+        .expect("pod state json");
+    let pause = pod["pid"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no pid in {pod}"));
+    assert!(
+        !same_inode(Path::new(&format!("/proc/{pause}/exe")), &pause_bin()),
+        "the pause runs the on-disk binary"
+    );
     let bundle = env.bundle("hello", |spec| {
         spec["process"]["args"] = json!([
             "sh", "-c",
             "n=0; for p in /proc/[0-9]*; do n=$((n+1)); echo pwned >> $p/exe && echo WROTE $p; done 2>/dev/null; echo seen $n"
         ]);
     });
-    let out = env.podrun(&["run", "--pod", &cid("exe-pod"), "--bundle", s(&bundle), &cid("exe-in-pod")]);
+    let out = env.podrun(&[
+        "run",
+        "--pod",
+        &cid("exe-pod"),
+        "--bundle",
+        s(&bundle),
+        &cid("exe-in-pod"),
+    ]);
     assert!(out.status.success(), "{}", describe(&out));
     let text = stdout(&out);
-    assert!(!text.contains("WROTE"), "a /proc/*/exe was writable: {text}");
-    assert!(!text.contains("seen 0"), "the container saw no process: {text}");
-    assert_eq!((sha256(&podrun_bin()), sha256(&pause_bin())), before, "a podrun binary changed");
+    assert!(
+        !text.contains("WROTE"),
+        "a /proc/*/exe was writable: {text}"
+    );
+    assert!(
+        !text.contains("seen 0"),
+        "the container saw no process: {text}"
+    );
+    assert_eq!(
+        (sha256(&podrun_bin()), sha256(&pause_bin())),
+        before,
+        "a podrun binary changed"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -331,7 +489,8 @@ fn sec_symlinked_mount_target_lands_in_rootfs() {
     let rootfs = bundle.join("rootfs");
     let _ = std::fs::remove_file(rootfs.join("etc/hosts"));
     std::os::unix::fs::symlink("/jump/baz/hosts", rootfs.join("etc/hosts")).expect("symlink hosts");
-    std::os::unix::fs::symlink(format!("{}/bar", s(&host_end)), rootfs.join("jump")).expect("symlink jump");
+    std::os::unix::fs::symlink(format!("{}/bar", s(&host_end)), rootfs.join("jump"))
+        .expect("symlink jump");
     let source = env.dir.join("hosts-source");
     std::fs::write(&source, "MOUNTED-HOSTS\n").expect("write source");
     let inside = format!("{}/bar/baz/hosts", s(&host_end));
@@ -341,14 +500,29 @@ fn sec_symlinked_mount_target_lands_in_rootfs() {
         "destination": "/etc/hosts", "type": "bind", "source": s(&source), "options": ["bind", "ro"]
     }));
     spec["process"]["args"] = json!(["sh", "-c", format!("cat {inside}")]);
-    std::fs::write(bundle.join("config.json"), serde_json::to_vec(&spec).expect("ser")).expect("write config");
+    std::fs::write(
+        bundle.join("config.json"),
+        serde_json::to_vec(&spec).expect("ser"),
+    )
+    .expect("write config");
 
     let out = env.podrun(&["run", "--bundle", s(&bundle), &cid("symlink-target")]);
     eprintln!("symlinked target: {}", describe(&out));
-    assert!(!host_end.exists(), "the mount created {} on the host", host_end.display());
+    assert!(
+        !host_end.exists(),
+        "the mount created {} on the host",
+        host_end.display()
+    );
     if out.status.success() {
-        assert!(stdout(&out).contains("MOUNTED-HOSTS"), "the bind did not land at {inside}: {}", describe(&out));
-        assert!(rootfs.join(inside.trim_start_matches('/')).exists(), "the target was not made in the rootfs");
+        assert!(
+            stdout(&out).contains("MOUNTED-HOSTS"),
+            "the bind did not land at {inside}: {}",
+            describe(&out)
+        );
+        assert!(
+            rootfs.join(inside.trim_start_matches('/')).exists(),
+            "the target was not made in the rootfs"
+        );
     }
     marker.assert_untouched();
 }
@@ -363,15 +537,36 @@ fn sec_dotdot_mount_destination_stays_inside() {
         spec["mounts"].as_array_mut().expect("mounts").push(json!({
             "destination": dest, "type": "tmpfs", "source": "tmpfs", "options": ["size=64k"]
         }));
-        spec["process"]["args"] = json!(["sh", "-c", format!("grep -c ' {} ' /proc/self/mountinfo", s(&escape))]);
+        spec["process"]["args"] = json!([
+            "sh",
+            "-c",
+            format!("grep -c ' {} ' /proc/self/mountinfo", s(&escape))
+        ]);
     });
     let mounts_before = crate::common::count_mounts_containing(s(&env.dir));
     let out = env.podrun(&["run", "--bundle", s(&bundle), &cid("dotdot")]);
-    assert!(!escape.exists(), "a ../ destination created {} on the host", escape.display());
-    assert_eq!(crate::common::count_mounts_containing(s(&env.dir)), mounts_before, "a host mount appeared");
+    assert!(
+        !escape.exists(),
+        "a ../ destination created {} on the host",
+        escape.display()
+    );
+    assert_eq!(
+        crate::common::count_mounts_containing(s(&env.dir)),
+        mounts_before,
+        "a host mount appeared"
+    );
     if out.status.success() {
-        assert_eq!(stdout(&out).trim(), "1", "the tmpfs is not at {} inside: {}", s(&escape), describe(&out));
-        assert!(bundle.join("rootfs").join(s(&escape).trim_start_matches('/')).is_dir());
+        assert_eq!(
+            stdout(&out).trim(),
+            "1",
+            "the tmpfs is not at {} inside: {}",
+            s(&escape),
+            describe(&out)
+        );
+        assert!(bundle
+            .join("rootfs")
+            .join(s(&escape).trim_start_matches('/'))
+            .is_dir());
     }
     marker.assert_untouched();
 }
@@ -409,7 +604,11 @@ fn sec_racing_symlink_swap_never_touches_host() {
     // The tmpfs has a unique size; the probe prints where it is mounted as the
     // container sees it. A mount outside the container's root would not be listed at all.
     let probe = "grep size=76k /proc/self/mountinfo | cut -d' ' -f5";
-    let inside = ["/vol/target".to_string(), "/vol/swap".to_string(), s(&escape).to_string()];
+    let inside = [
+        "/vol/target".to_string(),
+        "/vol/swap".to_string(),
+        s(&escape).to_string(),
+    ];
     let bundle = env.bundle_with_rootfs_copy("hello", |spec| {
         let m = spec["mounts"].as_array_mut().expect("mounts");
         m.push(json!({"destination": "/vol", "type": "bind", "source": s(&vol), "options": ["rbind", "rw"]}));
@@ -446,14 +645,22 @@ fn sec_racing_symlink_swap_never_touches_host() {
         if out.status.success() {
             let at = stdout(&out);
             let at = at.trim();
-            assert!(inside.iter().any(|p| p == at), "run {i}: the tmpfs is not inside the container's root (at {at:?}): {}", describe(&out));
+            assert!(
+                inside.iter().any(|p| p == at),
+                "run {i}: the tmpfs is not inside the container's root (at {at:?}): {}",
+                describe(&out)
+            );
             *landed.entry(at.to_string()).or_insert(0) += 1;
             ok += 1;
         } else {
             // Refusing the racy target is a fine defence.
             failed += 1;
         }
-        assert!(!escape.exists(), "run {i}: the mount created {} on the host", escape.display());
+        assert!(
+            !escape.exists(),
+            "run {i}: the mount created {} on the host",
+            escape.display()
+        );
         marker.assert_untouched();
     }
     drop(guard);
@@ -469,7 +676,11 @@ fn sec_racing_symlink_swap_never_touches_host() {
 
 fn assert_create_fails(env: &TestEnv, bundle: &Path, id: &str, what: &str) -> String {
     let out = env.podrun(&["create", "--bundle", s(bundle), id]);
-    assert!(!out.status.success(), "{what}: create succeeded: {}", describe(&out));
+    assert!(
+        !out.status.success(),
+        "{what}: create succeeded: {}",
+        describe(&out)
+    );
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(!err.trim().is_empty(), "{what}: failed without a message");
     assert!(!env.root.join(id).exists(), "{what}: state dir left behind");
@@ -485,7 +696,12 @@ fn sec_rootfs_proc_or_sys_symlink_is_refused() {
         let p = bundle.join("rootfs").join(dir);
         std::fs::remove_dir(&p).unwrap_or_else(|e| panic!("rmdir {}: {e}", p.display()));
         std::os::unix::fs::symlink(&marker.dir, &p).expect("symlink");
-        assert_create_fails(&env, &bundle, &cid(&format!("fake-{dir}")), &format!("/{dir} -> host dir"));
+        assert_create_fails(
+            &env,
+            &bundle,
+            &cid(&format!("fake-{dir}")),
+            &format!("/{dir} -> host dir"),
+        );
     }
     marker.assert_untouched();
 }
@@ -496,7 +712,10 @@ fn sec_non_procfs_on_proc_is_refused() {
     let bundle = env.bundle("sleeper", |spec| {
         let m = spec["mounts"].as_array_mut().expect("mounts");
         m.retain(|m| m["destination"] != "/proc");
-        m.insert(0, json!({"destination": "/proc", "type": "tmpfs", "source": "tmpfs"}));
+        m.insert(
+            0,
+            json!({"destination": "/proc", "type": "tmpfs", "source": "tmpfs"}),
+        );
     });
     assert_create_fails(&env, &bundle, &cid("tmpfs-proc"), "tmpfs on /proc");
 }
@@ -504,10 +723,14 @@ fn sec_non_procfs_on_proc_is_refused() {
 #[test]
 fn sec_mounts_onto_proc_files_are_refused() {
     let env = TestEnv::new("sec-proc-targets");
-    let core_before = std::fs::read_to_string("/proc/sys/kernel/core_pattern").expect("core_pattern");
+    let core_before =
+        std::fs::read_to_string("/proc/sys/kernel/core_pattern").expect("core_pattern");
     let src = env.dir.join("payload");
     std::fs::write(&src, "|/tmp/pwned\n").expect("payload");
-    for (i, dest) in ["/proc/self/attr/exec", "/proc/sys/kernel/core_pattern"].iter().enumerate() {
+    for (i, dest) in ["/proc/self/attr/exec", "/proc/sys/kernel/core_pattern"]
+        .iter()
+        .enumerate()
+    {
         let bundle = env.bundle("sleeper", |spec| {
             spec["mounts"].as_array_mut().expect("mounts").push(json!({
                 "destination": dest, "type": "bind", "source": s(&src), "options": ["bind"]
@@ -515,7 +738,10 @@ fn sec_mounts_onto_proc_files_are_refused() {
         });
         assert_create_fails(&env, &bundle, &cid(&format!("proc-target-{i}")), dest);
     }
-    assert_eq!(std::fs::read_to_string("/proc/sys/kernel/core_pattern").expect("core_pattern"), core_before);
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/core_pattern").expect("core_pattern"),
+        core_before
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -526,7 +752,9 @@ fn sec_mounts_onto_proc_files_are_refused() {
 fn sec_masked_and_readonly_paths() {
     let env = TestEnv::new("sec-masked");
     let bundle = env.bundle("sleeper", |_| {});
-    let spec: Value = serde_json::from_slice(&std::fs::read(bundle.join("config.json")).expect("cfg")).expect("json");
+    let spec: Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("config.json")).expect("cfg"))
+            .expect("json");
     env.run_ok(&["run", "-d", "--bundle", s(&bundle), &cid("masked")]);
     let masked: Vec<String> = spec["linux"]["maskedPaths"]
         .as_array()
@@ -537,36 +765,71 @@ fn sec_masked_and_readonly_paths() {
     let mut checked = 0;
     for p in &masked {
         let host = Path::new(p);
-        let Ok(meta) = std::fs::metadata(host) else { continue };
-        let cmd = if meta.is_dir() { format!("ls -A {p} | wc -l") } else { format!("cat {p} | wc -c") };
+        let Ok(meta) = std::fs::metadata(host) else {
+            continue;
+        };
+        let cmd = if meta.is_dir() {
+            format!("ls -A {p} | wc -l")
+        } else {
+            format!("cat {p} | wc -c")
+        };
         let out = env.podrun(&["exec", &cid("masked"), "sh", "-c", &cmd]);
         assert!(out.status.success(), "{cmd}: {}", describe(&out));
-        assert_eq!(stdout(&out).trim(), "0", "masked {p} is not empty inside: {}", describe(&out));
+        assert_eq!(
+            stdout(&out).trim(),
+            "0",
+            "masked {p} is not empty inside: {}",
+            describe(&out)
+        );
         checked += 1;
     }
-    assert!(checked >= 2, "fewer than two masked paths exist on this kernel: {masked:?}");
+    assert!(
+        checked >= 2,
+        "fewer than two masked paths exist on this kernel: {masked:?}"
+    );
 
     // Write the current value back: harmless even if the defence failed.
     let out = env.podrun(&[
-        "exec", &cid("masked"), "sh", "-c",
+        "exec",
+        &cid("masked"),
+        "sh",
+        "-c",
         "v=$(cat /proc/sys/vm/overcommit_memory); echo $v > /proc/sys/vm/overcommit_memory",
     ]);
-    assert!(!out.status.success(), "write under /proc/sys succeeded: {}", describe(&out));
+    assert!(
+        !out.status.success(),
+        "write under /proc/sys succeeded: {}",
+        describe(&out)
+    );
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("Read-only file system"),
         "not EROFS: {}",
         describe(&out)
     );
     let out = env.podrun(&["exec", &cid("masked"), "umount", "/proc/sys"]);
-    assert!(!out.status.success(), "umount /proc/sys succeeded: {}", describe(&out));
+    assert!(
+        !out.status.success(),
+        "umount /proc/sys succeeded: {}",
+        describe(&out)
+    );
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("Operation not permitted"),
         "umount not EPERM: {}",
         describe(&out)
     );
     if Path::new("/proc/sysrq-trigger").exists() {
-        let out = env.podrun(&["exec", &cid("masked"), "sh", "-c", "echo h > /proc/sysrq-trigger"]);
-        assert!(!out.status.success(), "sysrq-trigger writable: {}", describe(&out));
+        let out = env.podrun(&[
+            "exec",
+            &cid("masked"),
+            "sh",
+            "-c",
+            "echo h > /proc/sysrq-trigger",
+        ]);
+        assert!(
+            !out.status.success(),
+            "sysrq-trigger writable: {}",
+            describe(&out)
+        );
     }
 }
 
@@ -594,14 +857,31 @@ fn sec_dev_null_symlink_is_replaced_or_refused() {
         std::os::unix::fs::symlink(&host_file, &rootfs_null).expect("symlink dev/null");
         let id = cid(&format!("devnull-{with_dev_tmpfs}"));
         let out = env.podrun(&["run", "--bundle", s(&bundle), &id]);
-        eprintln!("/dev/null symlink, /dev tmpfs {with_dev_tmpfs}: {}", describe(&out));
+        eprintln!(
+            "/dev/null symlink, /dev tmpfs {with_dev_tmpfs}: {}",
+            describe(&out)
+        );
         if out.status.success() {
             let text = stdout(&out);
             let mut lines = text.lines();
-            assert_eq!(lines.next(), Some("1:3 character special file"), "/dev/tmpfs {with_dev_tmpfs}: {}", describe(&out));
-            assert_eq!(lines.next().map(str::trim), Some("0"), "masked path not empty: {}", describe(&out));
+            assert_eq!(
+                lines.next(),
+                Some("1:3 character special file"),
+                "/dev/tmpfs {with_dev_tmpfs}: {}",
+                describe(&out)
+            );
+            assert_eq!(
+                lines.next().map(str::trim),
+                Some("0"),
+                "masked path not empty: {}",
+                describe(&out)
+            );
         }
-        assert_eq!(std::fs::read_to_string(&host_file).expect("host file"), "HOST-FILE\n", "host file changed");
+        assert_eq!(
+            std::fs::read_to_string(&host_file).expect("host file"),
+            "HOST-FILE\n",
+            "host file changed"
+        );
     }
 }
 
@@ -625,11 +905,22 @@ const STATUS_PROBE: &str = "grep -E '^(CapInh|CapAmb|NoNewPrivs|CapEff)' /proc/s
 fn sec_no_inheritable_or_ambient_caps() {
     let env = TestEnv::new("sec-caps");
     // The runc default spec (sleeper/hello are `runc spec`): bounding/effective/permitted/ambient.
-    let bundle = env.bundle("hello", |spec| spec["process"]["args"] = json!(["sh", "-c", STATUS_PROBE]));
+    let bundle = env.bundle("hello", |spec| {
+        spec["process"]["args"] = json!(["sh", "-c", STATUS_PROBE])
+    });
     let out = env.podrun(&["run", "--bundle", s(&bundle), &cid("caps-run")]);
     assert!(out.status.success(), "{}", describe(&out));
-    let want = (ZERO_CAPS.to_string(), ZERO_CAPS.to_string(), "1".to_string());
-    assert_eq!(status_fields(&stdout(&out)), want, "run: {}", describe(&out));
+    let want = (
+        ZERO_CAPS.to_string(),
+        ZERO_CAPS.to_string(),
+        "1".to_string(),
+    );
+    assert_eq!(
+        status_fields(&stdout(&out)),
+        want,
+        "run: {}",
+        describe(&out)
+    );
 
     let bundle = env.bundle("sleeper", |_| {});
     env.run_ok(&["run", "-d", "--bundle", s(&bundle), &cid("caps-exec")]);
@@ -640,7 +931,12 @@ fn sec_no_inheritable_or_ambient_caps() {
         args.extend_from_slice(&[&exec_id, "sh", "-c", STATUS_PROBE]);
         let out = env.podrun(&args);
         assert!(out.status.success(), "{args:?}: {}", describe(&out));
-        assert_eq!(status_fields(&stdout(&out)), want, "{args:?}: {}", describe(&out));
+        assert_eq!(
+            status_fields(&stdout(&out)),
+            want,
+            "{args:?}: {}",
+            describe(&out)
+        );
     }
 }
 
@@ -648,15 +944,30 @@ fn sec_no_inheritable_or_ambient_caps() {
 fn sec_unknown_capability_is_named() {
     let env = TestEnv::new("sec-caps-bogus");
     let bundle = env.bundle("sleeper", |spec| {
-        spec["process"]["capabilities"]["bounding"].as_array_mut().expect("bounding").push(json!("CAP_BOGUS"));
+        spec["process"]["capabilities"]["bounding"]
+            .as_array_mut()
+            .expect("bounding")
+            .push(json!("CAP_BOGUS"));
     });
     let err = assert_create_fails(&env, &bundle, &cid("caps-bogus"), "unknown capability");
-    assert!(err.contains("CAP_BOGUS"), "the error does not name CAP_BOGUS: {err}");
+    assert!(
+        err.contains("CAP_BOGUS"),
+        "the error does not name CAP_BOGUS: {err}"
+    );
 
     let bundle = env.bundle("sleeper", |_| {});
     env.run_ok(&["run", "-d", "--bundle", s(&bundle), &cid("caps-exec-bogus")]);
-    let err = env.run_fail(&["exec", "--cap", "CAP_BOGUS", &cid("caps-exec-bogus"), "true"]);
-    assert!(err.contains("CAP_BOGUS"), "the error does not name CAP_BOGUS: {err}");
+    let err = env.run_fail(&[
+        "exec",
+        "--cap",
+        "CAP_BOGUS",
+        &cid("caps-exec-bogus"),
+        "true",
+    ]);
+    assert!(
+        err.contains("CAP_BOGUS"),
+        "the error does not name CAP_BOGUS: {err}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -664,7 +975,9 @@ fn sec_unknown_capability_is_named() {
 // ---------------------------------------------------------------------------------------------
 
 fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") else {
+        return Vec::new();
+    };
     entries
         .flatten()
         .map(|e| e.path().join("podrun").join(id))
@@ -681,22 +994,41 @@ fn sec_bad_namespace_paths_are_refused() {
     let ipc = PathBuf::from(format!("/proc/{}/ns/ipc", std::process::id()));
     let cases: Vec<(&str, Value)> = vec![
         ("ipc-as-net", json!([{"type": "network", "path": s(&ipc)}])),
-        ("file-as-net", json!([{"type": "network", "path": s(&file)}])),
-        ("missing-net", json!([{"type": "network", "path": s(&missing)}])),
+        (
+            "file-as-net",
+            json!([{"type": "network", "path": s(&file)}]),
+        ),
+        (
+            "missing-net",
+            json!([{"type": "network", "path": s(&missing)}]),
+        ),
         ("dup-net", json!([{"type": "network"}, {"type": "network"}])),
     ];
     for (name, extra) in cases {
         let id = &cid(name);
         let bundle = env.bundle("sleeper", |spec| {
-            let ns = spec["linux"]["namespaces"].as_array_mut().expect("namespaces");
+            let ns = spec["linux"]["namespaces"]
+                .as_array_mut()
+                .expect("namespaces");
             ns.retain(|n| n["type"] != "network");
             ns.extend(extra.as_array().expect("list").iter().cloned());
         });
         let err = assert_create_fails(&env, &bundle, id, id);
-        assert!(err.contains("network") || err.contains("net"), "{id}: error does not name the namespace: {err}");
-        assert!(cgroup_dirs(id).is_empty(), "{id}: cgroup left: {:?}", cgroup_dirs(id));
+        assert!(
+            err.contains("network") || err.contains("net"),
+            "{id}: error does not name the namespace: {err}"
+        );
+        assert!(
+            cgroup_dirs(id).is_empty(),
+            "{id}: cgroup left: {:?}",
+            cgroup_dirs(id)
+        );
     }
-    assert!(env.container_ids().is_empty(), "containers left: {:?}", env.container_ids());
+    assert!(
+        env.container_ids().is_empty(),
+        "containers left: {:?}",
+        env.container_ids()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -709,11 +1041,26 @@ fn sec_id_with_path_traversal_is_refused() {
     let bundle = env.bundle("sleeper", |_| {});
     for id in ["../escaped-id", "a/b", "..", ".", ""] {
         let out = env.podrun(&["create", "--bundle", s(&bundle), id]);
-        assert!(!out.status.success(), "id {id:?} accepted: {}", describe(&out));
-        assert!(String::from_utf8_lossy(&out.stderr).contains("id"), "id {id:?}: unclear error: {}", describe(&out));
+        assert!(
+            !out.status.success(),
+            "id {id:?} accepted: {}",
+            describe(&out)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("id"),
+            "id {id:?}: unclear error: {}",
+            describe(&out)
+        );
     }
-    assert!(!env.dir.join("escaped-id").exists(), "a state dir was made outside the root");
-    assert!(env.container_ids().is_empty(), "containers left: {:?}", env.container_ids());
+    assert!(
+        !env.dir.join("escaped-id").exists(),
+        "a state dir was made outside the root"
+    );
+    assert!(
+        env.container_ids().is_empty(),
+        "containers left: {:?}",
+        env.container_ids()
+    );
 }
 
 #[test]
@@ -725,17 +1072,33 @@ fn sec_device_path_traversal_stays_inside() {
         let dev_path = format!("/dev/../../../../../..{}", s(&evil));
         let bundle = env.bundle_with_rootfs_copy("hello", |spec| {
             if !with_dev_tmpfs {
-                spec["mounts"].as_array_mut().expect("mounts").retain(|m| !m["destination"].as_str().unwrap_or("").starts_with("/dev"));
+                spec["mounts"]
+                    .as_array_mut()
+                    .expect("mounts")
+                    .retain(|m| !m["destination"].as_str().unwrap_or("").starts_with("/dev"));
             }
-            spec["linux"]["devices"] = json!([{"path": dev_path, "type": "c", "major": 1, "minor": 3, "fileMode": 438}]);
+            spec["linux"]["devices"] =
+                json!([{"path": dev_path, "type": "c", "major": 1, "minor": 3, "fileMode": 438}]);
             spec["process"]["args"] = json!(["sh", "-c", format!("stat -c '%t:%T' {}", s(&evil))]);
         });
         let id = cid(&format!("dev-traversal-{with_dev_tmpfs}"));
         let out = env.podrun(&["run", "--bundle", s(&bundle), &id]);
-        eprintln!("device path traversal, /dev tmpfs {with_dev_tmpfs}: {}", describe(&out));
-        assert!(!evil.exists(), "a device node was made on the host at {}", evil.display());
+        eprintln!(
+            "device path traversal, /dev tmpfs {with_dev_tmpfs}: {}",
+            describe(&out)
+        );
+        assert!(
+            !evil.exists(),
+            "a device node was made on the host at {}",
+            evil.display()
+        );
         if out.status.success() {
-            assert_eq!(stdout(&out).trim(), "1:3", "the device is not inside the container: {}", describe(&out));
+            assert_eq!(
+                stdout(&out).trim(),
+                "1:3",
+                "the device is not inside the container: {}",
+                describe(&out)
+            );
         }
         marker.assert_untouched();
     }

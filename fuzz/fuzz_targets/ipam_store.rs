@@ -15,7 +15,11 @@ use podrun::net::cidr::Ipv4Cidr;
 use podrun::net::ipam::{Range, Store};
 
 fn store_root() -> PathBuf {
-    let base = if std::path::Path::new("/dev/shm").is_dir() { PathBuf::from("/dev/shm") } else { std::env::temp_dir() };
+    let base = if std::path::Path::new("/dev/shm").is_dir() {
+        PathBuf::from("/dev/shm")
+    } else {
+        std::env::temp_dir()
+    };
     base.join(format!("podrun-fuzz-ipam-{}", std::process::id()))
 }
 
