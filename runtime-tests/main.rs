@@ -9,5 +9,7 @@ mod lifecycle;
 mod namespaces;
 mod pods;
 mod process;
+mod reliability;
 mod rootfs;
+mod security;
 mod spec;
