@@ -433,8 +433,6 @@ fn created_container_can_be_paused_and_updated() {
 }
 
 #[test]
-#[ignore = "known bug: delete --force of a paused container waits for a SIGKILL that a frozen \
-            init cannot take (container::lifecycle::destroy must thaw the cgroup after signalling)"]
 fn delete_force_removes_a_paused_container() {
     let env = TestEnv::new("cg-paused-delete");
     let c = start_sleeper(&env, "cg-paused-delete");

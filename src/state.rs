@@ -224,25 +224,18 @@ impl ContainerState {
         if self.creating {
             return Status::Creating;
         }
-        if root.join(&self.id).join(EXEC_FIFO).exists() {
-            return Status::Created;
-        }
+        // a created container can be paused too (runc reports it paused)
         if self.is_frozen() {
             return Status::Paused;
+        }
+        if root.join(&self.id).join(EXEC_FIFO).exists() {
+            return Status::Created;
         }
         Status::Running
     }
 
     fn is_frozen(&self) -> bool {
-        let Some(path) = &self.cgroup_path else {
-            return false;
-        };
-        let freezer = Path::new("/sys/fs/cgroup/freezer").join(path.trim_start_matches('/'));
-        if let Ok(s) = std::fs::read_to_string(freezer.join("freezer.state")) {
-            return s.trim() == "FROZEN";
-        }
-        let v2 = Path::new("/sys/fs/cgroup").join(path.trim_start_matches('/'));
-        std::fs::read_to_string(v2.join("cgroup.freeze")).map(|s| s.trim() == "1").unwrap_or(false)
+        self.cgroup_path.as_deref().is_some_and(|p| crate::cgroups::Cgroup::from_path(p).is_frozen())
     }
 
     /// The runtime-spec state object, with runc's extra `rootfs`, `created` and `owner`.

@@ -138,6 +138,7 @@ fn destroy(root: &Path, dir: StateDir, state: &ContainerState) -> Result<()> {
         let _ = sys::pidfd_send_signal(&pidfd, libc::SIGKILL);
         if let Some(cg) = &cg {
             signal_cgroup(cg, libc::SIGKILL);
+            thaw_to_let_kill_land(cg, &state.id);
         }
         if !sys::pidfd_wait_exit(&pidfd, KILL_WAIT_MS) {
             return Err(Error::other(format!(
@@ -148,6 +149,7 @@ fn destroy(root: &Path, dir: StateDir, state: &ContainerState) -> Result<()> {
         reap_if_child(state.pid);
     } else if let Some(cg) = &cg {
         signal_cgroup(cg, libc::SIGKILL);
+        thaw_to_let_kill_land(cg, &state.id);
     }
     if let Some(cg) = &cg {
         if let Err(e) = cg.destroy() {
@@ -163,6 +165,16 @@ fn destroy(root: &Path, dir: StateDir, state: &ContainerState) -> Result<()> {
         crate::hooks::run_hooks_warn("poststop", &h, &state.hook_state(Status::Stopped));
     }
     dir.remove()
+}
+
+/// A frozen (paused) container's processes take a SIGKILL only once thawed: the signal is
+/// queued first, so nothing of the container runs user code after the thaw.
+fn thaw_to_let_kill_land(cg: &Cgroup, id: &str) {
+    if cg.is_frozen() {
+        if let Err(e) = cg.thaw() {
+            tracing::warn!("delete {id}: thaw the paused container: {e}");
+        }
+    }
 }
 
 /// Reaps the init if it happens to be our own child (foreground run).
