@@ -7,6 +7,7 @@ mod errors;
 mod hooks;
 mod lifecycle;
 mod namespaces;
+mod pod_members;
 mod pods;
 mod process;
 mod reliability;
