@@ -3,6 +3,7 @@
 mod cgroups;
 mod common;
 mod console;
+mod demo;
 mod errors;
 mod hooks;
 mod lifecycle;
