@@ -189,16 +189,18 @@ impl Store {
 
     /// Every address of the range once, starting after the last reserved one, gateway skipped.
     fn candidates(&self, range: &Range) -> impl Iterator<Item = Ipv4Addr> {
-        let start = u32::from(range.start);
-        let end = u32::from(range.end);
+        // u64: a /0 or /1 range has close to 2^32 addresses, and offset + i must not wrap
+        let start = u64::from(u32::from(range.start));
+        let end = u64::from(u32::from(range.end));
         let first = match self.last_reserved() {
-            Some(last) if range.in_range(last) && u32::from(last) < end => u32::from(last) + 1,
+            Some(last) if range.in_range(last) && u64::from(u32::from(last)) < end => u64::from(u32::from(last)) + 1,
             _ => start,
         };
         let count = end - start + 1;
         let gateway = range.gateway;
         (0..count)
-            .map(move |i| Ipv4Addr::from(start + (first - start + i) % count))
+            // start + (..) % count <= end < 2^32
+            .map(move |i| Ipv4Addr::from((start + (first - start + i) % count) as u32))
             .filter(move |ip| *ip != gateway)
     }
 
@@ -331,6 +333,21 @@ mod tests {
         assert_eq!(st.allocate(&l, &r, "f", "eth0", None).unwrap(), Ipv4Addr::new(10, 244, 9, 2));
         let e = st.allocate(&l, &r, "g", "eth0", None).unwrap_err().to_string();
         assert_eq!(e, "no IP addresses available in 10.244.9.0/29");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn slash_zero_wraps_round_robin_without_overflow() {
+        // the fuzz input that overflowed u32 arithmetic in candidates()
+        let d = tmp("slash0");
+        let st = Store::open(&d, "net").unwrap();
+        let r = range("0.0.0.0/0");
+        let l = st.lock().unwrap();
+        std::fs::create_dir_all(&st.dir).unwrap();
+        std::fs::write(st.dir.join(LAST_RESERVED), "255.255.255.253").unwrap();
+        std::fs::write(st.dir.join("255.255.255.254"), "x\r\neth0").unwrap();
+        // .254 taken, .255 is broadcast, wrap: .0.0.1 is the gateway, so .0.0.2
+        assert_eq!(st.allocate(&l, &r, "y", "eth0", None).unwrap(), Ipv4Addr::new(0, 0, 0, 2));
         let _ = std::fs::remove_dir_all(&d);
     }
 
