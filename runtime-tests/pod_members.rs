@@ -245,8 +245,10 @@ fn pod_delete_refuses_members_unless_forced_then_leaves_nothing() {
     assert!(!pe.store().join(pe.bridge()).exists(), "IPAM store left");
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mounts.contains(pe.env.root.to_str().unwrap()), "namespace bind mounts left");
+    let pod_cg = pod["cgroupPath"].as_str().unwrap().trim_start_matches('/').to_string();
+    assert!(pod_cg.starts_with("podrun/pods/d-"), "{pod_cg}");
     for c in ["memory", "pids", "freezer"] {
-        for cg in ["podrun/pods/d", "podrun/m1", "podrun/m2"] {
+        for cg in [pod_cg.as_str(), "podrun/m1", "podrun/m2"] {
             assert!(!Path::new("/sys/fs/cgroup").join(c).join(cg).exists(), "cgroup {c}/{cg} left");
         }
     }

@@ -140,10 +140,10 @@ fn mounted(path: &Path) -> bool {
     std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().any(|l| l.split_whitespace().nth(4) == Some(p.as_str()))
 }
 
-fn pod_cgroup_exists(name: &str) -> bool {
+fn pod_cgroup_exists(root: &Path, name: &str) -> bool {
     ["memory", "pids", "cpu", "unified"]
         .iter()
-        .any(|h| Path::new("/sys/fs/cgroup").join(h).join("podrun/pods").join(name).exists())
+        .any(|h| Path::new("/sys/fs/cgroup").join(h).join("podrun/pods").join(format!("{name}-{}", root_hash(root))).exists())
 }
 
 /// Everything a deleted pod leaves behind that the tests check.
@@ -157,7 +157,7 @@ fn assert_pod_gone(env: &Env, name: &str, st: &Value) {
         assert!(!mounted(&env.ns(name, kind)), "ns/{kind} of {name} still mounted");
     }
     assert!(!env.root.join("pods").join(name).exists(), "state dir of {name} left");
-    assert!(!pod_cgroup_exists(name), "cgroup of {name} left");
+    assert!(!pod_cgroup_exists(&env.root, name), "cgroup of {name} left");
     if let Some(ip) = st["ip"].as_str() {
         let ip = ip.split('/').next().unwrap();
         assert!(!env.store_files().contains(&ip.to_string()), "IP file {ip} of {name} left");
@@ -184,7 +184,7 @@ fn pod_create_state_list_delete() {
         assert_ne!(pod_ns, mine, "{kind} namespace not new");
         assert!(mounted(&env.ns("web", kind)), "ns/{kind} not bind-mounted");
     }
-    assert!(pod_cgroup_exists("web"));
+    assert!(pod_cgroup_exists(&env.root, "web"));
     let uts = Command::new("nsenter").arg(format!("--uts={}", env.ns("web", "uts").display())).arg(busybox()).arg("hostname").output().unwrap();
     assert_eq!(String::from_utf8_lossy(&uts.stdout).trim(), "webhost");
     // eth0 with the address and a default route via the gateway; the gateway answers
@@ -361,13 +361,24 @@ fn exhaustion_after_the_veth_rolls_everything_back() {
     let owner = first["ownerId"].as_str().unwrap().replace("podrun-first-", "podrun-second-");
     let veth = veth_name(&owner);
     assert!(!link_exists(&veth), "veth {veth} left");
-    assert_eq!(pauses_of("second"), 0, "pause of the failed pod left");
+    assert_eq!(pauses_of(&env.root, "second"), 0, "pause of the failed pod left");
     assert!(!env.root.join("pods/second").exists());
-    assert!(!pod_cgroup_exists("second"));
+    assert!(!pod_cgroup_exists(&env.root, "second"));
     assert_eq!(env.store_files(), vec!["10.244.106.2".to_string()]);
     env.delete("first");
     assert_pod_gone(&env, "first", &first);
     assert!(!link_exists(&env.bridge()));
+}
+
+/// The hash of the state root in a pod's cgroup name (`/podrun/pods/<name>-<hash>`), the same
+/// FNV-1a 32 as podrun's `pod::owner_id`.
+fn root_hash(root: &Path) -> String {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in root.as_os_str().as_encoded_bytes() {
+        h ^= u32::from(*b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    format!("{h:08x}")
 }
 
 /// The same hash as podrun's `net::veth_name` (FNV-1a 32).
@@ -381,8 +392,8 @@ fn veth_name(owner: &str) -> String {
 }
 
 /// Live pause processes in pod `name`'s cgroup (other tests' pauses run concurrently).
-fn pauses_of(name: &str) -> usize {
-    let cg = format!("/podrun/pods/{name}\n");
+fn pauses_of(root: &Path, name: &str) -> usize {
+    let cg = format!("/podrun/pods/{name}-{}\n", root_hash(root));
     std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
@@ -426,4 +437,91 @@ fn twenty_concurrent_creates_share_one_bridge() {
     }
     assert!(!link_exists(&env.bridge()));
     assert!(env.store_files().is_empty());
+}
+
+/// Live pause processes (any cgroup) whose UTS namespace has hostname `h`: finds a pause a
+/// killed create started even before it was put in its cgroup.
+fn pauses_with_hostname(h: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|p| p.to_string_lossy().starts_with("/memfd:podrun-pause"))
+        })
+        .filter(|pid| {
+            Command::new("nsenter")
+                .arg(format!("--uts=/proc/{pid}/ns/uts"))
+                .args(["uname", "-n"])
+                .output()
+                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == h)
+        })
+        .collect()
+}
+
+/// Issue 7, item 9 for pods: `pod create` SIGKILLed at random moments (half inside one
+/// create's duration, half anywhere in 0-300 ms); `pod delete --force` then removes the
+/// pause, veth, IP, bind mounts, cgroup and state, and the name is reusable.
+#[test]
+fn sigkill_during_pod_create_then_delete_force_cleans_up() {
+    let env = Env::new(108);
+    let mut seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64 | 1).unwrap_or(7);
+    eprintln!("pod sigkill trials seed {seed:#x}");
+    let mut rand = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let t0 = std::time::Instant::now();
+    env.create_ok("probe", &[]);
+    let create_us = (t0.elapsed().as_micros() as u64).clamp(1000, 300_000);
+    env.delete("probe");
+    let owner_prefix = "podrun-";
+    let (mut finished, mut killed) = (0, 0);
+    for trial in 0..50u64 {
+        let name = format!("k{trial}");
+        let delay_us = if trial % 2 == 0 { rand() % create_us } else { rand() % 300_000 };
+        let (b, s) = (env.bridge(), env.subnet());
+        let store = env.store.to_str().unwrap().to_string();
+        let mut child = Command::new(PODRUN)
+            .arg("--root")
+            .arg(&env.root)
+            .args(["pod", "create", "--bridge", &b, "--subnet", &s, "--store-dir", &store, &name])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_micros(delay_us));
+        let _ = child.kill();
+        if child.wait().unwrap().success() {
+            finished += 1;
+        } else {
+            killed += 1;
+        }
+        let what = format!("trial {trial} (kill after {} us)", delay_us);
+        if env.root.join("pods").join(&name).exists() {
+            let out = env.podrun(&["pod", "delete", "--force", &name]);
+            assert!(out.status.success(), "{what}: pod delete --force: {}", stderr(&out));
+        }
+        assert!(!env.root.join("pods").join(&name).exists(), "{what}: state left");
+        assert!(pauses_with_hostname(&name).is_empty(), "{what}: pause left running");
+        assert!(!pod_cgroup_exists(&env.root, &name), "{what}: cgroup left");
+        for kind in ["net", "ipc", "uts", "pid"] {
+            assert!(!mounted(&env.ns(&name, kind)), "{what}: ns/{kind} still mounted");
+        }
+        assert!(env.store_files().is_empty(), "{what}: IP files left: {:?}", env.store_files());
+        let veths: Vec<String> = std::fs::read_dir(format!("/sys/class/net/{b}/brif"))
+            .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
+        assert!(veths.is_empty(), "{what}: veths left on the bridge: {veths:?}");
+        assert!(!link_exists(&b), "{what}: bridge left with no pod");
+        // the name is reusable at once
+        let st = env.create_ok(&name, &[]);
+        assert!(st["ownerId"].as_str().is_some_and(|o| o.starts_with(owner_prefix)), "{st}");
+        env.delete(&name);
+        assert_pod_gone(&env, &name, &st);
+    }
+    eprintln!("pod sigkill trials: {finished} finished before the kill, {killed} killed (one create ~{create_us} us)");
 }

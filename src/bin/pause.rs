@@ -22,7 +22,9 @@ compile_error!("podrun-pause: raw syscalls are written for x86_64 and aarch64 on
 mod sys {
     #[cfg(target_arch = "x86_64")]
     mod nr {
+        pub const READ: usize = 0;
         pub const WRITE: usize = 1;
+        pub const CLOSE: usize = 3;
         pub const RT_SIGPROCMASK: usize = 14;
         pub const GETPID: usize = 39;
         pub const EXIT_GROUP: usize = 231;
@@ -31,7 +33,9 @@ mod sys {
     }
     #[cfg(target_arch = "aarch64")]
     mod nr {
+        pub const READ: usize = 63;
         pub const WRITE: usize = 64;
+        pub const CLOSE: usize = 57;
         pub const RT_SIGPROCMASK: usize = 135;
         pub const GETPID: usize = 172;
         pub const EXIT_GROUP: usize = 94;
@@ -94,6 +98,24 @@ mod sys {
         unsafe { syscall4(nr::GETPID, 0, 0, 0, 0) }
     }
 
+    /// Reads one byte from `fd`: Some(n) with the kernel's result (1, 0 at EOF, -errno).
+    pub fn read_byte(fd: usize) -> isize {
+        let mut b = 0u8;
+        loop {
+            // SAFETY: `b` is a live one-byte buffer.
+            let r = unsafe { syscall4(nr::READ, fd, &mut b as *mut u8 as usize, 1, 0) };
+            if r != -4 {
+                // not EINTR
+                return r;
+            }
+        }
+    }
+
+    pub fn close(fd: usize) {
+        // SAFETY: close has no memory arguments.
+        unsafe { syscall4(nr::CLOSE, fd, 0, 0, 0) };
+    }
+
     pub fn say(msg: &[u8]) {
         // SAFETY: the buffer is live for its length.
         unsafe { syscall4(nr::WRITE, 2, msg.as_ptr() as usize, msg.len(), 0) };
@@ -107,8 +129,22 @@ mod sys {
     }
 }
 
+/// fd 3, when open, is the read end of `pod create`'s hold pipe: the pause waits until the
+/// pod is recorded (one byte) and exits if `pod create` died first (EOF), so a killed create
+/// never leaves an untracked pause behind. Not open (EBADF, -9): started by hand, go on.
+const HOLD_FD: usize = 3;
+
+fn wait_until_recorded() {
+    match sys::read_byte(HOLD_FD) {
+        1 => sys::close(HOLD_FD),
+        -9 => {}
+        _ => sys::exit(1),
+    }
+}
+
 /// The whole program.
 fn pause_forever() -> ! {
+    wait_until_recorded();
     if sys::getpid() != 1 {
         sys::say(b"podrun-pause: not PID 1: orphans of the pod are reaped by the host's init\n");
     }

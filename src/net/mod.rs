@@ -195,6 +195,22 @@ pub fn detach(cfg: &NetConfig, att: &Attachment, owner_id: &str, remove_bridge_i
     })?
 }
 
+/// Undoes whatever a `attach` for `owner_id` made when its `Attachment` was never recorded
+/// (the caller was killed halfway): the veth named after the owner, the owner's addresses,
+/// the bridge and the store if podrun made them and nothing else uses them.
+pub fn detach_owner(cfg: &NetConfig, owner_id: &str) -> Result<()> {
+    let store = cfg.store()?;
+    run(async {
+        let h = connect()?;
+        delete_link_by_name(&h, &veth_name(owner_id)).await?;
+        let lock = store.lock()?;
+        store.release_by_owner(&lock, owner_id, None)?;
+        remove_bridge_if_unused_locked(&h, cfg, &store, &lock).await?;
+        store.remove_if_unused(&lock)?;
+        Ok(())
+    })?
+}
+
 /// Verifies an attachment: the host veth on the bridge, the pod interface with its address
 /// and the default route via the gateway inside `netns`, and the IP still allocated.
 pub fn check(cfg: &NetConfig, netns: BorrowedFd, att: &Attachment) -> Result<()> {
@@ -322,10 +338,15 @@ async fn ensure_bridge(h: &Handle, cfg: &NetConfig, store: &Store) -> Result<Bri
             (link.header.index, false)
         }
         None => {
-            let msg = LinkBridge::new(&cfg.bridge).mtu(cfg.mtu).build();
-            h.link().add(msg).execute().await.map_err(|e| nl_err(format!("create bridge {}", cfg.bridge), e))?;
+            // the marker first: a create killed right after making the bridge still leaves
+            // the record that podrun made it (and `pod delete --force` removes it)
             let marker = store.dir.join(BRIDGE_MARKER);
             std::fs::write(&marker, &cfg.bridge).io("write", &marker)?;
+            let msg = LinkBridge::new(&cfg.bridge).mtu(cfg.mtu).build();
+            if let Err(e) = h.link().add(msg).execute().await {
+                let _ = std::fs::remove_file(&marker);
+                return Err(nl_err(format!("create bridge {}", cfg.bridge), e));
+            }
             let link = get_link(h, &cfg.bridge).await?.ok_or_else(|| Error::other(format!("bridge {} vanished after creation", cfg.bridge)))?;
             (link.header.index, true)
         }

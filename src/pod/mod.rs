@@ -7,7 +7,7 @@
 //! - `ns/{net,ipc,uts[,pid]}`: bind mounts of the pause's `/proc/<pid>/ns/*`, so joining
 //!   never goes through a `/proc/<pid>` path that a recycled pid could redirect.
 //!
-//! The pause runs in cgroup `/podrun/pods/<NAME>`; its pid and start time (field 22 of
+//! The pause runs in cgroup `/podrun/pods/<NAME>-<hash of the state root>`; its pid and start time (field 22 of
 //! `/proc/<pid>/stat`) are recorded and no signal is sent to a pid whose start time differs.
 //! A pod is `running` while that process lives, else `stopped`.
 //!
@@ -104,6 +104,13 @@ pub struct PodState {
     pub owner_id: String,
     pub net: Option<PodNet>,
     pub network: Option<Attachment>,
+    /// True until `pod create` finished: a create killed halfway leaves it set, and
+    /// `pod delete --force` then cleans up by the recorded owner id and pause pid.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub creating: bool,
+    /// The pause's cgroup (relative to each hierarchy's root).
+    #[serde(default)]
+    pub cgroup_path: String,
 }
 
 pub fn pods_dir(root: &Path) -> PathBuf {
@@ -142,8 +149,11 @@ pub fn owner_id(root: &Path, name: &str) -> String {
     format!("podrun-{name}-{h:08x}")
 }
 
-fn cgroup_of(name: &str) -> Cgroup {
-    Cgroup::from_path(&format!("/podrun/pods/{name}"))
+/// `/podrun/pods/<name>-<hash of the root>`: cgroup paths are host-wide, and two state roots
+/// may both have a pod called `web`.
+fn cgroup_path_of(root: &Path, name: &str) -> String {
+    let owner = owner_id(root, name);
+    format!("/podrun/pods/{}", owner.strip_prefix("podrun-").unwrap_or(&owner))
 }
 
 /// Holds the pod's `lock` file. The lock is re-entrant within this process: `pod delete --force`
@@ -201,7 +211,9 @@ pub fn load(root: &Path, name: &str) -> Result<PodState> {
 }
 
 fn status_of(st: &PodState) -> &'static str {
-    if pause::is_alive(st.pid, st.start_time) {
+    if st.creating {
+        "creating"
+    } else if pause::is_alive(st.pid, st.start_time) {
         "running"
     } else {
         "stopped"
@@ -293,12 +305,36 @@ pub fn create(root: &Path, opts: &CreateOptions) -> Result<PodState> {
     rb.dir = Some(dir.clone());
     let _lock = lock_pod(&dir)?;
 
-    let cg = cgroup_of(name);
+    // Progress is saved as it is made (creating: true), so that if this process is killed
+    // halfway, `pod delete --force` knows the pause and the network owner to clean up.
+    let owner = owner_id(root, name);
+    let mut st = PodState {
+        name: name.to_string(),
+        status: "creating".into(),
+        pid: 0,
+        start_time: 0,
+        ip: None,
+        bridge: None,
+        containers: Vec::new(),
+        created: rfc3339_now(),
+        hostname,
+        share_pid: opts.share_pid,
+        owner_id: owner.clone(),
+        net: opts.network.as_ref().map(PodNet::from_config),
+        network: None,
+        creating: true,
+        cgroup_path: cgroup_path_of(root, name),
+    };
+    save(root, &st)?;
+
+    let cg = Cgroup::from_path(&st.cgroup_path);
     cg.create()?;
     rb.cgroup = Some(cg.clone());
 
-    let p = pause::spawn(&pause::PauseSpec { hostname: &hostname, share_pid: opts.share_pid })?;
+    let (p, hold) = pause::spawn(&pause::PauseSpec { hostname: &st.hostname, share_pid: opts.share_pid })?;
     rb.pause = Some(p);
+    (st.pid, st.start_time) = (p.pid, p.start_time);
+    save(root, &st)?;
     cg.add_pid(p.pid)?;
 
     let ns_dir = dir.join("ns");
@@ -313,7 +349,6 @@ pub fn create(root: &Path, opts: &CreateOptions) -> Result<PodState> {
         rb.mounts.push(target);
     }
 
-    let owner = owner_id(root, name);
     let attachment = match &opts.network {
         Some(cfg) => {
             let netns_path = ns_dir.join("net");
@@ -323,22 +358,12 @@ pub fn create(root: &Path, opts: &CreateOptions) -> Result<PodState> {
         None => None,
     };
 
-    let st = PodState {
-        name: name.to_string(),
-        status: "running".into(),
-        pid: p.pid,
-        start_time: p.start_time,
-        ip: attachment.as_ref().map(|a| a.ip.to_string()),
-        bridge: attachment.as_ref().map(|a| a.bridge.clone()),
-        containers: Vec::new(),
-        created: rfc3339_now(),
-        hostname,
-        share_pid: opts.share_pid,
-        owner_id: owner.clone(),
-        net: opts.network.as_ref().map(PodNet::from_config),
-        network: attachment.clone(),
-    };
-    if let Err(e) = save(root, &st) {
+    st.status = "running".into();
+    st.ip = attachment.as_ref().map(|a| a.ip.to_string());
+    st.bridge = attachment.as_ref().map(|a| a.bridge.clone());
+    st.network = attachment.clone();
+    st.creating = false;
+    if let Err(e) = save(root, &st).and_then(|()| hold.release()) {
         if let (Some(cfg), Some(att)) = (&opts.network, &attachment) {
             let _ = net::detach(cfg, att, &owner, true);
         }
@@ -455,8 +480,19 @@ pub fn delete(root: &Path, name: &str, force: bool) -> Result<()> {
     if !dir.is_dir() {
         return Err(Error::Other(format!("pod {name} does not exist")));
     }
+    // a running create holds the lock until it is done: we wait for it, never race it
     let _lock = lock_pod(&dir)?;
-    let st = load(root, name)?;
+    let st = match load(root, name) {
+        Ok(st) => st,
+        // killed between reserving the name and the first save: nothing else was made
+        Err(_) if force && !dir.join("state.json").exists() => return remove_leftovers(&dir, &cgroup_path_of(root, name)),
+        Err(e) => return Err(e),
+    };
+    if st.creating && !force {
+        return Err(Error::BadState(format!(
+            "pod {name} was not completely created (an interrupted pod create?): use pod delete --force"
+        )));
+    }
     let members: Vec<&String> = st.containers.iter().filter(|id| member_exists(root, id)).collect();
     if !members.is_empty() && !force {
         let ids: Vec<&str> = members.iter().map(|s| s.as_str()).collect();
@@ -469,14 +505,23 @@ pub fn delete(root: &Path, name: &str, force: bool) -> Result<()> {
         force_delete_container(root, id)?;
     }
     pause::stop(st.pid, st.start_time)?;
-    if let (Some(n), Some(att)) = (&st.net, &st.network) {
-        net::detach(&n.config(), att, &st.owner_id, true)?;
+    match (&st.net, &st.network) {
+        (Some(n), Some(att)) => net::detach(&n.config(), att, &st.owner_id, true)?,
+        // an interrupted create: whatever it attached carries the pod's owner id
+        (Some(n), None) => net::detach_owner(&n.config(), &st.owner_id)?,
+        _ => {}
     }
+    let cg = if st.cgroup_path.is_empty() { cgroup_path_of(root, name) } else { st.cgroup_path.clone() };
+    remove_leftovers(&dir, &cg)
+}
+
+/// The namespace bind mounts, the cgroup (killing stragglers) and the state dir.
+fn remove_leftovers(dir: &Path, cgroup_path: &str) -> Result<()> {
     for kind in ["net", "ipc", "uts", "pid"] {
         unmount(&dir.join("ns").join(kind))?;
     }
-    destroy_cgroup(&cgroup_of(name))?;
-    std::fs::remove_dir_all(&dir).io("remove", &dir)
+    destroy_cgroup(&Cgroup::from_path(cgroup_path))?;
+    std::fs::remove_dir_all(dir).io("remove", dir)
 }
 
 fn force_delete_container(root: &Path, id: &str) -> Result<()> {

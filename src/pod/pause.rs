@@ -35,6 +35,23 @@ pub struct Pause {
     pub start_time: u64,
 }
 
+/// The write end of the pause's hold pipe (its fd 3). The pause blocks until `release` sends
+/// it a byte; if this end closes first (the create failed, or podrun was killed), the pause
+/// reads EOF and exits on its own, so no untracked pause outlives a broken create.
+#[derive(Debug)]
+pub struct Hold(OwnedFd);
+
+impl Hold {
+    /// The pod is recorded: let the pause go on.
+    pub fn release(self) -> Result<()> {
+        let n = nix::unistd::write(&self.0, b"1").map_err(|e| Error::sys("release the pause", e))?;
+        if n != 1 {
+            return Err(Error::other("release the pause: short write"));
+        }
+        Ok(())
+    }
+}
+
 pub fn pause_binary() -> Result<PathBuf> {
     Ok(crate::sys::podrun_exe_dir().join("podrun-pause"))
 }
@@ -62,7 +79,7 @@ pub fn sealed_memfd_copy(path: &Path) -> Result<OwnedFd> {
 
 /// Clones the pause into new net, ipc, uts (and pid) namespaces and waits for its exec.
 /// The caller must be single-threaded (no runtime threads alive).
-pub fn spawn(spec: &PauseSpec) -> Result<Pause> {
+pub fn spawn(spec: &PauseSpec) -> Result<(Pause, Hold)> {
     let memfd = sealed_memfd_copy(&pause_binary()?)?;
     let devnull = std::fs::OpenOptions::new()
         .read(true)
@@ -75,6 +92,7 @@ pub fn spawn(spec: &PauseSpec) -> Result<Pause> {
     let argv = [argv0.as_ptr(), std::ptr::null()];
     let envp: [*const libc::c_char; 1] = [std::ptr::null()];
     let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::sys("pipe2", e))?;
+    let (hold_rd, hold_wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::sys("pipe2", e))?;
 
     let mut flags = CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWUTS;
     if spec.share_pid {
@@ -90,10 +108,11 @@ pub fn spawn(spec: &PauseSpec) -> Result<Pause> {
         return Err(Error::sys(format!("clone pause ({flags:?})"), Errno::last()));
     }
     if pid == 0 {
-        child(&hostname, devnull.as_raw_fd(), memfd.as_raw_fd(), wr.as_raw_fd(), &argv, &envp);
+        child(&hostname, devnull.as_raw_fd(), memfd.as_raw_fd(), wr.as_raw_fd(), hold_rd.as_raw_fd(), &argv, &envp);
     }
     let pid = pid as i32;
     drop(wr);
+    drop(hold_rd);
     let start_time = start_time(pid);
     match read_child_errno(rd) {
         Ok(None) => {}
@@ -110,11 +129,21 @@ pub fn spawn(spec: &PauseSpec) -> Result<Pause> {
         reap(pid);
         Error::other(format!("pause {pid} died right after exec"))
     })?;
-    Ok(Pause { pid, start_time })
+    Ok((Pause { pid, start_time }, Hold(hold_wr)))
 }
 
 /// The steps of the child, each failure reported as (step number, errno) over the pipe.
-fn child(hostname: &[u8], devnull: i32, memfd: i32, report: i32, argv: &[*const libc::c_char; 2], envp: &[*const libc::c_char; 1]) -> ! {
+fn child(hostname: &[u8], devnull: i32, memfd: i32, report: i32, hold: i32, argv: &[*const libc::c_char; 2], envp: &[*const libc::c_char; 1]) -> ! {
+    // fd 3 is about to become the hold pipe: move the report pipe and the memfd above it first
+    // SAFETY: fcntl F_DUPFD_CLOEXEC on fds we own; _exit is async-signal-safe.
+    let (report, memfd) = unsafe {
+        let r = libc::fcntl(report, libc::F_DUPFD_CLOEXEC, 4);
+        let m = libc::fcntl(memfd, libc::F_DUPFD_CLOEXEC, 4);
+        if r < 0 || m < 0 {
+            libc::_exit(127)
+        }
+        (r, m)
+    };
     let fail = |step: u8| -> ! {
         let msg = [step, 0, 0, 0];
         let e = Errno::last_raw().to_ne_bytes();
@@ -142,6 +171,11 @@ fn child(hostname: &[u8], devnull: i32, memfd: i32, report: i32, argv: &[*const 
         if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC) != 0 {
             fail(4);
         }
+        // the hold pipe's read end becomes the pause's fd 3, kept open across the exec
+        let kept = if hold == 3 { libc::fcntl(3, libc::F_SETFD, 0) } else { libc::dup2(hold, 3) };
+        if kept < 0 {
+            fail(6);
+        }
         let empty = c"";
         libc::syscall(libc::SYS_execveat, memfd, empty.as_ptr(), argv.as_ptr(), envp.as_ptr(), libc::AT_EMPTY_PATH);
         fail(5)
@@ -155,6 +189,7 @@ fn step_name(step: u8) -> &'static str {
         3 => "dup2 /dev/null onto stdio",
         4 => "close_range",
         5 => "execveat of the sealed podrun-pause memfd",
+        6 => "dup2 of the hold pipe onto fd 3",
         _ => "unknown step",
     }
 }
