@@ -7,7 +7,7 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::{json, Value};
 
-use crate::common::{count_mounts_containing, describe, pid_alive, TestEnv};
+use crate::common::{cgroup_dirs, count_mounts_containing, describe, pid_alive, TestEnv};
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("utf8 path")
@@ -60,17 +60,6 @@ fn tagged_processes(env: &TestEnv) -> Vec<i32> {
         }
     }
     found
-}
-
-fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .map(|e| e.path().join("podrun").join(id))
-        .filter(|p| p.exists())
-        .collect()
 }
 
 /// Nothing of container `id` is left: state dir, cgroup, process, mount.

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use crate::common::{describe, pause_bin, podrun_bin, TestEnv};
+use crate::common::{cgroup_dirs, describe, pause_bin, podrun_bin, TestEnv};
 
 /// A host directory outside every rootfs holding a secret file; the container must never see
 /// the secret or change anything in the directory.
@@ -973,17 +973,6 @@ fn sec_unknown_capability_is_named() {
 // ---------------------------------------------------------------------------------------------
 // 7. Namespace paths (the pod-specific half — a join after the pause died — is in the pod tests)
 // ---------------------------------------------------------------------------------------------
-
-fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .map(|e| e.path().join("podrun").join(id))
-        .filter(|p| p.exists())
-        .collect()
-}
 
 #[test]
 fn sec_bad_namespace_paths_are_refused() {

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod container;
 pub mod error;
 pub mod hooks;
+pub mod lockfile;
 pub mod logging;
 pub mod net;
 pub mod pod;

@@ -425,3 +425,15 @@ mod tests {
         assert!(!dir.exists(), "{} left behind", dir.display());
     }
 }
+
+/// The cgroup directories of container `id` (`/podrun/<id>`) that exist, in every hierarchy.
+pub fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .map(|e| e.path().join("podrun").join(id))
+        .filter(|p| p.exists())
+        .collect()
+}

@@ -15,7 +15,7 @@ use std::net::Ipv4Addr;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::Flock;
 
 use super::Ipv4Cidr;
 use crate::error::IoContext;
@@ -106,16 +106,7 @@ impl Store {
         let path = self.dir.join("lock");
         loop {
             std::fs::create_dir_all(&self.dir).io("create IPAM store", &self.dir)?;
-            let file = OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .mode(0o600)
-                .custom_flags(libc::O_CLOEXEC)
-                .open(&path)
-                .io("open lock", &path)?;
-            let flock = Flock::lock(file, FlockArg::LockExclusive)
-                .map_err(|(_, e)| Error::sys(format!("flock {}", path.display()), e))?;
+            let flock = crate::lockfile::lock_exclusive(&path)?;
             let held = flock.metadata().io("stat lock", &path)?;
             match std::fs::metadata(&path) {
                 Ok(now) if now.ino() == held.ino() && now.dev() == held.dev() => return Ok(StoreLock { _flock: flock }),

@@ -18,13 +18,13 @@
 
 pub mod pause;
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::net::Ipv4Addr;
 use std::os::fd::AsFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::Flock;
 use nix::mount::{MntFlags, MsFlags};
 use oci_spec::runtime::LinuxNamespaceType;
 use serde::{Deserialize, Serialize};
@@ -180,16 +180,7 @@ fn lock_pod(dir: &Path) -> Result<PodLock> {
     if HELD_POD_LOCKS.with(|h| h.borrow().iter().any(|d| d == dir)) {
         return Ok(PodLock { _flock: None, dir: dir.to_path_buf() });
     }
-    let path = dir.join("lock");
-    let f = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(&path)
-        .io("open lock", &path)?;
-    let flock = Flock::lock(f, FlockArg::LockExclusive).map_err(|(_, e)| Error::sys(format!("flock {}", path.display()), e))?;
+    let flock = crate::lockfile::lock_exclusive(&dir.join("lock"))?;
     HELD_POD_LOCKS.with(|h| h.borrow_mut().push(dir.to_path_buf()));
     Ok(PodLock { _flock: Some(flock), dir: dir.to_path_buf() })
 }
