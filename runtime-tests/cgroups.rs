@@ -445,3 +445,20 @@ fn delete_force_removes_a_paused_container() {
         "the cgroup is left behind"
     );
 }
+
+#[test]
+fn exec_in_a_paused_or_stopped_container_is_refused() {
+    let env = TestEnv::new("cg-exec-refused");
+    let c = start_sleeper(&env, "cg-exec-refused");
+    let _thaw = ThawOnDrop(c.id.clone());
+    env.run_ok(&["pause", &c.id]);
+    let err = env.run_fail(&["exec", &c.id, "true"]);
+    assert!(err.contains("cannot exec in a paused container"), "{err}");
+    assert_eq!(env.state(&c.id)["status"], "paused", "a refused exec changed the container");
+    env.run_ok(&["resume", &c.id]);
+    stop(&env, &c);
+    let err = env.run_fail(&["exec", &c.id, "true"]);
+    assert!(err.contains("cannot exec in a stopped container"), "{err}");
+    assert_eq!(env.state(&c.id)["status"], "stopped");
+    env.run_ok(&["delete", &c.id]);
+}

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use crate::common::{count_mounts_containing, pid_alive, TestEnv};
+use crate::common::{cgroup_dirs, count_mounts_containing, pid_alive, TestEnv};
 use crate::lifecycle::{create_sleeper, s, state_pid, status_of};
 
 /// Pids of live processes whose command line mentions `needle`.
@@ -22,17 +22,6 @@ fn processes_mentioning(needle: &str) -> Vec<i32> {
         })
         .filter(|pid| pid_alive(*pid))
         .collect()
-}
-
-/// The container's cgroup dirs (default cgroupsPath /podrun/<id>) on this host's hierarchies.
-fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
-    [
-        "memory", "pids", "cpu", "devices", "freezer", "systemd", "unified",
-    ]
-    .iter()
-    .map(|h| Path::new("/sys/fs/cgroup").join(h).join("podrun").join(id))
-    .filter(|p| p.exists())
-    .collect()
 }
 
 /// Asserts that a failed create of `id` from `bundle` left nothing behind.
