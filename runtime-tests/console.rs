@@ -97,6 +97,15 @@ fn console_socket_receives_the_pty_master() {
     );
 
     let pid = state_pid(&env.state("tty"));
+    // Like runc, the created init keeps neither the pty master nor the console socket.
+    let held: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("list the init's fds")
+        .flatten()
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .map(|l| l.to_string_lossy().into_owned())
+        .filter(|l| l.contains("ptmx"))
+        .collect();
+    assert!(held.is_empty(), "the created init still holds the pty master: {held:?}");
     env.run_ok(&["start", "tty"]);
     let mut writer = std::fs::File::from(master.try_clone().expect("dup master"));
     writer

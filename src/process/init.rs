@@ -277,18 +277,27 @@ fn set_sysctls(spec: &Spec) -> Result<()> {
     Ok(())
 }
 
-fn setup_terminal(process: &Process, target: ConsoleTarget, chan: &Channel) -> Result<console::Pty> {
+/// Makes the pty, sends its master away and makes the slave the process's stdio. Like runc,
+/// the init keeps neither the master nor the console socket once the master is sent: the
+/// receiver alone holds the terminal's master side. Returns the slave (closed before exec).
+fn setup_terminal(process: &Process, target: ConsoleTarget, chan: &Channel) -> Result<std::os::fd::OwnedFd> {
     let pty = console::open_pty()?;
     if let Some(sz) = process.console_size() {
         console::set_winsize(pty.master.as_raw_fd(), sz.height() as u16, sz.width() as u16);
     }
     match target {
-        ConsoleTarget::Socket(sock) => console::send_fd(sock, pty.master.as_raw_fd(), "/dev/ptmx")?,
+        ConsoleTarget::Socket(sock) => {
+            console::send_fd(sock, pty.master.as_raw_fd(), "/dev/ptmx")?;
+            // SAFETY: the console socket fd was handed to this process for this one send and
+            // nothing else uses it afterwards.
+            unsafe { libc::close(sock) };
+        }
         ConsoleTarget::Parent => chan.send_with_fd(&Msg::Pty, Some(pty.master.as_raw_fd()))?,
         ConsoleTarget::None => {}
     }
+    drop(pty.master);
     console::become_console(&pty.slave)?;
-    Ok(pty)
+    Ok(pty.slave)
 }
 
 /// A missing process.cwd is created (0755, as runc does), inside the new root and before it
