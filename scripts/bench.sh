@@ -1,0 +1,314 @@
+#!/usr/bin/env bash
+# Benchmarks podrun side by side with Debian's crun and runc, in one run, and prints a Markdown
+# table of medians with the ratio of each runtime to crun.
+#
+# Usage: sudo scripts/bench.sh [--quick] [--json FILE]
+#   --quick      5 runs per figure (CI smoke; nothing is asserted about speed)
+#   --json FILE  also write the results as JSON
+#
+# Method: every timed figure is measured by hyperfine (-N: no shell in between) for all the
+# runtimes in one invocation, then again with the order reversed; a figure is the median of
+# all the runs of both passes (RUNS each, after warm-up). State dirs are on tmpfs (/run) for
+# every runtime alike, and every runtime runs the same bundle (the busybox rootfs, read-only).
+# crun 1.8 refuses hybrid cgroup hosts: then the whole benchmark runs in a private mount
+# namespace where /sys/fs/cgroup/unified/cgroup.controllers is hidden (bind-mounted
+# /dev/null), so all three runtimes see the same v1 layout; the host is not changed.
+# Network rule: pods live on the benchmark's own bridge (10.244.250.0/24); nothing is routed
+# off the machine. Everything made is removed on exit.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ARGS=("$@")
+QUICK=0
+JSON_OUT=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --quick) QUICK=1 ;;
+        --json) JSON_OUT=$2; shift ;;
+        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        *) echo "bench: unknown argument $1 (see --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+[ "$(id -u)" -eq 0 ] || { echo "bench: run as root: sudo $0" >&2; exit 1; }
+
+PODRUN="$REPO/target/release/podrun"
+for bin in "$PODRUN" crun runc hyperfine jq /usr/bin/time /usr/lib/cni/bridge; do
+    command -v "$bin" >/dev/null 2>&1 || { echo "bench: $bin missing: run scripts/setup.sh" >&2; exit 1; }
+done
+
+# --- the hybrid-cgroup workaround: re-run ourselves in a private mount namespace ----------
+if [ -z "${PODRUN_BENCH_INNER:-}" ]; then
+    probe=$(mktemp -d /run/podrun-bench-probe.XXXXXX)
+    mkdir -p "$probe/b"
+    jq --arg r "$REPO/oci-bundles/rootfs" '.root = {path: $r, readonly: true} | .process.args = ["/bin/true"] | .process.terminal = false' \
+        "$REPO/oci-bundles/hello/config.json" >"$probe/b/config.json"
+    if ! out=$(crun --root "$probe/root" run -b "$probe/b" probe 2>&1) && grep -q "hybrid" <<<"$out"; then
+        rm -rf "$probe"
+        echo "bench: crun refuses this hybrid cgroup host (\"$out\"): running every runtime in a private"
+        echo "bench: mount namespace with /sys/fs/cgroup/unified/cgroup.controllers hidden (the host is unchanged)"
+        export PODRUN_BENCH_INNER=hidden-unified
+        exec unshare --mount --propagation slave bash -c \
+            'mount --bind /dev/null /sys/fs/cgroup/unified/cgroup.controllers && exec bash "$0" "$@"' "$0" "${ARGS[@]}"
+    fi
+    crun --root "$probe/root" delete -f probe >/dev/null 2>&1 || true
+    rm -rf "$probe"
+    export PODRUN_BENCH_INNER=as-is
+fi
+
+RUNS=30; WARMUP=3; PODS=100
+[ "$QUICK" = 1 ] && { RUNS=5; WARMUP=1; PODS=20; }
+RUNTIMES=(podrun crun runc)
+rt_bin() { case "$1" in podrun) echo "$PODRUN" ;; *) command -v "$1" ;; esac; }
+
+WORK=$(mktemp -d /run/podrun-bench.XXXXXX)
+BRIDGE=prbench0
+SUBNET=10.244.250.0/24
+STORE="$WORK/ipam"
+NETNS=prbench-cni-$$
+cleanup() {
+    set +e
+    for rt in "${RUNTIMES[@]}"; do
+        for id in $(ls "$WORK/root-$rt" 2>/dev/null | grep -v '^pods$'); do
+            "$(rt_bin "$rt")" --root "$WORK/root-$rt" delete --force "$id" >/dev/null 2>&1
+        done
+    done
+    for pod in $(ls "$WORK/root-podrun/pods" 2>/dev/null); do
+        "$PODRUN" --root "$WORK/root-podrun" pod delete --force "$pod" >/dev/null 2>&1
+    done
+    ip netns del "$NETNS" 2>/dev/null
+    ip link show "$BRIDGE" >/dev/null 2>&1 && ip link del "$BRIDGE"
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# --- bundles --------------------------------------------------------------------------------
+# bundle NAME ARGS-JSON [EXTRA-JQ]
+bundle() {
+    mkdir -p "$WORK/$1"
+    jq --arg r "$REPO/oci-bundles/rootfs" --argjson a "$2" \
+        ".root = {path: \$r, readonly: true} | .process.args = \$a | .process.terminal = false ${3:-}" \
+        "$REPO/oci-bundles/hello/config.json" >"$WORK/$1/config.json"
+    echo "$WORK/$1"
+}
+TRUE=$(bundle true '["/bin/true"]')
+SLEEP=$(bundle sleep '["sleep", "1000"]')
+
+# --- helpers ---------------------------------------------------------------------------------
+# hf ARGS...: hyperfine without a shell, quiet; on failure shows what failed
+hf() {
+    if ! hyperfine -N --style none "$@" >/dev/null 2>"$WORK/hf.err"; then
+        echo "bench: hyperfine $* failed:" >&2
+        grep -v -i warning "$WORK/hf.err" | grep -v '^ *$' >&2
+        return 1
+    fi
+}
+declare -A RESULT   # RESULT[figure|runtime] = value (ms or KiB)
+FIGURES=()
+add_figure() { FIGURES+=("$1"); }
+
+# median_ms FILE...: the median of every run in hyperfine JSON exports, per command name
+medians() {
+    jq -s -r '[.[].results[]] | group_by(.command) | .[] |
+        (.[0].command) + "\t" + ([.[].times[]] | sort | (if length % 2 == 1 then .[length/2|floor] else (.[length/2-1] + .[length/2]) / 2 end) * 1000 | tostring)' "$@"
+}
+
+# timed FIGURE CMD-TEMPLATE [hyperfine args...]: CMD-TEMPLATE uses {rt} {bin} {root}; the
+# runtimes go in one hyperfine call in order, then reversed.
+timed() {
+    local figure=$1 template=$2; shift 2
+    local cmds=() rt
+    for rt in "${RUNTIMES[@]}"; do
+        cmds+=(-n "$rt" "$(sed -e "s|{bin}|$(rt_bin "$rt")|g" -e "s|{root}|$WORK/root-$rt|g" -e "s|{rt}|$rt|g" <<<"$template")")
+    done
+    local rev=()
+    for ((i = ${#cmds[@]} - 3; i >= 0; i -= 3)); do rev+=("${cmds[@]:i:3}"); done
+    hf --warmup "$WARMUP" --runs "$RUNS" --export-json "$WORK/h1.json" "$@" "${cmds[@]}"
+    hf --warmup "$WARMUP" --runs "$RUNS" --export-json "$WORK/h2.json" "$@" "${rev[@]}"
+    add_figure "$figure"
+    while IFS=$'\t' read -r name ms; do RESULT["$figure|$name"]=$ms; done < <(medians "$WORK/h1.json" "$WORK/h2.json")
+}
+
+echo "bench: $RUNS runs per runtime and figure (x2: both orders), warm-up $WARMUP; state on tmpfs ($WORK)" >&2
+
+# 1. run /bin/true: tight loop, and lone (0.15 s idle before each run)
+timed "run /bin/true (tight loop), ms" "{bin} --root {root} run -b $TRUE bench-run"
+timed "run /bin/true (lone: 0.15 s idle before), ms" "{bin} --root {root} run -b $TRUE bench-lone" --prepare "sleep 0.15"
+
+# 2. create + start + wait + delete; delete --force of a running container
+cat >"$WORK/cswd.sh" <<'EOF'
+#!/bin/sh
+# create, start, wait until stopped, delete (polling state, the same for every runtime)
+b=$1 root=$2 bundle=$3
+"$b" --root "$root" create -b "$bundle" bench-csw >/dev/null
+"$b" --root "$root" start bench-csw
+while "$b" --root "$root" state bench-csw 2>/dev/null | grep -q '"status": *"\(running\|created\)"'; do :; done
+"$b" --root "$root" delete bench-csw
+EOF
+chmod +x "$WORK/cswd.sh"
+timed "create+start+wait+delete, ms" "$WORK/cswd.sh {bin} {root} $TRUE"
+# delete --force: the container is started in --prepare, per runtime (both orders)
+df_fig="delete --force of a running container, ms"
+for order in fwd rev; do
+    list=("${RUNTIMES[@]}"); [ "$order" = rev ] && list=(runc crun podrun)
+    for rt in "${list[@]}"; do
+        b=$(rt_bin "$rt"); r="$WORK/root-$rt"
+        hf --warmup 1 --runs "$RUNS" --export-json "$WORK/df-$rt-$order.json" -n "$rt" \
+            --prepare "$b --root $r run -d -b $SLEEP bench-df" "$b --root $r delete --force bench-df"
+    done
+done
+add_figure "$df_fig"
+while IFS=$'\t' read -r name ms; do RESULT["$df_fig|$name"]=$ms; done < <(medians "$WORK"/df-*.json)
+
+# 3. joining an existing pod's namespaces: podrun --pod vs crun/runc with the same paths
+"$PODRUN" --root "$WORK/root-podrun" pod create --bridge "$BRIDGE" --subnet "$SUBNET" --store-dir "$STORE" benchpod >/dev/null
+NS="$WORK/root-podrun/pods/benchpod/ns"
+JOIN=$(bundle join '["/bin/true"]' "| .linux.namespaces |= (map(select(.type != \"network\" and .type != \"ipc\" and .type != \"uts\")) + [{type: \"network\", path: \"$NS/net\"}, {type: \"ipc\", path: \"$NS/ipc\"}, {type: \"uts\", path: \"$NS/uts\"}]) | del(.hostname)")
+join_fig="run joining a pod's net/ipc/uts, ms"
+hj() {
+    hf --warmup "$WARMUP" --runs "$RUNS" --export-json "$1" \
+        -n podrun "$PODRUN --root $WORK/root-podrun run --pod benchpod -b $TRUE bench-join" \
+        -n crun "crun --root $WORK/root-crun run -b $JOIN bench-join" \
+        -n runc "runc --root $WORK/root-runc run -b $JOIN bench-join"
+}
+hj "$WORK/j1.json"
+hf --warmup "$WARMUP" --runs "$RUNS" --export-json "$WORK/j2.json" \
+    -n runc "runc --root $WORK/root-runc run -b $JOIN bench-join" \
+    -n crun "crun --root $WORK/root-crun run -b $JOIN bench-join" \
+    -n podrun "$PODRUN --root $WORK/root-podrun run --pod benchpod -b $TRUE bench-join"
+add_figure "$join_fig"
+while IFS=$'\t' read -r name ms; do RESULT["$join_fig|$name"]=$ms; done < <(medians "$WORK/j1.json" "$WORK/j2.json")
+
+# 4. pod network: podrun pod create with and without network vs the CNI plugins' ADD/DEL
+cat >"$WORK/cni.conf" <<EOF
+{"cniVersion": "1.0.0", "name": "prbench-cni", "type": "bridge", "bridge": "prbench1", "isGateway": true,
+ "ipam": {"type": "host-local", "subnet": "10.244.251.0/24", "dataDir": "$WORK/cni-ipam"}}
+EOF
+ip netns add "$NETNS"
+cat >"$WORK/cni.sh" <<EOF
+#!/bin/sh
+# cni.sh ADD|DEL: the reference bridge plugin on the benchmark's netns
+CNI_COMMAND=\$1 CNI_CONTAINERID=bench CNI_NETNS=/run/netns/$NETNS CNI_IFNAME=eth0 CNI_PATH=/usr/lib/cni \\
+    exec /usr/lib/cni/bridge <"$WORK/cni.conf" >/dev/null
+EOF
+chmod +x "$WORK/cni.sh"
+# --prepare runs before every timed run: DEL is idempotent, ADD before each DEL
+hf --warmup 1 --runs "$RUNS" --export-json "$WORK/cni-add.json" -n "CNI ADD" \
+    --prepare "$WORK/cni.sh DEL" "$WORK/cni.sh ADD"
+"$WORK/cni.sh" DEL
+hf --warmup 1 --runs "$RUNS" --export-json "$WORK/cni-del.json" -n "CNI DEL" \
+    --prepare "$WORK/cni.sh ADD" "$WORK/cni.sh DEL"
+"$WORK/cni.sh" DEL
+hf --warmup 1 --runs "$RUNS" -n "sh" "sh -c true" --export-json "$WORK/sh.json"
+ip link del prbench1 2>/dev/null || true
+pc() { echo "$PODRUN --root $WORK/root-podrun pod create --bridge $BRIDGE --subnet $SUBNET --store-dir $STORE $*"; }
+cat >"$WORK/poddel.sh" <<EOF
+#!/bin/sh
+[ -d "$WORK/root-podrun/pods/benchnet" ] && exec "$PODRUN" --root "$WORK/root-podrun" pod delete benchnet
+exit 0
+EOF
+chmod +x "$WORK/poddel.sh"
+pd="$PODRUN --root $WORK/root-podrun pod delete benchnet"
+hf --warmup 1 --runs "$RUNS" --export-json "$WORK/pod.json" --prepare "$WORK/poddel.sh" \
+    -n "pod create" "$(pc benchnet)" -n "pod create --no-network" "$(pc --no-network benchnet)"
+"$WORK/poddel.sh"
+hf --warmup 1 --runs "$RUNS" --export-json "$WORK/podd.json" \
+    -n "pod delete" --prepare "$(pc benchnet)" "$pd"
+hf --warmup 1 --runs "$RUNS" --export-json "$WORK/poddn.json" \
+    -n "pod delete --no-network" --prepare "$(pc --no-network benchnet)" "$pd"
+declare -A M
+while IFS=$'\t' read -r name ms; do M["$name"]=$ms; done < <(medians "$WORK/cni-add.json" "$WORK/cni-del.json" "$WORK/pod.json" "$WORK/podd.json" "$WORK/poddn.json" "$WORK/sh.json")
+# the CNI plugin is started by a /bin/sh script: subtract sh's own start
+bash_ms=${M["sh"]}
+cni_add=$(jq -n "${M["CNI ADD"]} - $bash_ms"); cni_del=$(jq -n "${M["CNI DEL"]} - $bash_ms")
+net_up=$(jq -n "${M["pod create"]} - ${M["pod create --no-network"]}")
+net_down=$(jq -n "${M["pod delete"]} - ${M["pod delete --no-network"]}")
+
+# veth delete in the kernel (the floor of network down)
+hf --warmup 1 --runs "$RUNS" --export-json "$WORK/veth.json" -n "veth delete" \
+    --prepare "ip link add prbench-va type veth peer name prbench-vb" "ip link del prbench-va"
+ip link del prbench-va 2>/dev/null || true
+veth_ms=$(medians "$WORK/veth.json" | awk '{print $NF}')
+ip_ms=$(hf --runs "$RUNS" --export-json "$WORK/ipv.json" "ip -V"; medians "$WORK/ipv.json" | awk '{print $NF}')
+veth_ms=$(jq -n "$veth_ms - $ip_ms")
+
+# 5. memory
+peak_rss() { # runtime -> KiB, max over 5 runs of `run /bin/true`
+    local b; b=$(rt_bin "$1"); local best=0 k
+    for _ in 1 2 3 4 5; do
+        k=$(/usr/bin/time -f %M "$b" --root "$WORK/root-$1" run -b "$TRUE" bench-rss 2>&1 >/dev/null | tail -1)
+        [ "$k" -gt "$best" ] && best=$k
+    done
+    echo "$best"
+}
+created_rss() { # runtime -> KiB of the process held in `created` (the runtime's init)
+    local b; b=$(rt_bin "$1")
+    "$b" --root "$WORK/root-$1" create -b "$SLEEP" --pid-file "$WORK/c.pid" bench-created >/dev/null
+    awk '/VmRSS/ {print $2}' "/proc/$(cat "$WORK/c.pid")/status"
+    "$b" --root "$WORK/root-$1" delete --force bench-created
+}
+add_figure "peak RSS of the runtime during run, KiB"
+add_figure "RSS of a created container's waiting init, KiB"
+for rt in "${RUNTIMES[@]}"; do
+    RESULT["peak RSS of the runtime during run, KiB|$rt"]=$(peak_rss "$rt")
+    RESULT["RSS of a created container's waiting init, KiB|$rt"]=$(created_rss "$rt")
+done
+pause_pid=$("$PODRUN" --root "$WORK/root-podrun" pod state benchpod | jq .pid)
+pause_rss=$(awk '/VmRSS/ {print $2}' "/proc/$pause_pid/status")
+
+# 6. N pods one after another
+"$PODRUN" --root "$WORK/root-podrun" pod delete --force benchpod >/dev/null
+declare -a POD_MS
+for i in $(seq 1 "$PODS"); do
+    t0=$(date +%s%N)
+    "$PODRUN" --root "$WORK/root-podrun" pod create --bridge "$BRIDGE" --subnet "$SUBNET" --store-dir "$STORE" "p$i" >/dev/null
+    POD_MS[$i]=$(( ($(date +%s%N) - t0) / 1000 ))
+done
+for i in $(seq 1 "$PODS"); do "$PODRUN" --root "$WORK/root-podrun" pod delete "p$i" >/dev/null; done
+mid=$(( (PODS + 1) / 2 ))
+date_us=$( t0=$(date +%s%N); t1=$(date +%s%N); echo $(( (t1 - t0) / 1000 )) )
+
+# 7. the floor: unshare the same namespaces + /bin/true
+hf --warmup "$WARMUP" --runs "$RUNS" --export-json "$WORK/floor.json" -n floor \
+    "unshare --mount --uts --ipc --net --pid --fork /bin/true"
+floor_ms=$(medians "$WORK/floor.json" | awk '{print $NF}')
+
+# --- report ----------------------------------------------------------------------------------
+fmt() { [ -n "${1:-}" ] && printf '%.2f' "$1" || printf -- '-'; }
+ratio() { [ -n "${1:-}" ] && [ -n "${2:-}" ] && jq -n "$1 / $2" | xargs printf '%.2f' || printf -- '-'; }
+echo
+echo "## podrun vs crun vs runc ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, cgroups: ${PODRUN_BENCH_INNER}, $RUNS runs x 2 orders)"
+echo
+echo "| figure | podrun | crun | runc | podrun / crun | runc / crun |"
+echo "|---|---:|---:|---:|---:|---:|"
+for f in "${FIGURES[@]}"; do
+    p=${RESULT["$f|podrun"]:-}; c=${RESULT["$f|crun"]:-}; r=${RESULT["$f|runc"]:-}
+    echo "| $f | $(fmt "$p") | $(fmt "$c") | $(fmt "$r") | $(ratio "$p" "$c") | $(ratio "$r" "$c") |"
+done
+echo
+echo "| pod figure | value | reference | ratio | target |"
+echo "|---|---:|---:|---:|---|"
+echo "| pod network up (pod create - pod create --no-network) vs CNI bridge+host-local ADD, ms | $(fmt "$net_up") | $(fmt "$cni_add") | $(ratio "$net_up" "$cni_add") | <= 0.3 |"
+echo "| pod network down (pod delete - pod delete --no-network) vs kernel veth delete, ms | $(fmt "$net_down") | $(fmt "$veth_ms") | $(ratio "$net_down" "$veth_ms") | <= 1.1 |"
+echo "| CNI DEL (for reference), ms | $(fmt "$cni_del") | | | |"
+echo "| pod create (with network), ms | $(fmt "${M["pod create"]}") | | | |"
+echo "| pod delete (with network), ms | $(fmt "${M["pod delete"]}") | | | |"
+echo "| pause RSS, KiB | $pause_rss | 512 | $(ratio "$pause_rss" 512) | <= 1 (0.5 MB) |"
+echo "| pod create #1 / #$mid / #$PODS, ms | $(fmt "$(jq -n "${POD_MS[1]} / 1000")") / $(fmt "$(jq -n "${POD_MS[$mid]} / 1000")") / $(fmt "$(jq -n "${POD_MS[$PODS]} / 1000")") | | $(ratio "${POD_MS[$PODS]}" "${POD_MS[1]}") (#$PODS / #1) | <= 1.2 |"
+echo "| floor: unshare (mnt,uts,ipc,net,pid) + /bin/true, ms | $(fmt "$floor_ms") | | | |"
+echo
+echo "(pod create times are single samples taken with \`date\` around each command, ~${date_us} us resolution overhead)"
+
+if [ -n "$JSON_OUT" ]; then
+    {
+        for f in "${FIGURES[@]}"; do
+            for rt in "${RUNTIMES[@]}"; do
+                jq -n --arg f "$f" --arg rt "$rt" --arg v "${RESULT["$f|$rt"]:-null}" '{figure: $f, runtime: $rt, value: ($v | tonumber? // null)}'
+            done
+        done
+        for kv in "net_up:$net_up" "cni_add:$cni_add" "net_down:$net_down" "veth_delete:$veth_ms" "pause_rss_kib:$pause_rss" \
+                  "pod_first_ms:$(jq -n "${POD_MS[1]} / 1000")" "pod_last_ms:$(jq -n "${POD_MS[$PODS]} / 1000")" "floor:$floor_ms"; do
+            jq -n --arg k "${kv%%:*}" --arg v "${kv#*:}" '{figure: $k, runtime: "podrun", value: ($v | tonumber)}'
+        done
+    } | jq -s . >"$JSON_OUT"
+fi
