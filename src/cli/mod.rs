@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use crate::logging::LogFormat;
 use crate::Result;
 
+pub mod cni;
 pub mod create;
 pub mod delete;
 pub mod events;
@@ -87,6 +88,8 @@ pub enum Command {
     Spec(spec::Args),
     /// Print what this runtime supports (runtime-spec features JSON)
     Features(features::Args),
+    /// Act as a CNI plugin (CNI_COMMAND and the network config on stdin; also as `podrun-cni`)
+    Cni(cni::Args),
     /// Freeze all processes of a container
     Pause(pause::PauseArgs),
     /// Thaw a paused container
@@ -125,6 +128,7 @@ pub fn dispatch(g: &Global, cmd: Command) -> Result<i32> {
         Command::List(a) => list::run(g, a),
         Command::Spec(a) => spec::run(g, a),
         Command::Features(a) => features::run(g, a),
+        Command::Cni(a) => cni::run(g, a),
         Command::Pause(a) => pause::run_pause(g, a),
         Command::Resume(a) => pause::run_resume(g, a),
         Command::Update(a) => update::run(g, a),

@@ -105,7 +105,8 @@ fn net_config(a: &CreateArgs) -> Result<NetConfig> {
         gateway: subnet.first_host(),
         mtu: a.mtu,
         store_dir: a.store_dir.clone(),
-        ifname: defaults.ifname,
+        ifname: defaults.ifname.clone(),
+        ..defaults
     };
     cfg.validate()?;
     Ok(cfg)

@@ -260,6 +260,17 @@ impl Store {
         }
     }
 
+    /// Every allocation: (address, owner, interface when recorded).
+    pub fn allocations(&self, lock: &StoreLock) -> Result<Vec<(Ipv4Addr, String, Option<String>)>> {
+        let mut out = Vec::new();
+        for ip in self.allocated(lock)? {
+            let Ok(content) = std::fs::read_to_string(self.dir.join(ip.to_string())) else { continue };
+            let (owner, ifname) = parse_content(&content);
+            out.push((ip, owner.to_string(), ifname.map(str::to_string)));
+        }
+        Ok(out)
+    }
+
     /// Releases every address held by `owner` (and `ifname`, when given). Returns them.
     pub fn release_by_owner(&self, lock: &StoreLock, owner: &str, ifname: Option<&str>) -> Result<Vec<Ipv4Addr>> {
         let mut released = Vec::new();

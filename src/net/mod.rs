@@ -23,6 +23,7 @@
 //! (for CNI CHECK).
 
 pub mod cidr;
+pub mod cni;
 pub mod ipam;
 
 use std::fs::File;
@@ -35,7 +36,7 @@ use std::path::{Path, PathBuf};
 use futures::TryStreamExt;
 use netlink_packet_route::address::AddressAttribute;
 use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
-use netlink_packet_route::route::{RouteAddress, RouteAttribute};
+use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteProtocol};
 use nix::errno::Errno;
 use nix::sched::CloneFlags;
 use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
@@ -67,6 +68,15 @@ pub struct NetConfig {
     pub store_dir: PathBuf,
     /// The interface name inside the pod (`eth0`).
     pub ifname: String,
+    /// The bridge holds the gateway address (CNI `isGateway`; pods: always).
+    pub gateway_on_bridge: bool,
+    /// A default route via the gateway inside the pod (CNI `isDefaultGateway` or an ipam
+    /// route to 0.0.0.0/0; pods: always).
+    pub default_route: bool,
+    /// First and last address handed out (CNI host-local `rangeStart`/`rangeEnd`); None: the
+    /// whole subnet.
+    pub range_start: Option<Ipv4Addr>,
+    pub range_end: Option<Ipv4Addr>,
 }
 
 impl Default for NetConfig {
@@ -80,6 +90,10 @@ impl Default for NetConfig {
             mtu: 1500,
             store_dir: PathBuf::from("/var/lib/podrun/networks"),
             ifname: "eth0".into(),
+            gateway_on_bridge: true,
+            default_route: true,
+            range_start: None,
+            range_end: None,
         }
     }
 }
@@ -87,7 +101,20 @@ impl Default for NetConfig {
 impl NetConfig {
     /// The IPAM range (checks the subnet is large enough and the gateway inside it).
     pub fn range(&self) -> Result<Range> {
-        Range::new(self.subnet, self.gateway)
+        let mut r = Range::new(self.subnet, self.gateway)?;
+        for (what, ip) in [("rangeStart", self.range_start), ("rangeEnd", self.range_end)] {
+            if let Some(ip) = ip {
+                if !self.subnet.contains(ip) || ip == self.subnet.network() || ip == self.subnet.broadcast() {
+                    return Err(Error::Usage(format!("{what} {ip} is not a host address of subnet {}", self.subnet)));
+                }
+            }
+        }
+        r.start = self.range_start.unwrap_or(r.start);
+        r.end = self.range_end.unwrap_or(r.end);
+        if u32::from(r.start) > u32::from(r.end) {
+            return Err(Error::Usage(format!("rangeStart {} is after rangeEnd {}", r.start, r.end)));
+        }
+        Ok(r)
     }
 
     pub fn store(&self) -> Result<Store> {
@@ -195,20 +222,29 @@ pub fn detach(cfg: &NetConfig, att: &Attachment, owner_id: &str, remove_bridge_i
     })?
 }
 
-/// Undoes whatever a `attach` for `owner_id` made when its `Attachment` was never recorded
-/// (the caller was killed halfway): the veth named after the owner, the owner's addresses,
-/// the bridge and the store if podrun made them and nothing else uses them.
-pub fn detach_owner(cfg: &NetConfig, owner_id: &str) -> Result<()> {
+/// Undoes whatever an `attach` for `owner_id` made when its `Attachment` is not at hand (a
+/// pod create killed halfway; a CNI DEL): the veth named after the owner, the owner's
+/// addresses (only those on `ifname` when given) and, with `remove_unused`, the bridge and the
+/// store if podrun made them and nothing else uses them. Whatever is gone already is fine.
+pub fn detach_owner(cfg: &NetConfig, owner_id: &str, ifname: Option<&str>, remove_unused: bool) -> Result<()> {
     let store = cfg.store()?;
     run(async {
         let h = connect()?;
         delete_link_by_name(&h, &veth_name(owner_id)).await?;
         let lock = store.lock()?;
-        store.release_by_owner(&lock, owner_id, None)?;
-        remove_bridge_if_unused_locked(&h, cfg, &store, &lock).await?;
-        store.remove_if_unused(&lock)?;
+        store.release_by_owner(&lock, owner_id, ifname)?;
+        if remove_unused {
+            remove_bridge_if_unused_locked(&h, cfg, &store, &lock).await?;
+            store.remove_if_unused(&lock)?;
+        }
         Ok(())
     })?
+}
+
+/// The MAC address of a link of the calling process's netns, from sysfs.
+pub fn host_link_mac(name: &str) -> Option<String> {
+    check_ifname("interface", name).ok()?;
+    std::fs::read_to_string(Path::new("/sys/class/net").join(name).join("address")).ok().map(|s| s.trim().to_string())
 }
 
 /// Verifies an attachment: the host veth on the bridge, the pod interface with its address
@@ -352,6 +388,9 @@ async fn ensure_bridge(h: &Handle, cfg: &NetConfig, store: &Store) -> Result<Bri
         }
     };
     let add = h.address().add(index, IpAddr::V4(cfg.gateway), cfg.subnet.prefix).replace();
+    if !cfg.gateway_on_bridge {
+        return Ok(Bridge { index, created });
+    }
     if let Err(e) = add.execute().await {
         let err = nl_err(format!("add {}/{} to bridge {}", cfg.gateway, cfg.subnet.prefix, cfg.bridge), e);
         if created {
@@ -401,8 +440,10 @@ async fn configure_pod_side(cfg: &NetConfig, netns: BorrowedFd<'_>, ip: Ipv4Addr
     h.link().set(up).execute().await.map_err(|e| nl_err(format!("set {} up", cfg.ifname), e))?;
     let lo = LinkUnspec::new_with_name("lo").up().build();
     h.link().set(lo).execute().await.map_err(|e| nl_err("set lo up", e))?;
-    let route = RouteMessageBuilder::<Ipv4Addr>::new().gateway(cfg.gateway).output_interface(index).build();
-    h.route().add(route).execute().await.map_err(|e| nl_err(format!("add default route via {}", cfg.gateway), e))?;
+    if cfg.default_route {
+        let route = RouteMessageBuilder::<Ipv4Addr>::new().protocol(RouteProtocol::Boot).gateway(cfg.gateway).output_interface(index).build();
+        h.route().add(route).execute().await.map_err(|e| nl_err(format!("add default route via {}", cfg.gateway), e))?;
+    }
     mac_of(&link).ok_or_else(|| Error::other(format!("{} has no MAC address", cfg.ifname)))
 }
 

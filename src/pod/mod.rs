@@ -80,6 +80,7 @@ impl PodNet {
             mtu: self.mtu,
             store_dir: self.store_dir.clone(),
             ifname: self.ifname.clone(),
+            ..NetConfig::default()
         }
     }
 }
@@ -499,7 +500,7 @@ pub fn delete(root: &Path, name: &str, force: bool) -> Result<()> {
     match (&st.net, &st.network) {
         (Some(n), Some(att)) => net::detach(&n.config(), att, &st.owner_id, true)?,
         // an interrupted create: whatever it attached carries the pod's owner id
-        (Some(n), None) => net::detach_owner(&n.config(), &st.owner_id)?,
+        (Some(n), None) => net::detach_owner(&n.config(), &st.owner_id, None, true)?,
         _ => {}
     }
     let cg = if st.cgroup_path.is_empty() { cgroup_path_of(root, name) } else { st.cgroup_path.clone() };

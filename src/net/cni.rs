@@ -1,0 +1,489 @@
+//! podrun as a CNI plugin (CNI spec 1.0.0; 0.3.x/0.4.0 configs accepted): the same netlink
+//! code as `pod create`, driven by `CNI_*` variables and a network config on stdin, with the
+//! config keys of the reference `bridge` + `host-local` plugins and host-local's store layout
+//! (`<dataDir>/<network name>/<IP>` holding `CONTAINERID\r\nIFNAME`).
+//!
+//! - `ADD`: bridge (created if missing), veth pair, address from the range, routes; prints the
+//!   result (interfaces: bridge, host veth, container interface; ips; routes; dns).
+//! - `CHECK`: verifies `prevResult` against the kernel and the store.
+//! - `DEL`: idempotent: the netns, the interface or the allocation may be gone already.
+//! - `VERSION`, and the 1.1 `STATUS` (the store is usable) and `GC` (releases allocations
+//!   whose container/interface is not in `cni.dev/valid-attachments`).
+//! Errors go to stdout as `{cniVersion, code, msg, details}` with the spec's codes, exit 1.
+//!
+//! Not supported, refused with code 7 rather than silently ignored: `ipMasq: true` (podrun
+//! never adds NAT), `isGateway: false` together with `isDefaultGateway: true`, ipam routes
+//! other than the default route, IPv6 and more than one range, ipam types other than
+//! host-local.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::net::Ipv4Addr;
+use std::os::fd::AsFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{attach, check, detach_owner, host_link_mac, veth_name, Attachment, Ipv4Cidr, NetConfig};
+
+/// The versions whose configs and results this plugin speaks.
+pub const SUPPORTED_VERSIONS: &[&str] = &["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"];
+/// host-local's default store.
+pub const DEFAULT_DATA_DIR: &str = "/var/lib/cni/networks";
+
+/// CNI error codes (spec section "Error codes").
+pub mod code {
+    pub const INCOMPATIBLE_VERSION: u32 = 1;
+    pub const UNSUPPORTED_FIELD: u32 = 2;
+    pub const UNKNOWN_CONTAINER: u32 = 3;
+    pub const INVALID_ENV: u32 = 4;
+    pub const IO_FAILURE: u32 = 5;
+    pub const DECODING_FAILURE: u32 = 6;
+    pub const INVALID_CONFIG: u32 = 7;
+    pub const TRY_AGAIN_LATER: u32 = 11;
+    /// Plugin-specific: a netlink or IPAM step failed.
+    pub const PLUGIN_FAILURE: u32 = 100;
+}
+
+/// A CNI error, printed as the spec's error JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CniError {
+    pub code: u32,
+    pub msg: String,
+    pub details: String,
+}
+
+impl CniError {
+    pub fn new(code: u32, msg: impl Into<String>, details: impl Into<String>) -> CniError {
+        CniError { code, msg: msg.into(), details: details.into() }
+    }
+
+    pub fn to_json(&self, version: &str) -> Value {
+        json!({"cniVersion": version, "code": self.code, "msg": self.msg, "details": self.details})
+    }
+}
+
+fn invalid(msg: impl Into<String>) -> CniError {
+    CniError::new(code::INVALID_CONFIG, msg, "")
+}
+
+fn plugin_failure(msg: &str, e: crate::Error) -> CniError {
+    CniError::new(code::PLUGIN_FAILURE, msg, e.to_string())
+}
+
+/// The network configuration on stdin (the bridge + host-local keys).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PluginConfig {
+    pub cni_version: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub typ: String,
+    #[serde(default = "default_bridge")]
+    pub bridge: String,
+    #[serde(default)]
+    pub is_gateway: bool,
+    #[serde(default)]
+    pub is_default_gateway: bool,
+    #[serde(default)]
+    pub ip_masq: bool,
+    #[serde(default)]
+    pub mtu: Option<u32>,
+    #[serde(default)]
+    pub hairpin_mode: bool,
+    pub ipam: Option<IpamConfig>,
+    #[serde(default)]
+    pub prev_result: Option<Value>,
+    #[serde(default, rename = "cni.dev/valid-attachments")]
+    pub valid_attachments: Option<Vec<ValidAttachment>>,
+}
+
+fn default_bridge() -> String {
+    "cni0".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IpamConfig {
+    #[serde(rename = "type")]
+    pub typ: String,
+    pub subnet: Option<String>,
+    pub range_start: Option<Ipv4Addr>,
+    pub range_end: Option<Ipv4Addr>,
+    pub gateway: Option<Ipv4Addr>,
+    #[serde(default)]
+    pub ranges: Vec<Vec<RangeConfig>>,
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RangeConfig {
+    pub subnet: String,
+    pub range_start: Option<Ipv4Addr>,
+    pub range_end: Option<Ipv4Addr>,
+    pub gateway: Option<Ipv4Addr>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RouteConfig {
+    pub dst: String,
+    pub gw: Option<Ipv4Addr>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidAttachment {
+    #[serde(rename = "containerID")]
+    pub container_id: String,
+    pub ifname: String,
+}
+
+/// Parses and checks a network config; errors carry the spec's codes.
+pub fn parse_config(bytes: &[u8]) -> Result<PluginConfig, CniError> {
+    let conf: PluginConfig = serde_json::from_slice(bytes)
+        .map_err(|e| CniError::new(code::DECODING_FAILURE, "failed to decode the network configuration", e.to_string()))?;
+    if !SUPPORTED_VERSIONS.contains(&conf.cni_version.as_str()) {
+        return Err(CniError::new(
+            code::INCOMPATIBLE_VERSION,
+            format!("unsupported cniVersion {:?}", conf.cni_version),
+            format!("supported: {}", SUPPORTED_VERSIONS.join(", ")),
+        ));
+    }
+    if conf.name.is_empty() || conf.name.contains('/') || conf.name == "." || conf.name == ".." {
+        return Err(invalid(format!("invalid network name {:?}", conf.name)));
+    }
+    if conf.ip_masq {
+        return Err(invalid("ipMasq is not supported: podrun never adds NAT or masquerading (set ipMasq to false)"));
+    }
+    if conf.is_default_gateway && !conf.is_gateway {
+        return Err(invalid("isDefaultGateway needs isGateway (the bridge must hold the gateway address)"));
+    }
+    net_config(&conf, "eth0")?;
+    Ok(conf)
+}
+
+/// The NetConfig that `attach` takes, from a plugin config and the interface name.
+pub fn net_config(conf: &PluginConfig, ifname: &str) -> Result<NetConfig, CniError> {
+    let ipam = conf.ipam.as_ref().ok_or_else(|| invalid("missing ipam section"))?;
+    if ipam.typ != "host-local" {
+        return Err(invalid(format!("ipam type {:?} is not supported (only host-local)", ipam.typ)));
+    }
+    let range = match (&ipam.subnet, ipam.ranges.as_slice()) {
+        (Some(subnet), []) => RangeConfig {
+            subnet: subnet.clone(),
+            range_start: ipam.range_start,
+            range_end: ipam.range_end,
+            gateway: ipam.gateway,
+        },
+        (None, [set]) if set.len() == 1 => set[0].clone(),
+        (None, []) => return Err(invalid("ipam needs a subnet or ranges")),
+        _ => return Err(invalid("only one IPv4 range is supported (ipam.subnet, or ranges with one range)")),
+    };
+    let subnet = Ipv4Cidr::parse_subnet(&range.subnet).map_err(|e| invalid(format!("ipam subnet: {e}")))?;
+    let gateway = range.gateway.unwrap_or_else(|| subnet.first_host());
+    let mut default_route = conf.is_default_gateway;
+    for r in &ipam.routes {
+        let dst: Ipv4Cidr = r.dst.parse().map_err(|e| invalid(format!("ipam route {}: {e}", r.dst)))?;
+        if dst.prefix != 0 || r.gw.is_some_and(|gw| gw != gateway) {
+            return Err(invalid(format!("ipam route {} is not supported (only 0.0.0.0/0 via the gateway)", r.dst)));
+        }
+        default_route = true;
+    }
+    let cfg = NetConfig {
+        network: conf.name.clone(),
+        bridge: conf.bridge.clone(),
+        subnet,
+        gateway,
+        mtu: conf.mtu.unwrap_or(1500),
+        store_dir: ipam.data_dir.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+        ifname: ifname.to_string(),
+        gateway_on_bridge: conf.is_gateway,
+        default_route,
+        range_start: range.range_start,
+        range_end: range.range_end,
+    };
+    cfg.validate().map_err(|e| invalid(e.to_string()))?;
+    Ok(cfg)
+}
+
+/// The `CNI_*` variables.
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    pub command: String,
+    pub container_id: String,
+    pub netns: String,
+    pub ifname: String,
+}
+
+impl Env {
+    pub fn from_process() -> Env {
+        let get = |k: &str| std::env::var(k).unwrap_or_default();
+        Env { command: get("CNI_COMMAND"), container_id: get("CNI_CONTAINERID"), netns: get("CNI_NETNS"), ifname: get("CNI_IFNAME") }
+    }
+
+    fn require(&self, name: &str, value: &str) -> Result<(), CniError> {
+        if value.is_empty() {
+            return Err(CniError::new(code::INVALID_ENV, format!("{name} is required for {}", self.command), ""));
+        }
+        Ok(())
+    }
+}
+
+/// Runs one CNI command; `Ok(Some(json))` is printed on stdout.
+pub fn run_command(env: &Env, stdin: &[u8]) -> Result<Option<Value>, CniError> {
+    match env.command.as_str() {
+        "VERSION" => Ok(Some(json!({"cniVersion": "1.0.0", "supportedVersions": SUPPORTED_VERSIONS}))),
+        "ADD" => cmd_add(env, &parse_config(stdin)?).map(Some),
+        "DEL" => cmd_del(env, &parse_config(stdin)?).map(|()| None),
+        "CHECK" => cmd_check(env, &parse_config(stdin)?).map(|()| None),
+        "STATUS" => cmd_status(&parse_config(stdin)?).map(|()| None),
+        "GC" => cmd_gc(&parse_config(stdin)?).map(|()| None),
+        "" => Err(CniError::new(code::INVALID_ENV, "CNI_COMMAND is not set", "")),
+        other => Err(CniError::new(code::INVALID_ENV, format!("unknown CNI_COMMAND {other:?}"), "expected ADD, DEL, CHECK, VERSION, STATUS or GC")),
+    }
+}
+
+fn open_netns(path: &str) -> Result<File, CniError> {
+    File::options()
+        .read(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| CniError::new(code::INVALID_ENV, format!("cannot open CNI_NETNS {path}"), e.to_string()))
+}
+
+fn check_container_id(env: &Env) -> Result<(), CniError> {
+    env.require("CNI_CONTAINERID", &env.container_id)?;
+    if env.container_id.contains(['\r', '\n', '/']) {
+        return Err(CniError::new(code::INVALID_ENV, "CNI_CONTAINERID has a forbidden character", ""));
+    }
+    Ok(())
+}
+
+fn cmd_add(env: &Env, conf: &PluginConfig) -> Result<Value, CniError> {
+    check_container_id(env)?;
+    env.require("CNI_NETNS", &env.netns)?;
+    env.require("CNI_IFNAME", &env.ifname)?;
+    let cfg = net_config(conf, &env.ifname)?;
+    let netns = open_netns(&env.netns)?;
+    let att = attach(&cfg, netns.as_fd(), &env.container_id, None).map_err(|e| plugin_failure("ADD failed", e))?;
+    if conf.hairpin_mode {
+        let path = format!("/sys/class/net/{}/brport/hairpin_mode", att.host_veth);
+        if let Err(e) = std::fs::write(&path, "1") {
+            let _ = detach_owner(&cfg, &env.container_id, Some(&env.ifname), false);
+            return Err(CniError::new(code::PLUGIN_FAILURE, "set hairpin mode", format!("{path}: {e}")));
+        }
+    }
+    Ok(result_json(&conf.cni_version, &cfg, &att, &env.netns))
+}
+
+/// The ADD result in the config's version: interfaces (bridge, host veth, container side),
+/// ips (0.3.x/0.4.0 also carry `version: "4"`), routes, dns.
+pub fn result_json(version: &str, cfg: &NetConfig, att: &Attachment, netns: &str) -> Value {
+    let mut ip = json!({"interface": 2, "address": att.ip.to_string(), "gateway": att.gateway.to_string()});
+    if version.starts_with("0.") {
+        ip["version"] = json!("4");
+    }
+    let routes: Vec<Value> = if cfg.default_route { vec![json!({"dst": "0.0.0.0/0", "gw": att.gateway.to_string()})] } else { Vec::new() };
+    json!({
+        "cniVersion": version,
+        "interfaces": [
+            {"name": att.bridge, "mac": host_link_mac(&att.bridge).unwrap_or_default()},
+            {"name": att.host_veth, "mac": host_link_mac(&att.host_veth).unwrap_or_default()},
+            {"name": att.ifname, "mac": att.mac, "sandbox": netns},
+        ],
+        "ips": [ip],
+        "routes": routes,
+        "dns": {},
+    })
+}
+
+fn cmd_del(env: &Env, conf: &PluginConfig) -> Result<(), CniError> {
+    check_container_id(env)?;
+    env.require("CNI_IFNAME", &env.ifname)?;
+    let cfg = net_config(conf, &env.ifname)?;
+    // The netns may be gone: the host veth is found by name, the address by owner.
+    detach_owner(&cfg, &env.container_id, Some(&env.ifname), false).map_err(|e| plugin_failure("DEL failed", e))
+}
+
+fn cmd_check(env: &Env, conf: &PluginConfig) -> Result<(), CniError> {
+    check_container_id(env)?;
+    env.require("CNI_NETNS", &env.netns)?;
+    env.require("CNI_IFNAME", &env.ifname)?;
+    let cfg = net_config(conf, &env.ifname)?;
+    let prev = conf.prev_result.as_ref().ok_or_else(|| invalid("CHECK needs prevResult"))?;
+    let att = attachment_from_result(prev, &cfg, &env.ifname)?;
+    if att.host_veth != veth_name(&env.container_id) {
+        return Err(CniError::new(code::PLUGIN_FAILURE, "CHECK failed", format!("prevResult names host interface {}, expected {}", att.host_veth, veth_name(&env.container_id))));
+    }
+    let netns = open_netns(&env.netns)?;
+    check(&cfg, netns.as_fd(), &att).map_err(|e| plugin_failure("CHECK failed", e))
+}
+
+/// Rebuilds what ADD made from its result (prevResult).
+pub fn attachment_from_result(prev: &Value, cfg: &NetConfig, ifname: &str) -> Result<Attachment, CniError> {
+    let bad = |what: &str| invalid(format!("prevResult: {what}"));
+    let ifaces = prev["interfaces"].as_array().ok_or_else(|| bad("no interfaces"))?;
+    let pod_index = ifaces.iter().position(|i| i["name"] == ifname && i["sandbox"].is_string()).ok_or_else(|| bad("no container interface"))?;
+    let host = ifaces.iter().find(|i| i["sandbox"].is_null() && i["name"] != cfg.bridge.as_str()).ok_or_else(|| bad("no host veth"))?;
+    let ip = prev["ips"]
+        .as_array()
+        .and_then(|ips| ips.iter().find(|ip| ip["interface"].as_u64() == Some(pod_index as u64)))
+        .ok_or_else(|| bad("no address on the container interface"))?;
+    let address: Ipv4Cidr = ip["address"].as_str().unwrap_or_default().parse().map_err(|e| bad(&format!("address: {e}")))?;
+    Ok(Attachment {
+        ip: address,
+        gateway: ip["gateway"].as_str().and_then(|g| g.parse().ok()).unwrap_or(cfg.gateway),
+        host_veth: host["name"].as_str().unwrap_or_default().to_string(),
+        mac: ifaces[pod_index]["mac"].as_str().unwrap_or_default().to_string(),
+        bridge_created: false,
+        bridge: cfg.bridge.clone(),
+        ifname: ifname.to_string(),
+        network: cfg.network.clone(),
+        mtu: cfg.mtu,
+    })
+}
+
+fn cmd_status(conf: &PluginConfig) -> Result<(), CniError> {
+    let cfg = net_config(conf, "eth0")?;
+    let store = cfg.store().map_err(|e| plugin_failure("STATUS", e))?;
+    let _lock = store.lock().map_err(|e| CniError::new(50, "the IPAM store is not usable", e.to_string()))?;
+    Ok(())
+}
+
+/// GC: releases allocations (and their host veths) whose container/interface is not listed.
+fn cmd_gc(conf: &PluginConfig) -> Result<(), CniError> {
+    let cfg = net_config(conf, "eth0")?;
+    let valid: HashSet<(String, String)> = conf
+        .valid_attachments
+        .iter()
+        .flatten()
+        .map(|a| (a.container_id.clone(), a.ifname.clone()))
+        .collect();
+    let store = cfg.store().map_err(|e| plugin_failure("GC", e))?;
+    let stale: Vec<(String, String)> = {
+        let lock = store.lock().map_err(|e| plugin_failure("GC", e))?;
+        let allocations = store.allocations(&lock).map_err(|e| plugin_failure("GC", e))?;
+        allocations
+            .into_iter()
+            .map(|(_, owner, ifname)| (owner, ifname.unwrap_or_default()))
+            .filter(|key| !valid.contains(key))
+            .collect()
+    };
+    for (owner, ifname) in stale {
+        let mut c = cfg.clone();
+        c.ifname = if ifname.is_empty() { c.ifname } else { ifname.clone() };
+        detach_owner(&c, &owner, (!ifname.is_empty()).then_some(ifname.as_str()), false).map_err(|e| plugin_failure("GC", e))?;
+    }
+    Ok(())
+}
+
+/// The plugin's whole run: reads stdin, prints the result or the error JSON; the exit code.
+pub fn main_with(env: &Env, stdin: &[u8], out: &mut impl std::io::Write) -> i32 {
+    let version = serde_json::from_slice::<Value>(stdin)
+        .ok()
+        .and_then(|v| v["cniVersion"].as_str().map(str::to_string))
+        .unwrap_or_else(|| "1.0.0".into());
+    match run_command(env, stdin) {
+        Ok(Some(v)) => {
+            let _ = writeln!(out, "{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            0
+        }
+        Ok(None) => 0,
+        Err(e) => {
+            let _ = writeln!(out, "{}", serde_json::to_string_pretty(&e.to_json(&version)).unwrap_or_default());
+            1
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conf(extra: &str) -> Vec<u8> {
+        format!(
+            r#"{{"cniVersion":"1.0.0","name":"n","type":"bridge","bridge":"br9","isGateway":true,
+                "ipam":{{"type":"host-local","subnet":"10.244.9.0/24","dataDir":"/tmp/x"}}{extra}}}"#
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn reference_plugin_config_is_understood() {
+        let c = parse_config(&conf(r#","isDefaultGateway":true,"mtu":1400,"hairpinMode":true"#)).unwrap();
+        let n = net_config(&c, "eth1").unwrap();
+        assert_eq!((n.bridge.as_str(), n.network.as_str(), n.mtu, n.ifname.as_str()), ("br9", "n", 1400, "eth1"));
+        assert_eq!(n.gateway, Ipv4Addr::new(10, 244, 9, 1));
+        assert!(n.gateway_on_bridge && n.default_route);
+        assert_eq!(n.store_dir, PathBuf::from("/tmp/x"));
+    }
+
+    #[test]
+    fn ranges_routes_and_0_4_0() {
+        let c = parse_config(
+            br#"{"cniVersion":"0.4.0","name":"n","type":"bridge","isGateway":true,"ipam":{"type":"host-local",
+                "ranges":[[{"subnet":"10.244.8.0/24","rangeStart":"10.244.8.10","rangeEnd":"10.244.8.20","gateway":"10.244.8.254"}]],
+                "routes":[{"dst":"0.0.0.0/0"}]}}"#,
+        )
+        .unwrap();
+        let n = net_config(&c, "eth0").unwrap();
+        assert_eq!(n.bridge, "cni0");
+        assert_eq!(n.gateway, Ipv4Addr::new(10, 244, 8, 254));
+        assert!(n.default_route);
+        let r = n.range().unwrap();
+        assert_eq!((r.start, r.end), (Ipv4Addr::new(10, 244, 8, 10), Ipv4Addr::new(10, 244, 8, 20)));
+        assert_eq!(n.store_dir, PathBuf::from(DEFAULT_DATA_DIR));
+    }
+
+    #[test]
+    fn bad_configs_have_spec_codes() {
+        let code_of = |b: &[u8]| parse_config(b).unwrap_err().code;
+        assert_eq!(code_of(b"{not json"), code::DECODING_FAILURE);
+        let v999 = String::from_utf8(conf("")).unwrap().replace("\"1.0.0\"", "\"9.9.9\"");
+        assert_eq!(code_of(v999.as_bytes()), code::INCOMPATIBLE_VERSION);
+        assert_eq!(code_of(&conf(r#","ipMasq":true"#)), code::INVALID_CONFIG);
+        assert_eq!(code_of(br#"{"cniVersion":"1.0.0","name":"n","type":"bridge"}"#), code::INVALID_CONFIG);
+        assert_eq!(code_of(br#"{"cniVersion":"1.0.0","name":"n","type":"bridge","ipam":{"type":"dhcp"}}"#), code::INVALID_CONFIG);
+        assert_eq!(code_of(br#"{"cniVersion":"1.0.0","name":"n","type":"bridge","ipam":{"type":"host-local","subnet":"10.0.0.0/31"}}"#), code::INVALID_CONFIG);
+        let no_gw = br#"{"cniVersion":"1.0.0","name":"n","type":"bridge","isDefaultGateway":true,"ipam":{"type":"host-local","subnet":"10.0.0.0/24"}}"#;
+        assert_eq!(code_of(no_gw), code::INVALID_CONFIG);
+        let routes = br#"{"cniVersion":"1.0.0","name":"n","type":"bridge","ipam":{"type":"host-local","subnet":"10.0.0.0/24","routes":[{"dst":"10.1.0.0/16"}]}}"#;
+        assert_eq!(code_of(routes), code::INVALID_CONFIG);
+    }
+
+    #[test]
+    fn env_errors() {
+        let mut out = Vec::new();
+        let env = Env { command: "ADD".into(), container_id: "c1".into(), netns: String::new(), ifname: "eth0".into() };
+        assert_eq!(main_with(&env, &conf(""), &mut out), 1);
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["code"], code::INVALID_ENV);
+        assert!(v["msg"].as_str().unwrap().contains("CNI_NETNS"));
+        let env = Env { command: "BOGUS".into(), ..Env::default() };
+        out.clear();
+        assert_eq!(main_with(&env, &conf(""), &mut out), 1);
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["code"], code::INVALID_ENV);
+        let env = Env { command: "VERSION".into(), ..Env::default() };
+        out.clear();
+        assert_eq!(main_with(&env, b"{}", &mut out), 0);
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert!(v["supportedVersions"].as_array().unwrap().iter().any(|x| x == "0.4.0"));
+    }
+
+    #[test]
+    fn check_reads_the_add_result() {
+        let c = parse_config(&conf("")).unwrap();
+        let n = net_config(&c, "eth0").unwrap();
+        let prev = json!({"cniVersion":"1.0.0","interfaces":[{"name":"br9","mac":"a"},{"name":"veth1234abcd","mac":"b"},{"name":"eth0","mac":"c","sandbox":"/run/netns/x"}],
+            "ips":[{"interface":2,"address":"10.244.9.5/24","gateway":"10.244.9.1"}]});
+        let a = attachment_from_result(&prev, &n, "eth0").unwrap();
+        assert_eq!((a.host_veth.as_str(), a.mac.as_str(), a.ip.to_string().as_str()), ("veth1234abcd", "c", "10.244.9.5/24"));
+        assert_eq!(attachment_from_result(&json!({}), &n, "eth0").unwrap_err().code, code::INVALID_CONFIG);
+    }
+}
