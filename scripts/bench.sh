@@ -180,27 +180,37 @@ add_figure "$join_fig"
 while IFS=$'\t' read -r name ms; do RESULT["$join_fig|$name"]=$ms; done < <(medians "$WORK/j1.json" "$WORK/j2.json")
 
 # 4. pod network: podrun pod create with and without network vs the CNI plugins' ADD/DEL
-cat >"$WORK/cni.conf" <<EOF
-{"cniVersion": "1.0.0", "name": "prbench-cni", "type": "bridge", "bridge": "prbench1", "isGateway": true,
- "ipam": {"type": "host-local", "subnet": "10.244.251.0/24", "dataDir": "$WORK/cni-ipam"}}
-EOF
+# The same kind of netns and config for both plugins, each on its own bridge and subnet; the
+# plugin runs from a small /bin/sh script (the script's own cost is measured and subtracted).
+ln -s "$PODRUN" "$WORK/podrun-cni"
 ip netns add "$NETNS"
-cat >"$WORK/cni.sh" <<EOF
-#!/bin/sh
-# cni.sh ADD|DEL: the reference bridge plugin on the benchmark's netns
-CNI_COMMAND=\$1 CNI_CONTAINERID=bench CNI_NETNS=/run/netns/$NETNS CNI_IFNAME=eth0 CNI_PATH=/usr/lib/cni \\
-    exec /usr/lib/cni/bridge <"$WORK/cni.conf" >/dev/null
+for impl in ref podrun; do
+    case $impl in
+        ref) plugin=/usr/lib/cni/bridge; br=prbench1; third=251 ;;
+        podrun) plugin="$WORK/podrun-cni"; br=prbench2; third=252 ;;
+    esac
+    cat >"$WORK/cni-$impl.conf" <<EOF
+{"cniVersion": "1.0.0", "name": "prbench-$impl", "type": "bridge", "bridge": "$br", "isGateway": true,
+ "isDefaultGateway": true, "ipam": {"type": "host-local", "subnet": "10.244.$third.0/24", "dataDir": "$WORK/cni-ipam"}}
 EOF
-chmod +x "$WORK/cni.sh"
-# --prepare runs before every timed run: DEL is idempotent, ADD before each DEL
-hf --warmup 1 --runs "$RUNS" --export-json "$WORK/cni-add.json" -n "CNI ADD" \
-    --prepare "$WORK/cni.sh DEL" "$WORK/cni.sh ADD"
-"$WORK/cni.sh" DEL
-hf --warmup 1 --runs "$RUNS" --export-json "$WORK/cni-del.json" -n "CNI DEL" \
-    --prepare "$WORK/cni.sh ADD" "$WORK/cni.sh DEL"
-"$WORK/cni.sh" DEL
+    cat >"$WORK/cni-$impl.sh" <<EOF
+#!/bin/sh
+# cni-$impl.sh ADD|DEL on the benchmark's netns
+CNI_COMMAND=\$1 CNI_CONTAINERID=bench CNI_NETNS=/run/netns/$NETNS CNI_IFNAME=eth0 CNI_PATH=/usr/lib/cni \\
+    exec $plugin <"$WORK/cni-$impl.conf" >/dev/null
+EOF
+    chmod +x "$WORK/cni-$impl.sh"
+    name=$([ "$impl" = ref ] && echo "CNI" || echo "podrun-cni")
+    # --prepare runs before every timed run: DEL is idempotent, ADD before each DEL
+    hf --warmup 1 --runs "$RUNS" --export-json "$WORK/cni-add-$impl.json" -n "$name ADD" \
+        --prepare "$WORK/cni-$impl.sh DEL" "$WORK/cni-$impl.sh ADD"
+    "$WORK/cni-$impl.sh" DEL
+    hf --warmup 1 --runs "$RUNS" --export-json "$WORK/cni-del-$impl.json" -n "$name DEL" \
+        --prepare "$WORK/cni-$impl.sh ADD" "$WORK/cni-$impl.sh DEL"
+    "$WORK/cni-$impl.sh" DEL
+    ip link del "$br" 2>/dev/null || true
+done
 hf --warmup 1 --runs "$RUNS" -n "sh" "sh -c true" --export-json "$WORK/sh.json"
-ip link del prbench1 2>/dev/null || true
 pc() { echo "$PODRUN --root $WORK/root-podrun pod create --bridge $BRIDGE --subnet $SUBNET --store-dir $STORE $*"; }
 cat >"$WORK/poddel.sh" <<EOF
 #!/bin/sh
@@ -217,10 +227,11 @@ hf --warmup 1 --runs "$RUNS" --export-json "$WORK/podd.json" \
 hf --warmup 1 --runs "$RUNS" --export-json "$WORK/poddn.json" \
     -n "pod delete --no-network" --prepare "$(pc --no-network benchnet)" "$pd"
 declare -A M
-while IFS=$'\t' read -r name ms; do M["$name"]=$ms; done < <(medians "$WORK/cni-add.json" "$WORK/cni-del.json" "$WORK/pod.json" "$WORK/podd.json" "$WORK/poddn.json" "$WORK/sh.json")
+while IFS=$'\t' read -r name ms; do M["$name"]=$ms; done < <(medians "$WORK"/cni-add-*.json "$WORK"/cni-del-*.json "$WORK/pod.json" "$WORK/podd.json" "$WORK/poddn.json" "$WORK/sh.json")
 # the CNI plugin is started by a /bin/sh script: subtract sh's own start
 bash_ms=${M["sh"]}
 cni_add=$(jq -n "${M["CNI ADD"]} - $bash_ms"); cni_del=$(jq -n "${M["CNI DEL"]} - $bash_ms")
+pr_add=$(jq -n "${M["podrun-cni ADD"]} - $bash_ms"); pr_del=$(jq -n "${M["podrun-cni DEL"]} - $bash_ms")
 net_up=$(jq -n "${M["pod create"]} - ${M["pod create --no-network"]}")
 net_down=$(jq -n "${M["pod delete"]} - ${M["pod delete --no-network"]}")
 
@@ -288,9 +299,11 @@ done
 echo
 echo "| pod figure | value | reference | ratio | target |"
 echo "|---|---:|---:|---:|---|"
-echo "| pod network up (pod create - pod create --no-network) vs CNI bridge+host-local ADD, ms | $(fmt "$net_up") | $(fmt "$cni_add") | $(ratio "$net_up" "$cni_add") | <= 0.3 |"
-echo "| pod network down (pod delete - pod delete --no-network) vs kernel veth delete, ms | $(fmt "$net_down") | $(fmt "$veth_ms") | $(ratio "$net_down" "$veth_ms") | <= 1.1 |"
-echo "| CNI DEL (for reference), ms | $(fmt "$cni_del") | | | |"
+echo "| network up: podrun-cni ADD vs CNI bridge+host-local ADD (same netns and config), ms | $(fmt "$pr_add") | $(fmt "$cni_add") | $(ratio "$pr_add" "$cni_add") | <= 0.3 |"
+echo "| network down: podrun-cni DEL vs CNI bridge+host-local DEL, ms | $(fmt "$pr_del") | $(fmt "$cni_del") | $(ratio "$pr_del" "$cni_del") | |"
+echo "| network down: podrun-cni DEL vs kernel veth delete, ms | $(fmt "$pr_del") | $(fmt "$veth_ms") | $(ratio "$pr_del" "$veth_ms") | <= 1.1 |"
+echo "| pod network up (pod create - pod create --no-network) vs CNI ADD, ms | $(fmt "$net_up") | $(fmt "$cni_add") | $(ratio "$net_up" "$cni_add") | |"
+echo "| pod network down (pod delete - pod delete --no-network) vs kernel veth delete, ms | $(fmt "$net_down") | $(fmt "$veth_ms") | $(ratio "$net_down" "$veth_ms") | |"
 echo "| pod create (with network), ms | $(fmt "${M["pod create"]}") | | | |"
 echo "| pod delete (with network), ms | $(fmt "${M["pod delete"]}") | | | |"
 echo "| pause RSS, KiB | $pause_rss | 512 | $(ratio "$pause_rss" 512) | <= 1 (0.5 MB) |"
@@ -306,7 +319,7 @@ if [ -n "$JSON_OUT" ]; then
                 jq -n --arg f "$f" --arg rt "$rt" --arg v "${RESULT["$f|$rt"]:-null}" '{figure: $f, runtime: $rt, value: ($v | tonumber? // null)}'
             done
         done
-        for kv in "net_up:$net_up" "cni_add:$cni_add" "net_down:$net_down" "veth_delete:$veth_ms" "pause_rss_kib:$pause_rss" \
+        for kv in "podrun_cni_add:$pr_add" "podrun_cni_del:$pr_del" "cni_del:$cni_del" "net_up:$net_up" "cni_add:$cni_add" "net_down:$net_down" "veth_delete:$veth_ms" "pause_rss_kib:$pause_rss" \
                   "pod_first_ms:$(jq -n "${POD_MS[1]} / 1000")" "pod_last_ms:$(jq -n "${POD_MS[$PODS]} / 1000")" "floor:$floor_ms"; do
             jq -n --arg k "${kv%%:*}" --arg v "${kv#*:}" '{figure: $k, runtime: "podrun", value: ($v | tonumber)}'
         done

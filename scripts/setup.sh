@@ -14,6 +14,7 @@ PACKAGES=(
     jq                          # scripts read JSON
     runc crun                   # reference runtimes the tests and benchmarks compare with
     hyperfine                   # benchmarks
+    time                        # /usr/bin/time: peak RSS in the benchmarks
     strace                      # debugging the runtime
     libseccomp-dev pkg-config   # seccomp
     containernetworking-plugins # reference CNI plugins (/usr/lib/cni)
