@@ -36,7 +36,9 @@ impl Net {
         json!({
             "cniVersion": "1.0.0", "name": format!("prc-{}", self.tag), "type": "bridge",
             "bridge": self.bridge, "isGateway": true, "isDefaultGateway": true,
-            "ipam": {"type": "host-local", "subnet": format!("10.244.{}.0/24", self.subnet_third), "dataDir": self.dir.join("ipam")}
+            // flannel's delegate shape: the node subnet plus a route to the cluster network
+            "ipam": {"type": "host-local", "subnet": format!("10.244.{}.0/24", self.subnet_third), "dataDir": self.dir.join("ipam"),
+                     "routes": [{"dst": "10.244.0.0/16", "gw": format!("10.244.{}.1", self.subnet_third)}]}
         })
     }
 
@@ -102,6 +104,7 @@ struct Outcome {
     exit_codes: Vec<(String, i32)>,
     addresses: Vec<String>,
     routes_a: String,
+    result_routes: String,
     ping: bool,
     ip_files_after_first_del: usize,
     bridge_ports_end: usize,
@@ -126,6 +129,7 @@ fn conformance(net: &mut Net) -> Outcome {
     };
     let addresses = vec![offset(&add_a), offset(&add_b), kernel_addr(&a), kernel_addr(&b)];
     let routes_a = String::from_utf8_lossy(&net.in_netns(&a, &["ip", "-4", "route"]).stdout).replace(&format!("10.244.{third}."), "X.");
+    let result_routes = add_a["routes"].to_string().replace(&format!("10.244.{third}."), "X.");
     let mut check_conf = conf.clone();
     check_conf["prevResult"] = add_a.clone();
     codes.push(("CHECK a".to_string(), net.plugin("CHECK", "ca", &a, &check_conf).0));
@@ -141,6 +145,7 @@ fn conformance(net: &mut Net) -> Outcome {
         exit_codes: codes,
         addresses,
         routes_a,
+        result_routes,
         ping,
         ip_files_after_first_del,
         bridge_ports_end: net.bridge_ports(),
@@ -166,6 +171,7 @@ fn conformance_with_the_reference_bridge_and_host_local_plugins() {
     assert!(want.exit_codes.iter().all(|(_, c)| *c == 0), "{want:?}");
     assert_eq!(got, want, "podrun-cni differs from bridge + host-local");
     assert_eq!(want.addresses, vec!["2/24", "3/24", "2/24", "3/24"]);
+    assert!(want.routes_a.contains("10.244.0.0/16 via X.1 dev eth0"), "{}", want.routes_a);
     assert_eq!(got.ip_files_end, 0);
 }
 

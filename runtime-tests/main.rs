@@ -9,6 +9,7 @@ mod errors;
 mod hooks;
 mod lifecycle;
 mod namespaces;
+mod nodes;
 mod pod_members;
 mod pods;
 mod process;

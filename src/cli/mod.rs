@@ -15,6 +15,7 @@ pub mod exec;
 pub mod features;
 pub mod kill;
 pub mod list;
+pub mod node;
 pub mod pause;
 pub mod pod;
 pub mod ps;
@@ -90,6 +91,9 @@ pub enum Command {
     Features(features::Args),
     /// Act as a CNI plugin (CNI_COMMAND and the network config on stdin; also as `podrun-cni`)
     Cni(cni::Args),
+    /// This node's side of the pod network across nodes (host-gw or vxlan)
+    #[command(subcommand)]
+    Node(node::NodeCommand),
     /// Freeze all processes of a container
     Pause(pause::PauseArgs),
     /// Thaw a paused container
@@ -129,6 +133,7 @@ pub fn dispatch(g: &Global, cmd: Command) -> Result<i32> {
         Command::Spec(a) => spec::run(g, a),
         Command::Features(a) => features::run(g, a),
         Command::Cni(a) => cni::run(g, a),
+        Command::Node(c) => node::run(g, c),
         Command::Pause(a) => pause::run_pause(g, a),
         Command::Resume(a) => pause::run_resume(g, a),
         Command::Update(a) => update::run(g, a),

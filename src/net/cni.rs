@@ -9,11 +9,12 @@
 //! - `DEL`: idempotent: the netns, the interface or the allocation may be gone already.
 //! - `VERSION`, and the 1.1 `STATUS` (the store is usable) and `GC` (releases allocations
 //!   whose container/interface is not in `cni.dev/valid-attachments`).
+//!
 //! Errors go to stdout as `{cniVersion, code, msg, details}` with the spec's codes, exit 1.
 //!
 //! Not supported, refused with code 7 rather than silently ignored: `ipMasq: true` (podrun
 //! never adds NAT), `isGateway: false` together with `isDefaultGateway: true`, ipam routes
-//! other than the default route, IPv6 and more than one range, ipam types other than
+//! whose gateway is outside the subnet, IPv6 and more than one range, ipam types other than
 //! host-local.
 
 use std::collections::HashSet;
@@ -26,7 +27,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{attach, check, detach_owner, host_link_mac, veth_name, Attachment, Ipv4Cidr, NetConfig};
+use super::{attach, check, detach_owner, link_macs, veth_name, Attachment, Ipv4Cidr, NetConfig};
 
 /// The versions whose configs and results this plugin speaks.
 pub const SUPPORTED_VERSIONS: &[&str] = &["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"];
@@ -186,13 +187,23 @@ pub fn net_config(conf: &PluginConfig, ifname: &str) -> Result<NetConfig, CniErr
     };
     let subnet = Ipv4Cidr::parse_subnet(&range.subnet).map_err(|e| invalid(format!("ipam subnet: {e}")))?;
     let gateway = range.gateway.unwrap_or_else(|| subnet.first_host());
+    // host-local's routes: each via its `gw`, else via the range's gateway (what the bridge
+    // plugin configures); the default route via the gateway is the same as isDefaultGateway.
     let mut default_route = conf.is_default_gateway;
+    let mut routes = Vec::new();
     for r in &ipam.routes {
         let dst: Ipv4Cidr = r.dst.parse().map_err(|e| invalid(format!("ipam route {}: {e}", r.dst)))?;
-        if dst.prefix != 0 || r.gw.is_some_and(|gw| gw != gateway) {
-            return Err(invalid(format!("ipam route {} is not supported (only 0.0.0.0/0 via the gateway)", r.dst)));
+        // host bits are dropped, as Go's ParseCIDR (the reference plugins) does
+        let dst = Ipv4Cidr { addr: dst.network(), prefix: dst.prefix };
+        let gw = r.gw.unwrap_or(gateway);
+        if !subnet.contains(gw) {
+            return Err(invalid(format!("ipam route {} via {gw}: the gateway is not in subnet {subnet}", r.dst)));
         }
-        default_route = true;
+        if dst.prefix == 0 && gw == gateway {
+            default_route = true;
+        } else if !routes.contains(&(dst, gw)) {
+            routes.push((dst, gw));
+        }
     }
     let cfg = NetConfig {
         network: conf.name.clone(),
@@ -206,6 +217,7 @@ pub fn net_config(conf: &PluginConfig, ifname: &str) -> Result<NetConfig, CniErr
         default_route,
         range_start: range.range_start,
         range_end: range.range_end,
+        routes,
     };
     cfg.validate().map_err(|e| invalid(e.to_string()))?;
     Ok(cfg)
@@ -288,12 +300,17 @@ pub fn result_json(version: &str, cfg: &NetConfig, att: &Attachment, netns: &str
     if version.starts_with("0.") {
         ip["version"] = json!("4");
     }
-    let routes: Vec<Value> = if cfg.default_route { vec![json!({"dst": "0.0.0.0/0", "gw": att.gateway.to_string()})] } else { Vec::new() };
+    let default = cfg.default_route.then(|| json!({"dst": "0.0.0.0/0", "gw": att.gateway.to_string()}));
+    let more = cfg.routes.iter().map(|(dst, gw)| json!({"dst": format!("{}/{}", dst.network(), dst.prefix), "gw": gw.to_string()}));
+    // the reference plugins' order: ipam routes, then the default route of isDefaultGateway
+    let routes: Vec<Value> = more.chain(default).collect();
+    let macs = link_macs(&[&att.bridge, &att.host_veth]);
+    let mac = |i: usize| macs.get(i).cloned().flatten().unwrap_or_default();
     json!({
         "cniVersion": version,
         "interfaces": [
-            {"name": att.bridge, "mac": host_link_mac(&att.bridge).unwrap_or_default()},
-            {"name": att.host_veth, "mac": host_link_mac(&att.host_veth).unwrap_or_default()},
+            {"name": att.bridge, "mac": mac(0)},
+            {"name": att.host_veth, "mac": mac(1)},
             {"name": att.ifname, "mac": att.mac, "sandbox": netns},
         ],
         "ips": [ip],
@@ -441,6 +458,40 @@ mod tests {
     }
 
     #[test]
+    fn flannel_delegate_routes() {
+        // what flannel's CNI plugin hands its delegate: the node subnet and the cluster network
+        let c = parse_config(
+            br#"{"cniVersion":"1.0.0","name":"cbr0","type":"podrun-cni","isGateway":true,"isDefaultGateway":true,
+                "ipam":{"type":"host-local","ranges":[[{"subnet":"10.244.1.0/24"}]],
+                "routes":[{"dst":"10.244.0.0/16"},{"dst":"10.96.7.1/12","gw":"10.244.1.254"},{"dst":"0.0.0.0/0"}]}}"#,
+        )
+        .unwrap();
+        let n = net_config(&c, "eth0").unwrap();
+        assert!(n.default_route);
+        let cidr = |s: &str| s.parse::<Ipv4Cidr>().unwrap();
+        assert_eq!(
+            n.routes,
+            vec![(cidr("10.244.0.0/16"), Ipv4Addr::new(10, 244, 1, 1)), (cidr("10.96.0.0/12"), Ipv4Addr::new(10, 244, 1, 254))]
+        );
+        let att = Attachment {
+            ip: cidr("10.244.1.2/24"),
+            gateway: n.gateway,
+            host_veth: "veth01234567".into(),
+            mac: "0a:58:0a:f4:01:02".into(),
+            bridge_created: false,
+            bridge: "cni0".into(),
+            ifname: "eth0".into(),
+            network: "cbr0".into(),
+            mtu: 1500,
+        };
+        let r = result_json("1.0.0", &n, &att, "/run/netns/x");
+        assert_eq!(
+            r["routes"],
+            json!([{"dst": "10.244.0.0/16", "gw": "10.244.1.1"}, {"dst": "10.96.0.0/12", "gw": "10.244.1.254"}, {"dst": "0.0.0.0/0", "gw": "10.244.1.1"}])
+        );
+    }
+
+    #[test]
     fn bad_configs_have_spec_codes() {
         let code_of = |b: &[u8]| parse_config(b).unwrap_err().code;
         assert_eq!(code_of(b"{not json"), code::DECODING_FAILURE);
@@ -452,8 +503,9 @@ mod tests {
         assert_eq!(code_of(br#"{"cniVersion":"1.0.0","name":"n","type":"bridge","ipam":{"type":"host-local","subnet":"10.0.0.0/31"}}"#), code::INVALID_CONFIG);
         let no_gw = br#"{"cniVersion":"1.0.0","name":"n","type":"bridge","isDefaultGateway":true,"ipam":{"type":"host-local","subnet":"10.0.0.0/24"}}"#;
         assert_eq!(code_of(no_gw), code::INVALID_CONFIG);
-        let routes = br#"{"cniVersion":"1.0.0","name":"n","type":"bridge","ipam":{"type":"host-local","subnet":"10.0.0.0/24","routes":[{"dst":"10.1.0.0/16"}]}}"#;
+        let routes = br#"{"cniVersion":"1.0.0","name":"n","type":"bridge","ipam":{"type":"host-local","subnet":"10.0.0.0/24","routes":[{"dst":"10.1.0.0/16","gw":"10.9.0.1"}]}}"#;
         assert_eq!(code_of(routes), code::INVALID_CONFIG);
+
     }
 
     #[test]

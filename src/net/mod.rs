@@ -25,6 +25,7 @@
 pub mod cidr;
 pub mod cni;
 pub mod ipam;
+pub mod node;
 
 use std::fs::File;
 use std::future::Future;
@@ -77,6 +78,9 @@ pub struct NetConfig {
     /// whole subnet.
     pub range_start: Option<Ipv4Addr>,
     pub range_end: Option<Ipv4Addr>,
+    /// More routes inside the pod (CNI ipam `routes` other than the default route, e.g.
+    /// flannel's cluster network): destination via gateway, out of `ifname`.
+    pub routes: Vec<(Ipv4Cidr, Ipv4Addr)>,
 }
 
 impl Default for NetConfig {
@@ -94,6 +98,7 @@ impl Default for NetConfig {
             default_route: true,
             range_start: None,
             range_end: None,
+            routes: Vec::new(),
         }
     }
 }
@@ -241,10 +246,21 @@ pub fn detach_owner(cfg: &NetConfig, owner_id: &str, ifname: Option<&str>, remov
     })?
 }
 
-/// The MAC address of a link of the calling process's netns, from sysfs.
-pub fn host_link_mac(name: &str) -> Option<String> {
-    check_ifname("interface", name).ok()?;
-    std::fs::read_to_string(Path::new("/sys/class/net").join(name).join("address")).ok().map(|s| s.trim().to_string())
+/// The MAC addresses of links of the calling process's netns (None: no such link), asked over
+/// netlink: sysfs shows the netns it was mounted in, which need not be ours (`nsenter --net`).
+pub fn link_macs(names: &[&str]) -> Vec<Option<String>> {
+    let found = run(async {
+        let h = connect()?;
+        let mut macs = Vec::with_capacity(names.len());
+        for name in names {
+            macs.push(get_link(&h, name).await?.as_ref().and_then(mac_of));
+        }
+        Ok::<_, Error>(macs)
+    });
+    match found {
+        Ok(Ok(macs)) => macs,
+        _ => vec![None; names.len()],
+    }
 }
 
 /// Verifies an attachment: the host veth on the bridge, the pod interface with its address
@@ -273,8 +289,13 @@ pub fn check(cfg: &NetConfig, netns: BorrowedFd, att: &Attachment) -> Result<()>
         if !addrs.contains(&att.ip) {
             return Err(Error::other(format!("interface {} lacks address {} (has {:?})", att.ifname, att.ip, addrs)));
         }
-        if !has_default_route_via(&pod, att.gateway).await? {
+        if cfg.default_route && !has_route_via(&pod, Ipv4Cidr { addr: Ipv4Addr::UNSPECIFIED, prefix: 0 }, att.gateway).await? {
             return Err(Error::other(format!("no default route via {} in the pod netns", att.gateway)));
+        }
+        for (dst, gw) in &cfg.routes {
+            if !has_route_via(&pod, *dst, *gw).await? {
+                return Err(Error::other(format!("no route {dst} via {gw} in the pod netns")));
+            }
         }
         Ok(())
     })?
@@ -444,6 +465,15 @@ async fn configure_pod_side(cfg: &NetConfig, netns: BorrowedFd<'_>, ip: Ipv4Addr
         let route = RouteMessageBuilder::<Ipv4Addr>::new().protocol(RouteProtocol::Boot).gateway(cfg.gateway).output_interface(index).build();
         h.route().add(route).execute().await.map_err(|e| nl_err(format!("add default route via {}", cfg.gateway), e))?;
     }
+    for (dst, gw) in &cfg.routes {
+        let route = RouteMessageBuilder::<Ipv4Addr>::new()
+            .protocol(RouteProtocol::Boot)
+            .destination_prefix(dst.network(), dst.prefix)
+            .gateway(*gw)
+            .output_interface(index)
+            .build();
+        h.route().add(route).execute().await.map_err(|e| nl_err(format!("add route {dst} via {gw}"), e))?;
+    }
     mac_of(&link).ok_or_else(|| Error::other(format!("{} has no MAC address", cfg.ifname)))
 }
 
@@ -513,10 +543,18 @@ async fn ipv4_addresses(h: &Handle, index: u32) -> Result<Vec<Ipv4Cidr>> {
     Ok(out)
 }
 
-async fn has_default_route_via(h: &Handle, gateway: Ipv4Addr) -> Result<bool> {
+/// Whether the main table has a route to `dst` via `gateway`.
+async fn has_route_via(h: &Handle, dst: Ipv4Cidr, gateway: Ipv4Addr) -> Result<bool> {
     let mut s = h.route().get(RouteMessageBuilder::<Ipv4Addr>::new().build()).execute();
     while let Some(r) = s.try_next().await.map_err(|e| nl_err("list routes", e))? {
-        if r.header.destination_prefix_length != 0 {
+        if r.header.destination_prefix_length != dst.prefix {
+            continue;
+        }
+        let r_dst = r.attributes.iter().find_map(|a| match a {
+            RouteAttribute::Destination(RouteAddress::Inet(d)) => Some(*d),
+            _ => None,
+        });
+        if r_dst.unwrap_or(Ipv4Addr::UNSPECIFIED) != dst.network() {
             continue;
         }
         if r.attributes.iter().any(|a| matches!(a, RouteAttribute::Gateway(RouteAddress::Inet(g)) if *g == gateway)) {
