@@ -50,7 +50,13 @@ impl Net {
     }
 
     fn plugin(&self, command: &str, container: &str, netns: &str, conf: &Value) -> (i32, Value) {
+        self.plugin_with_args(command, container, netns, conf, "")
+    }
+
+    /// `plugin` with `CNI_ARGS`.
+    fn plugin_with_args(&self, command: &str, container: &str, netns: &str, conf: &Value, args: &str) -> (i32, Value) {
         let mut child = Command::new(&self.plugin)
+            .env("CNI_ARGS", args)
             .env("CNI_COMMAND", command)
             .env("CNI_CONTAINERID", container)
             .env("CNI_NETNS", if netns.is_empty() { String::new() } else { format!("/run/netns/{netns}") })
@@ -211,4 +217,28 @@ fn bad_input_gets_cni_errors_and_makes_nothing() {
     assert_eq!((rc, err["code"].as_u64()), (1, Some(4)), "{err}");
     assert!(!Path::new("/sys/class/net").join(&net.bridge).exists(), "a refused ADD made the bridge");
     assert!(net.ip_files().is_empty(), "a refused ADD allocated an address");
+}
+
+#[test]
+fn cni_args_ip_picks_the_address_like_host_local() {
+    let mut net = Net::new("a", PathBuf::new(), 216);
+    net.plugin = podrun_cni(&net.dir);
+    let conf = net.config();
+    let (a, b) = (net.add_netns("a"), net.add_netns("b"));
+    // Kubernetes' arguments plus IP=: the address asked for
+    let k8s = "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web;IP=10.244.216.77";
+    let (rc, res) = net.plugin_with_args("ADD", "ca", &a, &conf, k8s);
+    assert_eq!(rc, 0, "{res}");
+    assert_eq!(res["ips"][0]["address"], "10.244.216.77/24", "{res}");
+    // the same address again: refused, nothing made for the second container
+    let (rc, err) = net.plugin_with_args("ADD", "cb", &b, &conf, "IP=10.244.216.77");
+    assert_eq!(rc, 1, "{err}");
+    assert!(err["details"].as_str().unwrap_or("").contains("10.244.216.77"), "{err}");
+    // an unknown argument without IgnoreUnknown: invalid environment
+    let (rc, err) = net.plugin_with_args("ADD", "cb", &b, &conf, "K8S_POD_NAME=web");
+    assert_eq!((rc, err["code"].as_u64()), (1, Some(4)), "{err}");
+    assert_eq!(net.ip_files(), vec!["10.244.216.77".to_string()]);
+    assert_eq!(net.bridge_ports(), 1, "a refused ADD left a veth on the bridge");
+    assert_eq!(net.plugin("DEL", "ca", &a, &conf).0, 0);
+    assert!(net.ip_files().is_empty());
 }

@@ -230,12 +230,42 @@ pub struct Env {
     pub container_id: String,
     pub netns: String,
     pub ifname: String,
+    /// `CNI_ARGS`: `K=V;K=V` (e.g. Kubernetes' `IgnoreUnknown=1;K8S_POD_NAME=...`).
+    pub args: String,
 }
 
 impl Env {
     pub fn from_process() -> Env {
         let get = |k: &str| std::env::var(k).unwrap_or_default();
-        Env { command: get("CNI_COMMAND"), container_id: get("CNI_CONTAINERID"), netns: get("CNI_NETNS"), ifname: get("CNI_IFNAME") }
+        Env {
+            command: get("CNI_COMMAND"),
+            container_id: get("CNI_CONTAINERID"),
+            netns: get("CNI_NETNS"),
+            ifname: get("CNI_IFNAME"),
+            args: get("CNI_ARGS"),
+        }
+    }
+
+    /// The address asked for with `IP=` in `CNI_ARGS` (host-local's one argument). As in the
+    /// reference plugins, another key is an error unless `IgnoreUnknown` is `1` or `true`.
+    pub fn requested_ip(&self) -> Result<Option<Ipv4Addr>, CniError> {
+        let bad = |msg: String| CniError::new(code::INVALID_ENV, msg, format!("CNI_ARGS={}", self.args));
+        let mut pairs = Vec::new();
+        for pair in self.args.split(';').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').ok_or_else(|| bad(format!("CNI_ARGS: {pair:?} is not KEY=VALUE")))?;
+            pairs.push((k, v));
+        }
+        let ignore_unknown = pairs.iter().any(|(k, v)| *k == "IgnoreUnknown" && (*v == "1" || v.eq_ignore_ascii_case("true")));
+        let mut ip = None;
+        for (k, v) in pairs {
+            match k {
+                "IP" => ip = Some(v.parse::<Ipv4Addr>().map_err(|_| bad(format!("CNI_ARGS: IP={v} is not an IPv4 address")))?),
+                "IgnoreUnknown" => {}
+                _ if ignore_unknown => {}
+                _ => return Err(bad(format!("CNI_ARGS: unknown argument {k:?} (and IgnoreUnknown is not set)"))),
+            }
+        }
+        Ok(ip)
     }
 
     fn require(&self, name: &str, value: &str) -> Result<(), CniError> {
@@ -281,8 +311,9 @@ fn cmd_add(env: &Env, conf: &PluginConfig) -> Result<Value, CniError> {
     env.require("CNI_NETNS", &env.netns)?;
     env.require("CNI_IFNAME", &env.ifname)?;
     let cfg = net_config(conf, &env.ifname)?;
+    let fixed_ip = env.requested_ip()?;
     let netns = open_netns(&env.netns)?;
-    let att = attach(&cfg, netns.as_fd(), &env.container_id, None).map_err(|e| plugin_failure("ADD failed", e))?;
+    let att = attach(&cfg, netns.as_fd(), &env.container_id, fixed_ip).map_err(|e| plugin_failure("ADD failed", e))?;
     if conf.hairpin_mode {
         let path = format!("/sys/class/net/{}/brport/hairpin_mode", att.host_veth);
         if let Err(e) = std::fs::write(&path, "1") {
@@ -458,6 +489,18 @@ mod tests {
     }
 
     #[test]
+    fn cni_args() {
+        let ip = |a: &str| Env { args: a.into(), ..Env::default() }.requested_ip();
+        assert_eq!(ip(""), Ok(None));
+        assert_eq!(ip("IP=10.244.1.7"), Ok(Some(Ipv4Addr::new(10, 244, 1, 7))));
+        let k8s = "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web;K8S_POD_INFRA_CONTAINER_ID=abc;IP=10.244.1.9";
+        assert_eq!(ip(k8s), Ok(Some(Ipv4Addr::new(10, 244, 1, 9))));
+        assert_eq!(ip("K8S_POD_NAME=web").unwrap_err().code, code::INVALID_ENV);
+        assert_eq!(ip("IP=nope").unwrap_err().code, code::INVALID_ENV);
+        assert_eq!(ip("garbage").unwrap_err().code, code::INVALID_ENV);
+    }
+
+    #[test]
     fn flannel_delegate_routes() {
         // what flannel's CNI plugin hands its delegate: the node subnet and the cluster network
         let c = parse_config(
@@ -511,7 +554,7 @@ mod tests {
     #[test]
     fn env_errors() {
         let mut out = Vec::new();
-        let env = Env { command: "ADD".into(), container_id: "c1".into(), netns: String::new(), ifname: "eth0".into() };
+        let env = Env { command: "ADD".into(), container_id: "c1".into(), netns: String::new(), ifname: "eth0".into(), args: String::new() };
         assert_eq!(main_with(&env, &conf(""), &mut out), 1);
         let v: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["code"], code::INVALID_ENV);
