@@ -115,6 +115,9 @@ fn run(mut cfg: InitConfig, chan: &Channel) -> Result<Never> {
     join_namespaces(&cfg)?;
     if !cfg.unshare.is_empty() {
         nix::sched::unshare(cfg.unshare).sys(|| format!("unshare {:?}", cfg.unshare))?;
+        if cfg.unshare.contains(CloneFlags::CLONE_NEWNET) {
+            namespaces::bring_up_loopback()?;
+        }
     }
     if cfg.mode == Mode::Create && !cfg.no_new_keyring {
         join_session_keyring(cfg.id);
