@@ -4,6 +4,7 @@ mod cgroups;
 mod cni;
 mod common;
 mod console;
+mod containerd;
 mod demo;
 mod errors;
 mod hooks;
