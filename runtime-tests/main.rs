@@ -11,6 +11,7 @@ mod hooks;
 mod lifecycle;
 mod namespaces;
 mod pod_members;
+mod podman;
 mod pods;
 mod process;
 mod reliability;
