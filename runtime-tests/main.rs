@@ -7,6 +7,7 @@ mod console;
 mod containerd;
 mod demo;
 mod errors;
+mod gorunc;
 mod hooks;
 mod lifecycle;
 mod namespaces;
