@@ -256,6 +256,14 @@ fn scenario(env: &TestEnv, p: &Podman, runtime: &str, state_root: &str) -> Vec<S
     );
     steps.push(Step::new("run --rm", &out));
 
+    // A terminal: conmon hands the runtime a --console-socket and relays the pty.
+    let out = run(
+        &["--rm", "-t", "--network", "none"],
+        BUSYBOX_IMAGE,
+        &["sh", "-c", "tty; stty size; exit 2"],
+    );
+    steps.push(Step::new("run --rm -t", &out));
+
     // 2. A detached container: exec, pause/unpause, stop, start, rm.
     let out = run(
         &["-d", "--name", "pm-d", "--network", "none"],
@@ -486,6 +494,12 @@ fn podman_runs_podrun_like_runc() {
     assert_eq!(
         find("run --rm").stdout,
         "hello from podman\nuid=0(root) gid=0(root)\n20000\n"
+    );
+    assert_eq!(find("run --rm -t").code, Some(2));
+    assert!(
+        find("run --rm -t").stdout.starts_with("/dev/pts/0"),
+        "{:?}",
+        find("run --rm -t")
     );
     assert_eq!(find("exec").code, Some(4));
     assert_eq!(
