@@ -260,7 +260,11 @@ fn scenario(env: &TestEnv, p: &Podman, runtime: &str, state_root: &str) -> Vec<S
     let out = run(
         &["--rm", "-t", "--network", "none"],
         BUSYBOX_IMAGE,
-        &["sh", "-c", "tty; stty size; exit 2"],
+        &[
+            "sh",
+            "-c",
+            "tty; [ -t 0 ] && [ -t 1 ] && echo stdio-is-a-tty; exit 2",
+        ],
     );
     steps.push(Step::new("run --rm -t", &out));
 
@@ -496,10 +500,9 @@ fn podman_runs_podrun_like_runc() {
         "hello from podman\nuid=0(root) gid=0(root)\n20000\n"
     );
     assert_eq!(find("run --rm -t").code, Some(2));
-    assert!(
-        find("run --rm -t").stdout.starts_with("/dev/pts/0"),
-        "{:?}",
-        find("run --rm -t")
+    assert_eq!(
+        find("run --rm -t").stdout,
+        "/dev/pts/0\r\nstdio-is-a-tty\r\n"
     );
     assert_eq!(find("exec").code, Some(4));
     assert_eq!(
