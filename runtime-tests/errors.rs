@@ -281,3 +281,57 @@ fn json_log_carries_the_error() {
     }
     assert!(env.container_ids().is_empty());
 }
+
+/// checkpoint/restore (CRIU) are not supported: runc's command lines get a clear error, also
+/// in the JSON log where containerd's shim looks for it, and nothing is touched.
+#[test]
+fn checkpoint_and_restore_are_refused_clearly() {
+    let env = TestEnv::new("err-criu");
+    let pid = crate::lifecycle::create_sleeper(&env, "criu");
+    let log = env.dir.join("log.json");
+    for args in [
+        &[
+            "checkpoint",
+            "--image-path",
+            "/tmp/none",
+            "--leave-running",
+            "criu",
+        ][..],
+        &[
+            "restore",
+            "--image-path",
+            "/tmp/none",
+            "--bundle",
+            "/tmp",
+            "criu",
+        ][..],
+    ] {
+        let mut all = vec!["--log", s(&log), "--log-format", "json"];
+        all.extend_from_slice(args);
+        let out = env.podrun(&all);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}",
+            crate::common::describe(&out)
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("{} is not supported", args[0])),
+            "{err}"
+        );
+        assert!(err.contains("CRIU"), "{err}");
+        let text = std::fs::read_to_string(&log).expect("the log file");
+        let last: Value = serde_json::from_str(text.lines().last().unwrap_or_default())
+            .unwrap_or_else(|e| panic!("last log line not JSON ({e}): {text}"));
+        assert_eq!(last["level"], "error", "{last}");
+        assert!(
+            last["msg"]
+                .as_str()
+                .is_some_and(|m| m.contains("not supported")),
+            "{last}"
+        );
+    }
+    assert_eq!(env.state("criu")["status"], "created");
+    assert!(crate::common::pid_alive(pid));
+}

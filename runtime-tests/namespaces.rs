@@ -208,3 +208,22 @@ fn user_namespace_with_mappings() {
     env.run_ok(&["delete", "--force", "userns-d"]);
     assert!(!pid_alive(pid));
 }
+
+/// A new network namespace gets `lo` up, as runc and crun give it (podman's `--network none`
+/// and its pods reach their own services on 127.0.0.1): same flags as under runc, and a TCP
+/// connection over 127.0.0.1 works inside the container.
+#[test]
+fn new_network_namespace_has_loopback_up() {
+    let env = TestEnv::new("ns-lo");
+    let script = "cat /sys/class/net/lo/flags; \
+                  httpd -p 127.0.0.1:8089 -h /etc && timeout 5 wget -q -O - http://127.0.0.1:8089/hostname";
+    let out = run_sh_ok(&env, "lo-up", script, |_| {});
+    assert_eq!(out, "0x9\npodrun\n", "lo is not up (IFF_UP = 0x1)");
+    let bundle = crate::lifecycle::sh_bundle(&env, "hello", "cat /sys/class/net/lo/flags", |_| {});
+    let mut runc = std::process::Command::new("/usr/sbin/runc");
+    runc.arg("--root").arg(env.dir.join("runc-root"));
+    runc.args(["run", "--bundle", s(&bundle), "lo-runc"]);
+    let from_runc = env.output_via_files(&mut runc);
+    assert!(from_runc.status.success(), "{}", describe(&from_runc));
+    assert_eq!(String::from_utf8_lossy(&from_runc.stdout), "0x9\n");
+}

@@ -366,3 +366,86 @@ fn init_does_not_run_the_on_disk_binary() {
         "the created init runs the writable on-disk podrun (CVE-2019-5736)"
     );
 }
+
+/// podman's and Docker's specs ask for seccomp without no_new_privs and without
+/// CAP_SYS_ADMIN: the filter must be loaded before the capabilities are dropped (runc's
+/// order), or seccomp(2) fails with EACCES and the container never runs. Same outcome as runc.
+#[test]
+fn seccomp_without_no_new_privileges() {
+    let env = TestEnv::new("proc-seccomp-nnp");
+    let script = "mkdir /newdir 2>&1; echo \"mkdir=$?\"; \
+                  grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status";
+    let bundle = |seccomp: bool| {
+        sh_bundle(&env, "hello", script, |spec| {
+            spec["process"]["noNewPrivileges"] = json!(false);
+            if seccomp {
+                spec["linux"]["seccomp"] = json!({
+                    "defaultAction": "SCMP_ACT_ALLOW",
+                    "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_AARCH64"],
+                    "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+                });
+            }
+        })
+    };
+    let run = |runtime: &std::path::Path, b: &std::path::Path, id: &str| {
+        let mut cmd = Command::new(runtime);
+        cmd.arg("--root").arg(env.dir.join(format!("root-{id}")));
+        cmd.args(["run", "--bundle", s(b), id]);
+        let out = env.output_via_files(&mut cmd);
+        assert!(
+            out.status.success(),
+            "{} run {id}: {}",
+            runtime.display(),
+            describe(&out)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let filtered = run(&podrun_bin(), &bundle(true), "sc-on");
+    // The read-only rootfs alone gives EROFS: EPERM can only come from the filter.
+    assert!(filtered.contains("Operation not permitted"), "{filtered}");
+    assert!(filtered.contains("mkdir=1"), "{filtered}");
+    assert_eq!(status_field(&filtered, "NoNewPrivs"), "0");
+    assert_eq!(
+        status_field(&filtered, "Seccomp"),
+        "2",
+        "no filter in force: {filtered}"
+    );
+    let plain = run(&podrun_bin(), &bundle(false), "sc-off");
+    assert!(plain.contains("Read-only file system"), "{plain}");
+    assert_eq!(status_field(&plain, "Seccomp"), "0");
+    let runc = run(
+        std::path::Path::new("/usr/sbin/runc"),
+        &bundle(true),
+        "sc-runc",
+    );
+    assert_eq!(filtered, runc, "podrun and runc differ");
+}
+
+/// An init error after `create` returned (here: execve fails with ENOEXEC once started) has
+/// no podrun create left to report to; it goes to the container's stderr instead of vanishing.
+#[test]
+fn init_error_after_start_goes_to_container_stderr() {
+    let env = TestEnv::new("proc-late-error");
+    let bundle = env.bundle_with_rootfs_copy("hello", |spec| {
+        spec["process"]["args"] = json!(["/notelf"]);
+    });
+    let notelf = bundle.join("rootfs/notelf");
+    std::fs::write(&notelf, "no shebang, no ELF header\n").expect("write /notelf");
+    std::fs::set_permissions(&notelf, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod /notelf");
+    let out = env.podrun(&["run", "--bundle", s(&bundle), "late"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("podrun: container init: exec /notelf"),
+        "{err}"
+    );
+    assert!(
+        err.contains("Exec format error") || err.contains("ENOEXEC"),
+        "{err}"
+    );
+    assert!(
+        env.container_ids().is_empty(),
+        "run left its container behind"
+    );
+}

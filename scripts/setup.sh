@@ -7,7 +7,7 @@
 # Needs root when something must be installed. Works without a tty (CI).
 set -euo pipefail
 
-# Every Debian package the scripts and tests use. Later work appends here (containerd, podman, ...).
+# Every Debian package the scripts and tests use.
 PACKAGES=(
     busybox-static              # the rootfs of the example bundles
     iproute2                    # ip: tests inspect links, addresses, routes, netns
@@ -20,6 +20,9 @@ PACKAGES=(
     containernetworking-plugins # reference CNI plugins (/usr/lib/cni)
     util-linux                  # unshare, nsenter, mount, findmnt
     procps                      # ps, pgrep (tests look processes up by recorded PID only)
+    containerd                  # real-client tests: containerd + ctr + containerd-shim-runc-v2
+    podman conmon               # real-client tests: podman 4.3 and its container monitor
+    catatonit                   # init of the locally built podman pod infra image
 )
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -15,6 +15,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::Value;
 
+pub mod clients;
+
 /// The podrun binary cargo built for these tests.
 pub fn podrun_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_podrun"))

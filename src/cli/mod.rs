@@ -23,6 +23,7 @@ pub mod run;
 pub mod spec;
 pub mod start;
 pub mod state;
+pub mod unsupported;
 pub mod update;
 
 pub const DEFAULT_ROOT: &str = "/run/podrun";
@@ -102,6 +103,10 @@ pub enum Command {
     Update(update::Args),
     /// Print container events and resource statistics
     Events(events::Args),
+    /// Not supported (no CRIU): fails with a clear error, for runc's callers
+    Checkpoint(unsupported::Args),
+    /// Not supported (no CRIU): fails with a clear error, for runc's callers
+    Restore(unsupported::Args),
     /// Pods: a pause process owning shared namespaces and a network
     #[command(subcommand)]
     Pod(pod::PodCommand),
@@ -138,6 +143,8 @@ pub fn dispatch(g: &Global, cmd: Command) -> Result<i32> {
         Command::Resume(a) => pause::run_resume(g, a),
         Command::Update(a) => update::run(g, a),
         Command::Events(a) => events::run(g, a),
+        Command::Checkpoint(a) => unsupported::run(g, "checkpoint", a),
+        Command::Restore(a) => unsupported::run(g, "restore", a),
         Command::Pod(c) => pod::run(g, c),
     }
 }

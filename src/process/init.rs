@@ -5,9 +5,13 @@
 //! 2. join namespaces by path (user first), create the rest with unshare
 //! 3. create mode: rootfs step 1 (mounts, devices), parent hooks, createContainer hooks,
 //!    pivot_root, rootfs step 3 (masked/readonly paths), hostname, sysctl
-//! 4. terminal, rlimits, oom_score_adj, cwd, user, capabilities, resolve the executable
+//! 4. terminal, rlimits, oom_score_adj, cwd, (seccomp without no_new_privs), user,
+//!    capabilities, resolve the executable
 //! 5. `Ready`, then (create) block on the exec fifo until `podrun start`
-//! 6. startContainer hooks, no_new_privs, seccomp, close fds, execve
+//! 6. startContainer hooks, no_new_privs, (seccomp with no_new_privs), close fds, execve
+//!
+//! An error after `Ready` has no podrun left to report it (create has exited): it goes to
+//! the container's stderr, which is where its caller (conmon, the shim) collects output.
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, RawFd};
@@ -75,12 +79,22 @@ pub fn child_main(cfg: InitConfig, chan: Channel) -> ! {
         Ok(never) => match never {},
         Err(e) => e,
     };
-    let _ = chan.send(&Msg::Error(err.to_string()));
+    if chan.send(&Msg::Error(err.to_string())).is_err() {
+        report_to_stderr(&err);
+    }
     // SAFETY: _exit never returns and runs no atexit handlers (we are a forked child).
     unsafe { libc::_exit(1) }
 }
 
 enum Never {}
+
+/// The last resort for an init error nobody listens for any more: one line on fd 2 (the
+/// container's stderr), written with a single write(2).
+fn report_to_stderr(err: &Error) {
+    let line = format!("podrun: container init: {err}\n");
+    // SAFETY: write(2) of a valid buffer to fd 2; a failure is ignored (nowhere else to go).
+    unsafe { libc::write(2, line.as_ptr().cast(), line.len()) };
+}
 
 fn run(mut cfg: InitConfig, chan: &Channel) -> Result<Never> {
     // Until Ready, the init dies with podrun; other processes in the container cannot open
@@ -101,6 +115,9 @@ fn run(mut cfg: InitConfig, chan: &Channel) -> Result<Never> {
     join_namespaces(&cfg)?;
     if !cfg.unshare.is_empty() {
         nix::sched::unshare(cfg.unshare).sys(|| format!("unshare {:?}", cfg.unshare))?;
+        if cfg.unshare.contains(CloneFlags::CLONE_NEWNET) {
+            namespaces::bring_up_loopback()?;
+        }
     }
     if cfg.mode == Mode::Create && !cfg.no_new_keyring {
         join_session_keyring(cfg.id);
@@ -126,6 +143,15 @@ fn run(mut cfg: InitConfig, chan: &Channel) -> Result<Never> {
     change_dir(process.cwd())?;
 
     let sets = caps::CapSets::from_spec(process.capabilities().as_ref())?;
+    // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while the init still
+    // has every capability, before they are dropped (runc's order; podman and Docker ask for
+    // seccomp without no_new_privs). With no_new_privs it is the last step before execve.
+    let no_new_privs = process.no_new_privileges().unwrap_or(false);
+    if !no_new_privs {
+        if let Some(filter) = cfg.seccomp.take() {
+            filter.load()?;
+        }
+    }
     caps::drop_bounding(&sets)?;
     user::set_keep_caps(true)?;
     user::switch_user(process.user(), !userns_setgroups_denied())?;
@@ -150,7 +176,7 @@ fn run(mut cfg: InitConfig, chan: &Channel) -> Result<Never> {
     }
     drop(pty);
 
-    if process.no_new_privileges().unwrap_or(false) {
+    if no_new_privs {
         prctl(libc::PR_SET_NO_NEW_PRIVS, 1, "PR_SET_NO_NEW_PRIVS")?;
     }
     prepare_fds(cfg.preserve_fds)?;

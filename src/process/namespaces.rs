@@ -96,6 +96,36 @@ pub fn join(ns: &JoinNs) -> Result<()> {
         .map_err(|e| Error::sys(format!("setns {}", ns_oci_name(ns.typ)), e))
 }
 
+/// Brings `lo` up in the network namespace this process just created, as runc and crun do: a
+/// new netns starts with `lo` down, and callers (podman's `--network none`, its pods, Docker's
+/// `none` network) expect 127.0.0.1 to work. One ioctl pair on a throwaway socket: the init is
+/// a forked single-threaded child, where no netlink runtime can run.
+pub fn bring_up_loopback() -> Result<()> {
+    // SAFETY: socket(2) with constant arguments; the fd is owned right below.
+    let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return Err(Error::sys("socket(AF_INET) to bring up lo", nix::Error::last()));
+    }
+    // SAFETY: `raw` is a new socket that nothing else owns.
+    let sock = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
+    // SAFETY: ifreq is plain data; all zeroes is a valid (empty) request.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS/SIOCSIFFLAGS read and write `req`, which lives across both calls.
+    unsafe {
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) != 0 {
+            return Err(Error::sys("ioctl SIOCGIFFLAGS lo", nix::Error::last()));
+        }
+        req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) != 0 {
+            return Err(Error::sys("ioctl SIOCSIFFLAGS lo up", nix::Error::last()));
+        }
+    }
+    Ok(())
+}
+
 /// True when this process runs in a user namespace other than the initial one.
 pub fn in_user_namespace() -> bool {
     match std::fs::read_to_string("/proc/self/uid_map") {

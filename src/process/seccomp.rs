@@ -1,6 +1,7 @@
 //! seccomp: the OCI `linux.seccomp` profile compiled by libseccomp into a BPF program
 //! (in the runtime, before the fork that makes the init), loaded by the init with one
-//! `seccomp(2)` call as its last step before execve (after no_new_privs).
+//! `seccomp(2)` call: as its last step before execve when the process has no_new_privs, and
+//! before the capabilities are dropped when it has not (then the load needs CAP_SYS_ADMIN).
 //!
 //! The program is exported to plain memory at compile time so that `load` allocates
 //! nothing and calls no library: it is safe in a freshly forked child.
@@ -41,8 +42,8 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Filter> {
 }
 
 impl Filter {
-    /// Loads the filter into the current process (called last, after no_new_privs, right
-    /// before execve). Without no_new_privs this needs CAP_SYS_ADMIN.
+    /// Loads the filter into the current process. Without no_new_privs this needs
+    /// CAP_SYS_ADMIN, so the init calls it before dropping capabilities in that case.
     pub fn load(self) -> Result<()> {
         let len = u16::try_from(self.prog.len())
             .map_err(|_| Error::other(format!("seccomp: program of {} instructions is too long", self.prog.len())))?;
