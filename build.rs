@@ -1,5 +1,12 @@
-//! Build script: the pause binary is built tiny (no libc start files, static-pie, raw
-//! syscalls) in the release profile (where panics abort, see Cargo.toml), so its RSS stays far below 0.5 MB.
+//! Build script:
+//! - the pause binary is built tiny (no libc start files, static-pie, raw syscalls) in the
+//!   release profile (where panics abort, see Cargo.toml), so its RSS stays far below 0.5 MB;
+//! - `PODRUN_COMMIT` (the `commit:` line of `podrun --version`, as runc prints it) is the git
+//!   commit the binary is built from, or "unknown" outside a git checkout. The script reruns
+//!   when HEAD or the branch it points to moves, so the line never names an older commit.
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(tiny_pause)");
     if std::env::var("PROFILE").as_deref() == Ok("release") {
@@ -9,4 +16,40 @@ fn main() {
         }
     }
     println!("cargo::rerun-if-changed=build.rs");
+    println!("cargo::rerun-if-env-changed=PODRUN_COMMIT");
+    let commit = std::env::var("PODRUN_COMMIT")
+        .ok()
+        .filter(|c| !c.is_empty())
+        .or_else(git_commit)
+        .unwrap_or_else(|| "unknown".into());
+    println!("cargo::rustc-env=PODRUN_COMMIT={commit}");
+}
+
+/// `git rev-parse HEAD` of the crate's checkout, watching the files that move HEAD.
+fn git_commit() -> Option<String> {
+    let git = |args: &[&str]| -> Option<String> {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .ok()?;
+        let text = String::from_utf8(out.stdout).ok()?;
+        (out.status.success() && !text.trim().is_empty()).then(|| text.trim().to_string())
+    };
+    let commit = git(&["rev-parse", "HEAD"])?;
+    let mut watch: Vec<PathBuf> = Vec::new();
+    watch.extend(git(&["rev-parse", "--git-path", "HEAD"]).map(PathBuf::from));
+    if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
+        watch.extend(git(&["rev-parse", "--git-path", &branch]).map(PathBuf::from));
+        watch.extend(git(&["rev-parse", "--git-path", "packed-refs"]).map(PathBuf::from));
+    }
+    let base = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for p in watch {
+        let p = if p.is_absolute() { p } else { base.join(p) };
+        // A path that does not exist would make cargo rerun the script on every build.
+        if p.exists() {
+            println!("cargo::rerun-if-changed={}", p.display());
+        }
+    }
+    Some(commit)
 }

@@ -139,6 +139,63 @@ fn relative_cwd() {
 }
 
 #[test]
+fn relative_paths_where_absolute_are_required() {
+    let env = TestEnv::new("err-relpaths");
+    let bundle = env.bundle("sleeper", |spec| {
+        spec["mounts"]
+            .as_array_mut()
+            .expect("mounts")
+            .push(json!({"destination": "rel/dest", "type": "tmpfs", "source": "tmpfs"}));
+    });
+    create_fails(
+        &env,
+        "relmount",
+        &bundle,
+        &["mounts", "rel/dest", "absolute"],
+    );
+    let bundle = env.bundle("sleeper", |spec| {
+        spec["hooks"] = json!({"prestart": [{"path": "bin/true"}]});
+    });
+    create_fails(
+        &env,
+        "relhook",
+        &bundle,
+        &["prestart", "bin/true", "absolute"],
+    );
+    let bundle = env.bundle("sleeper", |spec| {
+        let list = spec["linux"]["namespaces"]
+            .as_array_mut()
+            .expect("namespaces");
+        list.retain(|n| n["type"] != "network");
+        list.push(json!({"type": "network", "path": "proc/1/ns/net"}));
+    });
+    create_fails(
+        &env,
+        "relns",
+        &bundle,
+        &["network", "proc/1/ns/net", "absolute"],
+    );
+}
+
+#[test]
+fn bad_sysctl_is_named() {
+    let env = TestEnv::new("err-sysctl");
+    let bundle = env.bundle("sleeper", |spec| {
+        spec["linux"]["sysctl"] = json!({"kernel.no_such_sysctl_podrun": "1"});
+    });
+    create_fails(
+        &env,
+        "badsysctl",
+        &bundle,
+        &["linux.sysctl", "kernel.no_such_sysctl_podrun"],
+    );
+    let bundle = env.bundle("sleeper", |spec| {
+        spec["linux"]["sysctl"] = json!({"../../../etc/passwd": "x"});
+    });
+    create_fails(&env, "badsysctl", &bundle, &["linux.sysctl", "invalid key"]);
+}
+
+#[test]
 fn unknown_namespace_type() {
     let env = TestEnv::new("err-nstype");
     let bundle = env.bundle("sleeper", |spec| {

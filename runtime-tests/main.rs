@@ -1,6 +1,7 @@
 //! Black-box tests of the built podrun binary.
 
 mod cgroups;
+mod cli;
 mod cni;
 mod common;
 mod console;

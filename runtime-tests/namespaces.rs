@@ -227,3 +227,99 @@ fn new_network_namespace_has_loopback_up() {
     assert!(from_runc.status.success(), "{}", describe(&from_runc));
     assert_eq!(String::from_utf8_lossy(&from_runc.stdout), "0x9\n");
 }
+
+const NS_KINDS: [&str; 7] = ["pid", "net", "ipc", "uts", "mnt", "cgroup", "user"];
+
+/// `readlink /proc/self/ns/<kind>` for every kind, from inside a container of `edit`'s spec.
+fn container_namespaces(env: &TestEnv, id: &str, edit: impl FnOnce(&mut Value)) -> Vec<String> {
+    let script: String = NS_KINDS
+        .iter()
+        .map(|k| format!("readlink /proc/self/ns/{k}; "))
+        .collect();
+    let out = run_sh_ok(env, id, &script, edit);
+    let lines: Vec<String> = out.lines().map(str::to_string).collect();
+    assert_eq!(lines.len(), NS_KINDS.len(), "{out}");
+    lines
+}
+
+/// Every namespace type listed without a path is new (pid, network, ipc, uts, mount, cgroup);
+/// every type not listed is the runtime's own (here: user, and in the second run all but mount).
+#[test]
+fn listed_namespaces_are_new_and_the_others_are_shared() {
+    let env = TestEnv::new("ns-new");
+    let me = std::process::id() as i32;
+    let host: Vec<String> = NS_KINDS.iter().map(|k| host_ns(me, k)).collect();
+    let all = container_namespaces(&env, "ns-all", |spec| {
+        spec["linux"]["namespaces"]
+            .as_array_mut()
+            .expect("namespaces")
+            .push(json!({"type": "cgroup"}));
+    });
+    for ((kind, h), c) in NS_KINDS.iter().zip(&host).zip(&all) {
+        if *kind == "user" {
+            assert_eq!(c, h, "user namespace made although not asked for");
+        } else {
+            assert_ne!(c, h, "{kind}: the container has no namespace of its own");
+        }
+    }
+    let only_mount = container_namespaces(&env, "ns-mnt-only", |spec| {
+        spec["linux"]["namespaces"] = json!([{"type": "mount"}]);
+        spec.as_object_mut().expect("spec").remove("hostname");
+    });
+    for ((kind, h), c) in NS_KINDS.iter().zip(&host).zip(&only_mount) {
+        if *kind == "mnt" {
+            assert_ne!(c, h, "no mount namespace of its own");
+        } else {
+            assert_eq!(c, h, "{kind}: a namespace was made although not listed");
+        }
+    }
+}
+
+/// linux.sysctl is written inside the container's namespaces: the container sees the values,
+/// the host keeps its own.
+#[test]
+fn sysctl_is_applied_inside_the_container_only() {
+    let env = TestEnv::new("ns-sysctl");
+    let keys = [
+        ("kernel.shm_rmid_forced", "/proc/sys/kernel/shm_rmid_forced"),
+        (
+            "net.ipv4.ip_unprivileged_port_start",
+            "/proc/sys/net/ipv4/ip_unprivileged_port_start",
+        ),
+    ];
+    let host_before: Vec<String> = keys
+        .iter()
+        .map(|(_, p)| {
+            std::fs::read_to_string(p)
+                .expect("host sysctl")
+                .trim()
+                .to_string()
+        })
+        .collect();
+    // values that differ from the host's
+    let want: Vec<String> = host_before
+        .iter()
+        .zip(["1", "0"])
+        .zip(["0", "80"])
+        .map(|((h, a), b)| if h == a { b } else { a }.to_string())
+        .collect();
+    let out = run_sh_ok(
+        &env,
+        "sysctl",
+        &format!("cat {}; cat {}", keys[0].1, keys[1].1),
+        |spec| {
+            spec["linux"]["sysctl"] = json!({ keys[0].0: want[0], keys[1].0: want[1] });
+        },
+    );
+    assert_eq!(out.lines().collect::<Vec<_>>(), want, "{out}");
+    let host_after: Vec<String> = keys
+        .iter()
+        .map(|(_, p)| {
+            std::fs::read_to_string(p)
+                .expect("host sysctl")
+                .trim()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(host_after, host_before, "the host's sysctl changed");
+}

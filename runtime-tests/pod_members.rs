@@ -281,4 +281,34 @@ fn joining_a_missing_or_stopped_pod_is_refused_and_leaks_nothing() {
     assert!(pe.env.container_ids().is_empty(), "state left after a refused join");
     assert!(!Path::new("/sys/fs/cgroup/memory/podrun/j2").exists(), "cgroup left");
     assert_eq!(pe.pod_state("s")["containers"], json!([]));
+    // A join by the OCI path of the bind-mounted netns (what containerd passes) after the pause
+    // died: the bind mount still names the pod's netns, so the container lands there (or is
+    // refused), never in the host's netns.
+    let net = pe.ns("s", "net");
+    let bundle = pe.env.bundle("sleeper", |spec| {
+        spec["process"]["args"] = json!(["readlink", "/proc/self/ns/net"]);
+        let nss = spec["linux"]["namespaces"].as_array_mut().unwrap();
+        nss.retain(|n| n["type"] != "network");
+        nss.push(json!({"type": "network", "path": net}));
+    });
+    let out = pe
+        .env
+        .podrun(&["run", "--bundle", bundle.to_str().unwrap(), "j3"]);
+    let host_net = std::fs::read_link("/proc/self/ns/net")
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let seen = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_ne!(
+        seen, host_net,
+        "a join of a dead pod's netns landed in the host's netns"
+    );
+    if out.status.success() {
+        assert_eq!(seen, ns_link("net", &net), "{}", describe(&out));
+    }
+    assert!(
+        pe.env.container_ids().is_empty(),
+        "state left: {:?}",
+        pe.env.container_ids()
+    );
 }

@@ -525,3 +525,256 @@ fn sigkill_during_pod_create_then_delete_force_cleans_up() {
     }
     eprintln!("pod sigkill trials: {finished} finished before the kill, {killed} killed (one create ~{create_us} us)");
 }
+
+/// A bridge that existed before podrun (made here with `ip`, as an admin would) is used as it
+/// is and stays after the last pod is deleted: podrun removes only bridges it made.
+#[test]
+fn an_existing_bridge_is_used_and_kept() {
+    let env = Env::new(109);
+    let made = Command::new("ip")
+        .args(["link", "add", &env.bridge(), "type", "bridge"])
+        .status()
+        .unwrap();
+    assert!(made.success(), "ip link add {}", env.bridge());
+    let st = env.create_ok("on-existing", &[]);
+    assert_eq!(st["network"]["bridgeCreated"], false, "{st}");
+    let veth = st["network"]["hostVeth"].as_str().unwrap().to_string();
+    let master = std::fs::read_link(format!("/sys/class/net/{veth}/master")).unwrap();
+    assert!(
+        master.ends_with(env.bridge()),
+        "veth {veth} is on {master:?}"
+    );
+    let ping = env.in_pod("on-existing", &["ping", "-c", "1", "-W", "2", &env.ip(1)]);
+    assert!(
+        ping.status.success(),
+        "gateway on the existing bridge: {}",
+        String::from_utf8_lossy(&ping.stdout)
+    );
+    env.delete("on-existing");
+    assert_pod_gone(&env, "on-existing", &st);
+    assert!(
+        link_exists(&env.bridge()),
+        "podrun removed a bridge it did not make"
+    );
+    assert!(!env.store.join(env.bridge()).exists(), "IPAM store left");
+    // Env's Drop removes the bridge this test made.
+}
+
+/// `--mtu` reaches the bridge podrun makes, both veth ends; the host's ip_forward is on; and
+/// everything is done in-process over netlink: `pod create` executes no program but the pause.
+#[test]
+fn mtu_ip_forward_and_no_helper_programs() {
+    let env = Env::new(110);
+    let trace = env.root.parent().unwrap().join("execve.trace");
+    let (b, s) = (env.bridge(), env.subnet());
+    let store = env.store.to_str().unwrap().to_string();
+    // strace -f follows the pause too, which never exits: once `pod create` itself has exited
+    // (its "+++ exited" line), strace is killed, which detaches it from the pause.
+    let strace = Command::new("strace")
+        .args(["-f", "-q", "-e", "trace=execve,execveat", "-o"])
+        .arg(&trace)
+        .arg(PODRUN)
+        .arg("--root")
+        .arg(&env.root)
+        .args(["pod", "create", "--bridge", &b, "--subnet", &s, "--store-dir", &store, "--mtu", "1400", "m"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    struct StopStrace(std::process::Child);
+    impl Drop for StopStrace {
+        fn drop(&mut self) {
+            // strace blocks SIGTERM when it runs a program with -o; on SIGKILL the kernel
+            // detaches its tracees, which run on. Our own child, by its pid.
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let strace_pid = strace.id();
+    let guard = StopStrace(strace);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let exit_line = loop {
+        let text = std::fs::read_to_string(&trace).unwrap_or_default();
+        // the first traced pid is podrun's
+        let first = text.split_whitespace().next().unwrap_or("").to_string();
+        let done = text.lines().find(|l| !first.is_empty() && l.starts_with(&format!("{first} +++ exited"))).map(str::to_string);
+        if let Some(l) = done {
+            break l;
+        }
+        assert!(std::time::Instant::now() < deadline, "pod create under strace (pid {strace_pid}) did not finish: {text}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    drop(guard);
+    assert!(exit_line.ends_with("exited with 0 +++"), "pod create failed: {exit_line}");
+    let st = env.state("m");
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let execs: Vec<&str> = text.lines().filter(|l| l.contains("execve")).collect();
+    for l in &execs {
+        let ok = l.contains(&format!("execve(\"{PODRUN}\""))
+            || l.contains("execveat(")
+            || l.contains("execve(\"/proc/self/fd/");
+        assert!(ok, "pod create executed a program: {l}\nall: {execs:#?}");
+    }
+    assert!(execs.len() >= 2, "no exec of the pause seen: {execs:#?}");
+    let mtu = |path: String| {
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{path}: {e}"))
+            .trim()
+            .to_string()
+    };
+    let veth = st["network"]["hostVeth"].as_str().unwrap();
+    assert_eq!(mtu(format!("/sys/class/net/{veth}/mtu")), "1400");
+    assert_eq!(mtu(format!("/sys/class/net/{b}/mtu")), "1400");
+    let pod_side = env.in_pod("m", &["cat", "/sys/class/net/eth0/mtu"]);
+    assert_eq!(
+        String::from_utf8_lossy(&pod_side.stdout).trim(),
+        "1400",
+        "{}",
+        stderr(&pod_side)
+    );
+    assert_eq!(
+        mtu("/proc/sys/net/ipv4/ip_forward".into()),
+        "1",
+        "ip_forward is off"
+    );
+    env.delete("m");
+    assert_pod_gone(&env, "m", &st);
+}
+
+/// A process that is a child subreaper and runs `argv`; it reports every descendant it reaps
+/// as (pid, wait status) on a pipe. So the test sees the exit status of the pause, which
+/// `pod create` leaves to the caller's subreaper as the pod's parent would be.
+struct Reaper {
+    pid: i32,
+    reports: std::fs::File,
+}
+
+impl Reaper {
+    fn spawn(argv: &[&str]) -> Reaper {
+        use std::ffi::CString;
+        use std::os::fd::FromRawFd;
+        let args: Vec<CString> = argv.iter().map(|a| CString::new(*a).unwrap()).collect();
+        let mut ptrs: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+        ptrs.push(std::ptr::null());
+        let mut fds = [0; 2];
+        // SAFETY: pipe2 fills the two-element array.
+        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        // SAFETY: O_CLOEXEC open of a constant path.
+        let devnull = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+        assert!(devnull >= 0);
+        // SAFETY: the test process has threads: the child only calls async-signal-safe
+        // functions (prctl, fork, dup2, execv, waitpid, write, _exit) on data made before.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork");
+        if pid == 0 {
+            // SAFETY: see above; every pointer was prepared before the fork.
+            unsafe {
+                libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+                let cmd = libc::fork();
+                if cmd == 0 {
+                    libc::dup2(devnull, 0);
+                    libc::dup2(devnull, 1);
+                    libc::dup2(devnull, 2);
+                    libc::execv(ptrs[0], ptrs.as_ptr());
+                    libc::_exit(127);
+                }
+                loop {
+                    let mut status = 0;
+                    let p = libc::waitpid(-1, &mut status, 0);
+                    if p < 0 {
+                        if *libc::__errno_location() == libc::EINTR {
+                            continue;
+                        }
+                        libc::_exit(0);
+                    }
+                    let rec = [p, status];
+                    libc::write(fds[1], rec.as_ptr().cast(), std::mem::size_of_val(&rec));
+                }
+            }
+        }
+        // SAFETY: our copies of the write end and /dev/null; the read end becomes a File.
+        unsafe {
+            libc::close(fds[1]);
+            libc::close(devnull);
+            Reaper {
+                pid,
+                reports: std::fs::File::from_raw_fd(fds[0]),
+            }
+        }
+    }
+
+    /// The next (pid, wait status) reaped, waiting at most 20 s.
+    fn next(&mut self) -> (i32, i32) {
+        use std::io::Read;
+        use std::os::fd::AsRawFd;
+        let mut pfd = libc::pollfd {
+            fd: self.reports.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let ready = unsafe { libc::poll(&mut pfd, 1, 20_000) };
+        assert_eq!(ready, 1, "the reaper reported nothing within 20 s");
+        let mut buf = [0u8; 8];
+        self.reports
+            .read_exact(&mut buf)
+            .expect("a report from the reaper");
+        let pid = i32::from_ne_bytes(buf[..4].try_into().unwrap());
+        let status = i32::from_ne_bytes(buf[4..].try_into().unwrap());
+        (pid, status)
+    }
+}
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        // SAFETY: kill and reap our own child by its recorded pid.
+        unsafe {
+            libc::kill(self.pid, libc::SIGKILL);
+            libc::waitpid(self.pid, std::ptr::null_mut(), 0);
+        }
+    }
+}
+
+/// The pause exits with status 0 on SIGTERM and on SIGINT (what Kubernetes' pause.c does),
+/// seen by the process it is left to (a subreaper here, containerd's shim or init elsewhere).
+#[test]
+fn pause_exits_0_on_sigterm_and_sigint() {
+    let env = Env::new(111);
+    for (name, sig) in [("term", libc::SIGTERM), ("int", libc::SIGINT)] {
+        let root = env.root.to_str().unwrap();
+        let mut reaper = Reaper::spawn(&[
+            PODRUN,
+            "--root",
+            root,
+            "pod",
+            "create",
+            "--no-network",
+            name,
+        ]);
+        let (pid, status) = reaper.next();
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "pod create {name} (pid {pid}) ended with status {status:#x}"
+        );
+        let st = env.state(name);
+        let pause = st["pid"].as_i64().unwrap() as i32;
+        assert!(process_exists(i64::from(pause)));
+        // SAFETY: kill with the pid this test's pod recorded.
+        assert_eq!(unsafe { libc::kill(pause, sig) }, 0);
+        let (pid, status) = reaper.next();
+        assert_eq!(pid, pause, "the reaper reaped another process");
+        assert!(
+            libc::WIFEXITED(status),
+            "pause killed by signal {} instead of exiting",
+            libc::WTERMSIG(status)
+        );
+        assert_eq!(
+            libc::WEXITSTATUS(status),
+            0,
+            "pause exit status after signal {sig}"
+        );
+        assert_eq!(env.state(name)["status"], "stopped");
+        env.delete(name);
+        assert_pod_gone(&env, name, &st);
+    }
+}

@@ -381,3 +381,77 @@ fn spec_devices_are_created() {
     );
     assert_eq!(out, "character special file 1,3 660 0:5\nwritten\n");
 }
+
+/// The optional fields (shared:N, master:N, ...) of the mountinfo line of each of `targets`,
+/// as the container sees them.
+fn propagation_in_container(
+    env: &TestEnv,
+    id: &str,
+    targets: &[&str],
+    edit: impl FnOnce(&mut Value),
+) -> Vec<String> {
+    let out = run_sh_ok(env, id, "cat /proc/self/mountinfo", edit);
+    targets
+        .iter()
+        .map(|t| {
+            let line = out
+                .lines()
+                .rev()
+                .find(|l| l.split(' ').nth(4) == Some(*t))
+                .unwrap_or_else(|| panic!("{t} not in the container's mountinfo: {out}"));
+            // fields 7.. up to the "-" separator are the optional fields
+            line.split(' ')
+                .skip(6)
+                .take_while(|f| *f != "-")
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+/// linux.rootfsPropagation sets the propagation of the container's `/`, and propagation
+/// options on a mount (`rshared`, `rprivate`) set that mount's.
+#[test]
+fn rootfs_propagation_and_mount_propagation_flags() {
+    let env = TestEnv::new("rootfs-prop");
+    let vol = env.dir.join("vol");
+    std::fs::create_dir(&vol).expect("mkdir vol");
+    let with = |root: &'static str, vol_opt: &'static str| {
+        let vol = s(&vol).to_string();
+        move |spec: &mut Value| {
+            spec["linux"]["rootfsPropagation"] = json!(root);
+            push_mount(
+                spec,
+                json!({"destination": "/vol", "type": "bind", "source": vol, "options": ["rbind", vol_opt]}),
+            );
+        }
+    };
+    let shared = propagation_in_container(
+        &env,
+        "prop-shared",
+        &["/", "/vol"],
+        with("shared", "rshared"),
+    );
+    assert!(
+        shared[0].contains("shared:"),
+        "rootfsPropagation shared: / is {:?}",
+        shared[0]
+    );
+    assert!(
+        shared[1].contains("shared:"),
+        "rshared bind: /vol is {:?}",
+        shared[1]
+    );
+    let private = propagation_in_container(
+        &env,
+        "prop-private",
+        &["/", "/vol"],
+        with("private", "rprivate"),
+    );
+    for (t, p) in ["/", "/vol"].iter().zip(&private) {
+        assert!(
+            !p.contains("shared:") && !p.contains("master:"),
+            "private: {t} is {p:?}"
+        );
+    }
+}

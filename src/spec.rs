@@ -142,7 +142,7 @@ fn validate_linux(spec: &Spec) -> Result<()> {
             if !p.is_absolute() {
                 return bad(format!(
                     "linux.namespaces: {} path {:?} must be an absolute path",
-                    ns_name(ns.typ()),
+                    ns_oci_name(ns.typ()),
                     p.display()
                 ));
             }

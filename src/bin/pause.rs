@@ -144,14 +144,17 @@ fn wait_until_recorded() {
 
 /// The whole program.
 fn pause_forever() -> ! {
-    wait_until_recorded();
-    if sys::getpid() != 1 {
-        sys::say(b"podrun-pause: not PID 1: orphans of the pod are reaped by the host's init\n");
-    }
+    // Blocked first: a SIGTERM that comes while we wait for the hold pipe (`pod create` has
+    // already returned and a caller stops the pod at once) stays pending and ends in exit 0
+    // below, instead of killing us with the default action.
     let mask = sys::mask_of(&[sys::SIGINT, sys::SIGTERM, sys::SIGCHLD]);
     if !sys::block(&mask) {
         sys::say(b"podrun-pause: rt_sigprocmask failed\n");
         sys::exit(1);
+    }
+    wait_until_recorded();
+    if sys::getpid() != 1 {
+        sys::say(b"podrun-pause: not PID 1: orphans of the pod are reaped by the host's init\n");
     }
     sys::reap_all();
     loop {

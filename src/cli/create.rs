@@ -25,7 +25,7 @@ pub struct CommonArgs {
     #[arg(long = "no-new-keyring")]
     pub no_new_keyring: bool,
     /// Pass N extra fds (3..3+N) into the container
-    #[arg(long = "preserve-fds", default_value_t = 0)]
+    #[arg(long = "preserve-fds", default_value_t = 0, value_parser = crate::cli::preserve_fds_range())]
     pub preserve_fds: u32,
     /// Join the namespaces of this pod (net, ipc, uts; pid if shared)
     #[arg(long)]

@@ -42,7 +42,7 @@ pub struct Args {
     pub cap: Vec<String>,
     #[arg(long = "no-new-privs")]
     pub no_new_privs: bool,
-    #[arg(long = "preserve-fds", default_value_t = 0)]
+    #[arg(long = "preserve-fds", default_value_t = 0, value_parser = crate::cli::preserve_fds_range())]
     pub preserve_fds: u32,
     /// Accepted for runc compatibility
     #[arg(long = "process-label", hide = true)]

@@ -112,6 +112,12 @@ pub enum Command {
     Pod(pod::PodCommand),
 }
 
+/// `--preserve-fds N` passes fds 3..3+N: N is bounded by the kernel's largest fd table
+/// (fs.nr_open, 1048576 by default), so that 3+N can never overflow.
+pub fn preserve_fds_range() -> clap::builder::RangedI64ValueParser<u32> {
+    clap::value_parser!(u32).range(0..=1_048_573)
+}
+
 pub fn print_version() {
     println!("podrun version {}", env!("CARGO_PKG_VERSION"));
     println!("commit: {}", option_env!("PODRUN_COMMIT").unwrap_or("unknown"));
@@ -120,7 +126,10 @@ pub fn print_version() {
 
 /// Runs one parsed command; the returned number is the process exit code.
 pub fn dispatch(g: &Global, cmd: Command) -> Result<i32> {
-    if g.systemd_cgroup && !crate::cgroups::systemd_available() {
+    // Only the commands that make cgroups refuse: containerd passes the same global flags to
+    // `delete --force` after a failed create, and that (and state, list, spec, ...) must work.
+    let makes_cgroups = matches!(cmd, Command::Create(_) | Command::Run(_) | Command::Pod(pod::PodCommand::Create(_)));
+    if g.systemd_cgroup && makes_cgroups && !crate::cgroups::systemd_available() {
         return Err(crate::Error::Usage(
             "--systemd-cgroup: systemd is not running on this host (PID 1 is not systemd); use cgroupfs (omit --systemd-cgroup)".into(),
         ));

@@ -56,11 +56,19 @@ fn release_init(dir: &StateDir, pidfd: &OwnedFd, id: &str) -> Result<()> {
             return Err(Error::sys("poll exec fifo", e));
         }
         if fds[0].revents & libc::POLLIN != 0 {
-            let mut b = [0u8; 1];
-            // SAFETY: read into a 1-byte buffer.
-            let n = unsafe { libc::read(fifo.as_raw_fd(), b.as_mut_ptr().cast(), 1) };
-            if n == 1 {
-                break;
+            let mut b = [0u8; libc::PIPE_BUF];
+            // SAFETY: read into a buffer of b.len() bytes.
+            let n = unsafe { libc::read(fifo.as_raw_fd(), b.as_mut_ptr().cast(), b.len()) };
+            match (n, b.first()) {
+                (1.., Some(b'0')) => break,
+                // `1` + the init's error (a failing startContainer hook): the init exits.
+                (1.., _) => {
+                    let len = usize::try_from(n).unwrap_or(0).min(b.len());
+                    let msg = String::from_utf8_lossy(&b[1..len]).into_owned();
+                    let _ = std::fs::remove_file(&fifo_path);
+                    return Err(Error::other(format!("container {id}: start failed: {msg}")));
+                }
+                _ => {}
             }
         }
         if fds[1].revents != 0 {
@@ -161,10 +169,13 @@ fn destroy(root: &Path, dir: StateDir, state: &ContainerState) -> Result<()> {
             tracing::warn!("delete {}: {e}", state.id);
         }
     }
+    // runtime-spec: poststop hooks run after the container is deleted (runc removes the state
+    // first too), before `delete` returns.
+    dir.remove()?;
     if let Some(h) = state.hooks.as_ref().and_then(|h| h.poststop().clone()) {
         crate::hooks::run_hooks_warn("poststop", &h, &state.hook_state(Status::Stopped));
     }
-    dir.remove()
+    Ok(())
 }
 
 /// A frozen (paused) container's processes take a SIGKILL only once thawed: the signal is

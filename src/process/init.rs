@@ -4,7 +4,7 @@
 //! 1. wait for `Go` (user namespace maps written, cgroup joined by the parent)
 //! 2. join namespaces by path (user first), create the rest with unshare
 //! 3. create mode: rootfs step 1 (mounts, devices), parent hooks, createContainer hooks,
-//!    pivot_root, rootfs step 3 (masked/readonly paths), hostname, sysctl
+//!    pivot_root, sysctl, rootfs step 3 (masked/readonly paths), hostname
 //! 4. terminal, rlimits, oom_score_adj, cwd, (seccomp without no_new_privs), user,
 //!    capabilities, resolve the executable
 //! 5. `Ready`, then (create) block on the exec fifo until `podrun start`
@@ -169,10 +169,13 @@ fn run(mut cfg: InitConfig, chan: &Channel) -> Result<Never> {
     chan.send(&Msg::Ready)?;
 
     if let Some(fifo) = cfg.fifo_fd {
-        wait_for_start(fifo)?;
-        if let Some(hooks) = cfg.spec.hooks().as_ref().and_then(|h| h.start_container().clone()) {
-            crate::hooks::run_hooks("startContainer", &hooks, &hook_state)?;
-        }
+        let start = wait_for_start(fifo)?;
+        let ran = match cfg.spec.hooks().as_ref().and_then(|h| h.start_container().clone()) {
+            Some(hooks) => crate::hooks::run_hooks("startContainer", &hooks, &hook_state),
+            None => Ok(()),
+        };
+        report_start(start, ran.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+        ran?;
     }
     drop(pty);
 
@@ -251,9 +254,11 @@ fn setup_container(cfg: &InitConfig, chan: &Channel, hook_state: &[u8]) -> Resul
     }
     rootfs::enter_rootfs(&rcfg)?;
     create_cwd(cfg.process.cwd())?;
+    // Before the readonly paths: runc's default spec makes /proc/sys read-only (runc writes
+    // the sysctls first too).
+    set_sysctls(cfg.spec)?;
     rootfs::finish_rootfs(&rcfg)?;
     set_names(cfg)?;
-    set_sysctls(cfg.spec)?;
     Ok(())
 }
 
@@ -403,8 +408,10 @@ fn resolve_executable(process: &Process, env: &[String]) -> Result<CString> {
     }
 }
 
-/// Blocks until `podrun start` opens the exec fifo for reading, then tells it we run.
-fn wait_for_start(fifo: RawFd) -> Result<()> {
+/// Blocks until `podrun start` opens the exec fifo for reading; returns the fifo opened for
+/// writing, on which [`report_start`] answers once the startContainer hooks have run.
+fn wait_for_start(fifo: RawFd) -> Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
     let path = CString::new(format!("/proc/self/fd/{fifo}")).map_err(|_| Error::other("fifo path"))?;
     let fd = loop {
         // SAFETY: valid C string; blocks until a reader opens the fifo.
@@ -417,13 +424,28 @@ fn wait_for_start(fifo: RawFd) -> Result<()> {
             return Err(Error::sys("open exec fifo (is /proc mounted in the container?)", e));
         }
     };
-    // SAFETY: one byte from a valid buffer to our fd; then close it.
+    // SAFETY: the O_PATH fifo fd is ours and nothing uses it after this; `fd` was just opened
+    // and is owned by nothing else.
     unsafe {
-        libc::write(fd, b"0".as_ptr().cast(), 1);
-        libc::close(fd);
         libc::close(fifo);
+        Ok(std::os::fd::OwnedFd::from_raw_fd(fd))
     }
-    Ok(())
+}
+
+/// Tells `podrun start` how the start went: `0` (the process is about to be executed), or `1`
+/// and the error (a failing startContainer hook), which `start` reports as its own failure.
+/// One write of at most PIPE_BUF bytes, so the reader gets it whole.
+fn report_start(fifo: std::os::fd::OwnedFd, outcome: std::result::Result<(), String>) {
+    let msg: Vec<u8> = match outcome {
+        Ok(()) => b"0".to_vec(),
+        Err(e) => {
+            let mut m = b"1".to_vec();
+            m.extend(e.bytes().take(libc::PIPE_BUF - 1));
+            m
+        }
+    };
+    // SAFETY: writes from a valid buffer of msg.len() bytes to an fd we own.
+    unsafe { libc::write(fifo.as_raw_fd(), msg.as_ptr().cast(), msg.len()) };
 }
 
 /// Closes every fd the init does not need, right after the fork: podrun's own (the state-dir
