@@ -597,7 +597,8 @@ fn mtu_ip_forward_and_no_helper_programs() {
         let text = std::fs::read_to_string(&trace).unwrap_or_default();
         // the first traced pid is podrun's
         let first = text.split_whitespace().next().unwrap_or("").to_string();
-        let done = text.lines().find(|l| !first.is_empty() && l.starts_with(&format!("{first} +++ exited"))).map(str::to_string);
+        // strace pads the pid column: "537   +++ exited with 0 +++"
+        let done = text.lines().find(|l| l.split_once(char::is_whitespace).is_some_and(|(pid, rest)| pid == first && rest.trim_start().starts_with("+++ exited"))).map(str::to_string);
         if let Some(l) = done {
             break l;
         }

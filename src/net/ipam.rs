@@ -23,6 +23,8 @@ use crate::{Error, Result};
 
 const LAST_RESERVED: &str = "last_reserved_ip.0";
 const LINE_BREAK: &str = "\r\n";
+/// Prefix of an IP file being written (see [`Store::reserve`]); never parsed as an address.
+const TMP_PREFIX: &str = ".podrun-ip-";
 
 /// The addresses a network hands out: `start..=end` inside `subnet`, minus the gateway.
 #[derive(Debug, Clone, Copy)]
@@ -127,7 +129,10 @@ impl Store {
         let rd = std::fs::read_dir(&self.dir).io("read IPAM store", &self.dir)?;
         for entry in rd {
             let name = entry.io("read IPAM store", &self.dir)?.file_name();
-            if name != "lock" && name.to_str().is_none_or(|n| !n.starts_with("last_reserved_ip.")) {
+            // dot files are temporary files of writers killed halfway (IP files, the bridge
+            // marker): only lock holders write, so under the lock they are all stale
+            let stale_or_position = name.to_str().is_some_and(|n| n.starts_with("last_reserved_ip.") || n.starts_with('.'));
+            if name != "lock" && !stale_or_position {
                 return Ok(false);
             }
         }
@@ -195,26 +200,42 @@ impl Store {
             .filter(move |ip| *ip != gateway)
     }
 
-    /// Creates the IP's file exclusively; false when another owner has it.
+    /// Creates the IP's file exclusively; false when another owner has it. The file appears
+    /// whole: written under a temporary name, then renamed with RENAME_NOREPLACE, so an
+    /// allocator killed halfway never leaves an IP file without an owner (which no release by
+    /// owner would ever remove). Only lock holders write, so a temporary file seen here is a
+    /// killed allocator's and is overwritten.
     fn reserve(&self, ip: Ipv4Addr, owner: &str, ifname: &str) -> Result<bool> {
         let path = self.dir.join(ip.to_string());
-        let mut f = match OpenOptions::new()
+        if path.exists() {
+            return Ok(false);
+        }
+        let tmp = self.dir.join(format!("{TMP_PREFIX}{ip}"));
+        let mut f = OpenOptions::new()
             .write(true)
-            .create_new(true)
+            .create(true)
+            .truncate(true)
             .mode(0o600)
             .custom_flags(libc::O_CLOEXEC)
-            .open(&path)
-        {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(false),
-            Err(e) => return Err(Error::io("create IP file", &path, e)),
-        };
+            .open(&tmp)
+            .io("create IP file", &tmp)?;
         let content = format!("{owner}{LINE_BREAK}{ifname}");
         if let Err(e) = f.write_all(content.as_bytes()) {
-            let _ = std::fs::remove_file(&path);
-            return Err(Error::io("write IP file", &path, e));
+            let _ = std::fs::remove_file(&tmp);
+            return Err(Error::io("write IP file", &tmp, e));
         }
-        Ok(true)
+        drop(f);
+        match rename_noreplace(&tmp, &path) {
+            Ok(()) => Ok(true),
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    Ok(false)
+                } else {
+                    Err(Error::io("rename IP file into", &path, e))
+                }
+            }
+        }
     }
 
     fn last_reserved(&self) -> Option<Ipv4Addr> {
@@ -289,6 +310,18 @@ impl Store {
         }
         Ok(released)
     }
+}
+
+/// rename(2) that fails with EEXIST instead of replacing `to`.
+fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput));
+    let (f, t) = (c(from)?, c(to)?);
+    // SAFETY: two valid NUL-terminated paths that outlive the call.
+    if unsafe { libc::renameat2(libc::AT_FDCWD, f.as_ptr(), libc::AT_FDCWD, t.as_ptr(), libc::RENAME_NOREPLACE) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// `owner\r\nifname` (or an old-style file with the owner only).
@@ -407,6 +440,28 @@ mod tests {
         assert_eq!(n, 13, "a /28 has 13 addresses besides network, broadcast and gateway");
         assert_eq!(errs.len(), 37);
         assert!(errs.iter().all(|e| e == "no IP addresses available in 10.244.9.0/28"), "{errs:?}");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_killed_allocators_leftover_never_blocks_or_leaks() {
+        let d = tmp("killed");
+        let r = range("10.244.8.0/29");
+        let st = Store::open(&d, "net").unwrap();
+        let l = st.lock().unwrap();
+        // what an allocator killed between creating and renaming leaves: a partial temp file
+        std::fs::write(st.dir.join(format!("{TMP_PREFIX}10.244.8.2")), "half").unwrap();
+        let ip = st.allocate(&l, &r, "owner-a", "eth0", None).unwrap();
+        assert_eq!(ip, "10.244.8.2".parse::<Ipv4Addr>().unwrap());
+        assert_eq!(st.owner_of(ip).as_deref(), Some("owner-a"));
+        assert!(!st.dir.join(format!("{TMP_PREFIX}10.244.8.2")).exists(), "temp file left after a reserve");
+        // a taken address is never replaced by a rename
+        assert!(!st.reserve(ip, "owner-b", "eth0").unwrap());
+        assert_eq!(st.owner_of(ip).as_deref(), Some("owner-a"));
+        assert_eq!(st.release_by_owner(&l, "owner-a", None).unwrap(), vec![ip]);
+        std::fs::write(st.dir.join(format!("{TMP_PREFIX}10.244.8.3")), "").unwrap();
+        assert!(st.remove_if_unused(&l).unwrap(), "a stale temp file kept the empty store");
+        assert!(!d.join("net").exists());
         let _ = std::fs::remove_dir_all(&d);
     }
 }

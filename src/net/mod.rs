@@ -398,7 +398,9 @@ async fn ensure_bridge(h: &Handle, cfg: &NetConfig, store: &Store) -> Result<Bri
             // the marker first: a create killed right after making the bridge still leaves
             // the record that podrun made it (and `pod delete --force` removes it)
             let marker = store.dir.join(BRIDGE_MARKER);
-            std::fs::write(&marker, &cfg.bridge).io("write", &marker)?;
+            // whole or not at all (tmp + rename): a truncated marker would make the last
+            // detach keep a bridge podrun made
+            crate::sys::write_atomic(&marker, cfg.bridge.as_bytes())?;
             let msg = LinkBridge::new(&cfg.bridge).mtu(cfg.mtu).build();
             if let Err(e) = h.link().add(msg).execute().await {
                 let _ = std::fs::remove_file(&marker);
