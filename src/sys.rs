@@ -101,6 +101,71 @@ pub fn pidfd_wait_exit(pidfd: &OwnedFd, timeout_ms: i32) -> bool {
     }
 }
 
+/// `struct clone_args` of clone3(2), up to `cgroup` (CLONE_ARGS_SIZE_VER2).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// The two sides of [`fork_into_cgroup`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forked {
+    Child,
+    /// `in_cgroup`: the child was born in the requested v2 cgroup (CLONE_INTO_CGROUP);
+    /// false when the kernel refused that and a plain clone was made instead.
+    Parent { pid: i32, in_cgroup: bool },
+}
+
+/// A fork-like clone (no CLONE_VM, the child runs on a copy of our stack) with the
+/// namespace `flags`; with `cgroup` (an O_PATH fd of a cgroup2 directory) the child starts
+/// in that cgroup (clone3 + CLONE_INTO_CGROUP), so nobody has to write its pid into
+/// `cgroup.procs` (a write that may wait for an RCU grace period). If clone3 or
+/// CLONE_INTO_CGROUP is refused (old kernel, seccomp, a cgroup that cannot take processes),
+/// falls back to clone(2) and says so; the caller then moves the child itself.
+///
+/// # Safety
+/// The caller must be single-threaded, and the child must only do what is safe after a
+/// fork (it runs on a copy of the parent's memory; in a single-threaded parent no lock is
+/// held by another thread, so allocation is fine).
+pub unsafe fn fork_into_cgroup(flags: libc::c_int, cgroup: Option<RawFd>) -> Result<Forked> {
+    if let Some(cg) = cgroup {
+        let args = CloneArgs {
+            flags: (flags as u32 as u64) | CLONE_INTO_CGROUP,
+            exit_signal: libc::SIGCHLD as u64,
+            cgroup: cg as u64,
+            ..CloneArgs::default()
+        };
+        // SAFETY: a valid clone_args of the size passed; stack 0 means fork-like, which the
+        // caller's contract covers.
+        let pid = unsafe { libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>()) };
+        match pid {
+            0 => return Ok(Forked::Child),
+            p if p > 0 => return Ok(Forked::Parent { pid: p as i32, in_cgroup: true }),
+            _ => tracing::debug!("clone3 CLONE_INTO_CGROUP: {}; falling back to clone", nix::Error::last()),
+        }
+    }
+    // SAFETY: clone without CLONE_VM and with a NULL stack behaves like fork (see above).
+    let pid = unsafe { libc::syscall(libc::SYS_clone, (flags | libc::SIGCHLD) as libc::c_ulong, 0usize, 0usize, 0usize, 0usize) };
+    match pid {
+        0 => Ok(Forked::Child),
+        p if p > 0 => Ok(Forked::Parent { pid: p as i32, in_cgroup: false }),
+        _ => Err(Error::sys(format!("clone (flags {flags:#x})"), nix::Error::last())),
+    }
+}
+
 /// Writes `data` to `path` atomically: a temp file in the same directory, then rename.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
