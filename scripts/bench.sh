@@ -8,11 +8,14 @@
 #
 # Method: every timed figure is measured by hyperfine (-N: no shell in between) for all the
 # runtimes in one invocation, then again with the order reversed; a figure is the median of
-# all the runs of both passes (RUNS each, after warm-up). State dirs are on tmpfs (/run) for
-# every runtime alike, and every runtime runs the same bundle (the busybox rootfs, read-only).
-# crun 1.8 refuses hybrid cgroup hosts: then the whole benchmark runs in a private mount
-# namespace where /sys/fs/cgroup/unified/cgroup.controllers is hidden (bind-mounted
-# /dev/null), so all three runtimes see the same v1 layout; the host is not changed.
+# all the runs of both passes (RUNS each, after warm-up). The whole benchmark runs in a
+# private mount namespace with its work dir on a tmpfs mounted there, so every runtime's
+# state dir is on tmpfs alike (/run is not a tmpfs on every host: on ext4, replacing a state
+# file by rename flushes it to disk). Every runtime runs the same bundle (the busybox rootfs,
+# read-only). crun 1.8 refuses hybrid cgroup hosts: then /sys/fs/cgroup/unified/
+# cgroup.controllers is hidden in that namespace (bind-mounted /dev/null), so all three
+# runtimes see the same v1 layout; the host is not changed.
+# The last table lists the targets of issue 6, each with its ratio and "met" or "MISSED".
 # Network rule: pods live on the benchmark's own bridge (10.244.250.0/24); nothing is routed
 # off the machine. Everything made is removed on exit.
 set -euo pipefail
@@ -25,7 +28,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --quick) QUICK=1 ;;
         --json) JSON_OUT=$2; shift ;;
-        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
         *) echo "bench: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -37,31 +40,33 @@ for bin in "$PODRUN" crun runc hyperfine jq /usr/bin/time /usr/lib/cni/bridge; d
     command -v "$bin" >/dev/null 2>&1 || { echo "bench: $bin missing: run scripts/setup.sh" >&2; exit 1; }
 done
 
-# --- the hybrid-cgroup workaround: re-run ourselves in a private mount namespace ----------
+# --- a private mount namespace (tmpfs work dir; the hybrid-cgroup workaround) -----------------
 if [ -z "${PODRUN_BENCH_INNER:-}" ]; then
     probe=$(mktemp -d /run/podrun-bench-probe.XXXXXX)
     mkdir -p "$probe/b"
     jq --arg r "$REPO/oci-bundles/rootfs" '.root = {path: $r, readonly: true} | .process.args = ["/bin/true"] | .process.terminal = false' \
         "$REPO/oci-bundles/hello/config.json" >"$probe/b/config.json"
+    hide=""
     if ! out=$(crun --root "$probe/root" run -b "$probe/b" probe 2>&1) && grep -q "hybrid" <<<"$out"; then
-        rm -rf "$probe"
         echo "bench: crun refuses this hybrid cgroup host (\"$out\"): running every runtime in a private"
         echo "bench: mount namespace with /sys/fs/cgroup/unified/cgroup.controllers hidden (the host is unchanged)"
         export PODRUN_BENCH_INNER=hidden-unified
-        exec unshare --mount --propagation slave bash -c \
-            'mount --bind /dev/null /sys/fs/cgroup/unified/cgroup.controllers && exec bash "$0" "$@"' "$0" "${ARGS[@]}"
+        hide="mount --bind /dev/null /sys/fs/cgroup/unified/cgroup.controllers &&"
+    else
+        export PODRUN_BENCH_INNER=as-is
     fi
     crun --root "$probe/root" delete -f probe >/dev/null 2>&1 || true
     rm -rf "$probe"
-    export PODRUN_BENCH_INNER=as-is
+    exec unshare --mount --propagation slave bash -c "$hide exec bash \"\$0\" \"\$@\"" "$0" "${ARGS[@]}"
 fi
-
 RUNS=30; WARMUP=3; PODS=100
 [ "$QUICK" = 1 ] && { RUNS=5; WARMUP=1; PODS=20; }
 RUNTIMES=(podrun crun runc)
 rt_bin() { case "$1" in podrun) echo "$PODRUN" ;; *) command -v "$1" ;; esac; }
 
 WORK=$(mktemp -d /run/podrun-bench.XXXXXX)
+# only in this mount namespace: gone with it, and unmounted by cleanup
+mount -t tmpfs -o mode=0700 podrun-bench "$WORK"
 BRIDGE=prbench0
 SUBNET=10.244.250.0/24
 STORE="$WORK/ipam"
@@ -78,7 +83,8 @@ cleanup() {
     done
     ip netns del "$NETNS" 2>/dev/null
     ip link show "$BRIDGE" >/dev/null 2>&1 && ip link del "$BRIDGE"
-    rm -rf "$WORK"
+    rm -rf "${WORK:?}"/*
+    umount "$WORK" && rmdir "$WORK"
 }
 trap cleanup EXIT
 
@@ -165,19 +171,27 @@ while IFS=$'\t' read -r name ms; do RESULT["$df_fig|$name"]=$ms; done < <(median
 NS="$WORK/root-podrun/pods/benchpod/ns"
 JOIN=$(bundle join '["/bin/true"]' "| .linux.namespaces |= (map(select(.type != \"network\" and .type != \"ipc\" and .type != \"uts\")) + [{type: \"network\", path: \"$NS/net\"}, {type: \"ipc\", path: \"$NS/ipc\"}, {type: \"uts\", path: \"$NS/uts\"}]) | del(.hostname)")
 join_fig="run joining a pod's net/ipc/uts, ms"
-hj() {
-    hf --warmup "$WARMUP" --runs "$RUNS" --export-json "$1" \
-        -n podrun "$PODRUN --root $WORK/root-podrun run --pod benchpod -b $TRUE bench-join" \
-        -n crun "crun --root $WORK/root-crun run -b $JOIN bench-join" \
-        -n runc "runc --root $WORK/root-runc run -b $JOIN bench-join"
-}
-hj "$WORK/j1.json"
+# podrun --pod (the figure of the target) and, like with like, podrun given the very bundle
+# crun and runc get (the same namespace paths, no pod bookkeeping)
+hf --warmup "$WARMUP" --runs "$RUNS" --export-json "$WORK/j1.json" \
+    -n podrun "$PODRUN --root $WORK/root-podrun run --pod benchpod -b $TRUE bench-join" \
+    -n podrun-path "$PODRUN --root $WORK/root-podrun run -b $JOIN bench-join" \
+    -n crun "crun --root $WORK/root-crun run -b $JOIN bench-join" \
+    -n runc "runc --root $WORK/root-runc run -b $JOIN bench-join"
 hf --warmup "$WARMUP" --runs "$RUNS" --export-json "$WORK/j2.json" \
     -n runc "runc --root $WORK/root-runc run -b $JOIN bench-join" \
     -n crun "crun --root $WORK/root-crun run -b $JOIN bench-join" \
+    -n podrun-path "$PODRUN --root $WORK/root-podrun run -b $JOIN bench-join" \
     -n podrun "$PODRUN --root $WORK/root-podrun run --pod benchpod -b $TRUE bench-join"
 add_figure "$join_fig"
-while IFS=$'\t' read -r name ms; do RESULT["$join_fig|$name"]=$ms; done < <(medians "$WORK/j1.json" "$WORK/j2.json")
+join_path_fig="run joining the same namespaces by path (podrun without --pod), ms"
+add_figure "$join_path_fig"
+while IFS=$'\t' read -r name ms; do
+    case $name in
+        podrun-path) RESULT["$join_path_fig|podrun"]=$ms ;;
+        *) RESULT["$join_fig|$name"]=$ms; RESULT["$join_path_fig|$name"]=$ms ;;
+    esac
+done < <(medians "$WORK/j1.json" "$WORK/j2.json")
 
 # 4. pod network: podrun pod create with and without network vs the CNI plugins' ADD/DEL
 # The same kind of netns and config for both plugins, each on its own bridge and subnet; the
@@ -269,15 +283,20 @@ pause_rss=$(awk '/VmRSS/ {print $2}' "/proc/$pause_pid/status")
 
 # 6. N pods one after another
 "$PODRUN" --root "$WORK/root-podrun" pod delete --force benchpod >/dev/null
+# timed with bash's $EPOCHREALTIME (no process started around the command); POD_MS in us
 declare -a POD_MS
 for i in $(seq 1 "$PODS"); do
-    t0=$(date +%s%N)
+    t0=${EPOCHREALTIME/./}
     "$PODRUN" --root "$WORK/root-podrun" pod create --bridge "$BRIDGE" --subnet "$SUBNET" --store-dir "$STORE" "p$i" >/dev/null
-    POD_MS[$i]=$(( ($(date +%s%N) - t0) / 1000 ))
+    t1=${EPOCHREALTIME/./}
+    POD_MS[$i]=$(( 10#$t1 - 10#$t0 ))
 done
 for i in $(seq 1 "$PODS"); do "$PODRUN" --root "$WORK/root-podrun" pod delete "p$i" >/dev/null; done
 mid=$(( (PODS + 1) / 2 ))
-date_us=$( t0=$(date +%s%N); t1=$(date +%s%N); echo $(( (t1 - t0) / 1000 )) )
+# the median of five neighbours, less noisy than one sample: #1-5, #(N-4)-N
+med5() { printf '%s\n' "$@" | sort -n | sed -n 3p; }
+pods_first5=$(med5 "${POD_MS[@]:1:5}")
+pods_last5=$(med5 "${POD_MS[@]:$((PODS - 4)):5}")
 
 # 7. the floor: unshare the same namespaces + /bin/true
 hf --warmup "$WARMUP" --runs "$RUNS" --export-json "$WORK/floor.json" -n floor \
@@ -308,9 +327,40 @@ echo "| pod create (with network), ms | $(fmt "${M["pod create"]}") | | | |"
 echo "| pod delete (with network), ms | $(fmt "${M["pod delete"]}") | | | |"
 echo "| pause RSS, KiB | $pause_rss | 512 | $(ratio "$pause_rss" 512) | <= 1 (0.5 MB) |"
 echo "| pod create #1 / #$mid / #$PODS, ms | $(fmt "$(jq -n "${POD_MS[1]} / 1000")") / $(fmt "$(jq -n "${POD_MS[$mid]} / 1000")") / $(fmt "$(jq -n "${POD_MS[$PODS]} / 1000")") | | $(ratio "${POD_MS[$PODS]}" "${POD_MS[1]}") (#$PODS / #1) | <= 1.2 |"
+echo "| pod create, median of #1-5 / of #$((PODS - 4))-$PODS, ms | $(fmt "$(jq -n "$pods_first5 / 1000")") / $(fmt "$(jq -n "$pods_last5 / 1000")") | | $(ratio "$pods_last5" "$pods_first5") | |"
 echo "| floor: unshare (mnt,uts,ipc,net,pid) + /bin/true, ms | $(fmt "$floor_ms") | | | |"
 echo
-echo "(pod create times are single samples taken with \`date\` around each command, ~${date_us} us resolution overhead)"
+echo "(pod create #1/#$mid/#$PODS are single samples, timed with bash's \$EPOCHREALTIME around each command)"
+
+# --- targets (issue 6) -------------------------------------------------------------------------
+# target NAME VALUE REFERENCE LIMIT: a row with the ratio VALUE/REFERENCE and met/MISSED
+TARGETS_JSON=()
+target() {
+    local name=$1 v=$2 ref=$3 limit=$4 r verdict
+    if [ -z "$v" ] || [ -z "$ref" ]; then
+        r=-; verdict="no data"
+    else
+        r=$(jq -n "$v / $ref")
+        verdict=$(jq -n -r "if $r <= $limit then \"met\" else \"MISSED\" end")
+        r=$(printf '%.2f' "$r")
+    fi
+    echo "| $name | $(fmt "$v") | $(fmt "$ref") | $r | <= $limit | $verdict |"
+    TARGETS_JSON+=("$(jq -n --arg n "$name" --arg v "$v" --arg ref "$ref" --arg r "$r" --argjson l "$limit" --arg m "$verdict" \
+        '{target: $n, value: ($v | tonumber? // null), reference: ($ref | tonumber? // null), ratio: ($r | tonumber? // null), limit: $l, verdict: $m}')")
+}
+R() { echo "${RESULT["$1|$2"]:-}"; }
+echo
+echo "| target (issue 6) | podrun | reference | ratio | goal | verdict |"
+echo "|---|---:|---:|---:|---|---|"
+target "run /bin/true, tight loop, ms (vs crun)" "$(R "run /bin/true (tight loop), ms" podrun)" "$(R "run /bin/true (tight loop), ms" crun)" 0.9
+target "lone run (0.15 s idle before), ms (vs crun)" "$(R "run /bin/true (lone: 0.15 s idle before), ms" podrun)" "$(R "run /bin/true (lone: 0.15 s idle before), ms" crun)" 0.8
+target "create+start+wait+delete, ms (vs crun)" "$(R "create+start+wait+delete, ms" podrun)" "$(R "create+start+wait+delete, ms" crun)" 0.9
+target "joining a pod (podrun --pod), ms (vs crun by path)" "$(R "$join_fig" podrun)" "$(R "$join_fig" crun)" 0.9
+target "pod network up: podrun-cni ADD, ms (vs CNI bridge+host-local ADD)" "$pr_add" "$cni_add" 0.3
+target "pod network up in pod create, ms (vs CNI bridge+host-local ADD)" "$net_up" "$cni_add" 0.3
+target "peak RSS of the runtime during run, KiB (vs crun)" "$(R "peak RSS of the runtime during run, KiB" podrun)" "$(R "peak RSS of the runtime during run, KiB" crun)" 1
+target "pause RSS, KiB (vs 512 KiB)" "$pause_rss" 512 1
+target "pod create #$PODS, ms (vs #1)" "$(jq -n "${POD_MS[$PODS]} / 1000")" "$(jq -n "${POD_MS[1]} / 1000")" 1.2
 
 if [ -n "$JSON_OUT" ]; then
     {
@@ -319,6 +369,7 @@ if [ -n "$JSON_OUT" ]; then
                 jq -n --arg f "$f" --arg rt "$rt" --arg v "${RESULT["$f|$rt"]:-null}" '{figure: $f, runtime: $rt, value: ($v | tonumber? // null)}'
             done
         done
+        for t in "${TARGETS_JSON[@]}"; do echo "$t"; done
         for kv in "podrun_cni_add:$pr_add" "podrun_cni_del:$pr_del" "cni_del:$cni_del" "net_up:$net_up" "cni_add:$cni_add" "net_down:$net_down" "veth_delete:$veth_ms" "pause_rss_kib:$pause_rss" \
                   "pod_first_ms:$(jq -n "${POD_MS[1]} / 1000")" "pod_last_ms:$(jq -n "${POD_MS[$PODS]} / 1000")" "floor:$floor_ms"; do
             jq -n --arg k "${kv%%:*}" --arg v "${kv#*:}" '{figure: $k, runtime: "podrun", value: ($v | tonumber)}'

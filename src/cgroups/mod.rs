@@ -258,23 +258,37 @@ impl Cgroup {
         out
     }
 
-    /// An `O_PATH|O_DIRECTORY|O_CLOEXEC` fd of the cgroup's v2 directory, for
-    /// `clone3(CLONE_INTO_CGROUP)`. Only on a pure v2 host (on hybrid the v1 hierarchies
-    /// still need `add_pid`): `None` otherwise.
-    pub fn v2_dir_fd(&self) -> Result<Option<OwnedFd>> {
-        if self.layout != Layout::V2 {
-            return Ok(None);
+    /// Opens what a new process needs to enter this cgroup by itself (see [`Entry`]).
+    /// The cgroup must exist ([`Cgroup::create`]).
+    pub fn entry(&self) -> Result<Entry> {
+        let mut tasks = Vec::with_capacity(self.v1.len());
+        for d in &self.v1 {
+            let path = d.dir.join("tasks");
+            let fd = nix::fcntl::open(&path, nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+                .map_err(|e| Error::sys(format!("cgroup: open {}", path.display()), e))?;
+            tasks.push((path, fd));
         }
-        let Some(dir) = self.v2_dir() else {
-            return Ok(None);
+        let v2_dir = match self.v2_dir() {
+            Some(dir) => {
+                let flags = nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC;
+                let fd = nix::fcntl::open(dir, flags, nix::sys::stat::Mode::empty())
+                    .map_err(|e| Error::sys(format!("cgroup: open {}", dir.display()), e))?;
+                Some((dir.to_path_buf(), fd))
+            }
+            None => None,
         };
-        let fd = nix::fcntl::open(
-            dir,
-            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
-        )
-        .map_err(|e| Error::sys(format!("open {}", dir.display()), e))?;
-        Ok(Some(fd))
+        Ok(Entry { tasks, v2_dir })
+    }
+
+    /// Moves `pid` into the cgroup's v2 directory only (after a clone that could not use
+    /// CLONE_INTO_CGROUP); the v1 hierarchies are entered by the process itself.
+    pub fn add_pid_v2(&self, pid: i32) -> Result<()> {
+        let Some(d) = self.v2_dir() else {
+            return Ok(());
+        };
+        let f = d.join("cgroup.procs");
+        fs::write_once(&f, &pid.to_string())
+            .map_err(|e| Error::other(format!("cgroup: move pid {pid} into {}: {e}", f.display())))
     }
 
     /// Applies `linux.resources`; see [`resources`] for the per-controller rules.
@@ -407,6 +421,49 @@ impl Cgroup {
                 }
             }
         }
+    }
+}
+
+/// How a new process enters its cgroup without anyone writing its pid into `cgroup.procs`.
+///
+/// Writing a pid to `cgroup.procs` (v1 or v2) takes the kernel's global
+/// `cgroup_threadgroup_rwsem` for writing, and the first writer after the machine was idle
+/// waits for an RCU grace period (~14 ms here). Two moves skip that lock:
+/// - v1: a thread writing `0` (itself) to a hierarchy's `tasks` file: the kernel needs no
+///   threadgroup stability to move the caller alone, and a freshly forked init is
+///   single-threaded, so moving the thread moves the process;
+/// - v2: `clone3(CLONE_INTO_CGROUP)` with [`Entry::v2_fd`]: the child is born in the cgroup.
+///
+/// The fds are opened by the runtime before the fork (so the child needs no path lookups)
+/// and are close-on-exec.
+#[derive(Debug)]
+pub struct Entry {
+    /// `<dir>/tasks` of every v1 hierarchy, opened for writing.
+    pub tasks: Vec<(PathBuf, OwnedFd)>,
+    /// The v2 directory (O_PATH), for CLONE_INTO_CGROUP.
+    pub v2_dir: Option<(PathBuf, OwnedFd)>,
+}
+
+impl Entry {
+    /// The v2 directory fd for clone3, if there is a v2 hierarchy.
+    pub fn v2_fd(&self) -> Option<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        self.v2_dir.as_ref().map(|(_, fd)| fd.as_raw_fd())
+    }
+
+    /// Called by the new process itself: moves the calling thread (the whole process, when
+    /// single-threaded) into every v1 hierarchy. Async-signal-safe on success: one `write`
+    /// per hierarchy, no allocation. On failure: the `tasks` file and the errno.
+    pub fn enter_self(&self) -> std::result::Result<(), (&Path, nix::errno::Errno)> {
+        use std::os::fd::AsRawFd;
+        for (path, fd) in &self.tasks {
+            // SAFETY: write of a 1-byte static buffer to an fd we own.
+            let n = unsafe { libc::write(fd.as_raw_fd(), b"0".as_ptr().cast(), 1) };
+            if n != 1 {
+                return Err((path.as_path(), nix::errno::Errno::last()));
+            }
+        }
+        Ok(())
     }
 }
 

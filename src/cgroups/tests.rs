@@ -337,7 +337,9 @@ fn hybrid_hugetlb_goes_to_unified() {
     assert_eq!(read(d, "hugetlb.2MB.max"), "2097152");
     let err = g.0.apply(&res(r#"{"unified":{"memory.max":"1000000"}}"#)).expect_err("memory is v1 here");
     assert!(err.to_string().contains("memory.max"), "{err}");
-    assert!(g.0.v2_dir_fd().expect("fd").is_none(), "hybrid: no CLONE_INTO_CGROUP");
+    let e = g.0.entry().expect("entry");
+    assert!(e.v2_fd().is_some(), "hybrid: the unified part is entered with CLONE_INTO_CGROUP");
+    assert_eq!(e.tasks.len(), g.0.dirs.len() - 1, "one tasks file per v1 hierarchy");
 }
 
 #[test]
@@ -382,7 +384,8 @@ fn v2_create_freeze_kill_destroy() {
     let mut child = Child::spawn();
     g.0.add_pid(child.raw()).expect("add pid");
     assert_eq!(g.0.pids(), vec![child.raw()]);
-    assert!(g.0.v2_dir_fd().expect("fd").is_some());
+    let e = g.0.entry().expect("entry");
+    assert!(e.v2_fd().is_some() && e.tasks.is_empty());
 
     g.0.freeze().expect("freeze");
     assert!(g.0.is_frozen());
@@ -409,4 +412,34 @@ fn v2_destroy_waits_for_populated() {
     g.0.destroy().expect("destroy kills and waits");
     assert!(!g.0.v2_dir().expect("dir").exists());
     assert_eq!(child.wait(), WaitStatus::Signaled(child.pid, Signal::SIGKILL, false));
+}
+
+/// A forked child enters the v1 hierarchies by itself (`0` into `tasks`) and is then listed
+/// in every v1 hierarchy; the parent wrote no pid anywhere.
+#[test]
+fn entry_moves_the_calling_process_into_v1() {
+    let g = make(Some(v1_only()));
+    let entry = g.0.entry().expect("entry");
+    // SAFETY: the child only calls async-signal-safe functions (write via enter_self, pause, _exit).
+    let child = match unsafe { fork() }.expect("fork") {
+        ForkResult::Child => {
+            if entry.enter_self().is_err() {
+                // SAFETY: _exit in a forked child.
+                unsafe { libc::_exit(3) };
+            }
+            loop {
+                // SAFETY: pause has no preconditions.
+                unsafe { libc::pause() };
+            }
+        }
+        ForkResult::Parent { child } => Child { pid: child, reaped: false },
+    };
+    let want = vec![child.raw()];
+    let start = Instant::now();
+    while g.0.pids() != want && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for d in &g.0.dirs {
+        assert_eq!(read(d, "cgroup.procs"), child.raw().to_string(), "{}", d.display());
+    }
 }

@@ -174,7 +174,7 @@ pub fn create(root: &Path, opts: &CreateOpts) -> Result<Created> {
     state.save(cleanup.dir.as_ref().ok_or_else(|| Error::other("state dir missing"))?)?;
     cleanup.cgroup = Some(cg.clone());
     setup_cgroup(&spec, &cg)?;
-    let cgroup = Some(cg);
+    let entry = cg.entry()?;
 
     let (parent, child) = channel::pair()?;
     let console = match (&console_sock, terminal) {
@@ -203,25 +203,30 @@ pub fn create(root: &Path, opts: &CreateOpts) -> Result<Created> {
         preserve_fds: opts.preserve_fds,
         parent_hooks,
         seccomp,
+        cgroup: Some(&entry),
     };
     if let Some(pidns) = &plan.pid_join {
         namespaces::join(pidns)?;
     }
-    let pid = fork_init(plan.clone_flags, cfg, child)?;
+    let (pid, in_v2) = fork_init(plan.clone_flags, entry.v2_fd(), cfg, child)?;
     cleanup.pid = Some(pid);
+    drop(entry);
     state.pid = pid;
-    state.start_time = sys::proc_start_time(pid).unwrap_or(0);
-    let dir = cleanup.dir.as_ref().ok_or_else(|| Error::other("state dir missing"))?;
-    state.save(dir)?;
 
+    // The init enters the v1 hierarchies itself, first thing; the v2 one it was born in
+    // unless the kernel refused CLONE_INTO_CGROUP.
+    if !in_v2 {
+        cg.add_pid_v2(pid)?;
+    }
     if plan.clone_flags.contains(CloneFlags::CLONE_NEWUSER) {
         write_id_maps(&spec, pid)?;
     }
-    if let Some(cg) = &cgroup {
-        cg.add_pid(pid)?;
-    }
     let hook_state = String::from_utf8_lossy(&state.hook_state(Status::Creating)).into_owned();
     parent.send(&Msg::Go(hook_state))?;
+    // Recorded while the init sets itself up (until Ready it dies with us: PDEATHSIG).
+    state.start_time = sys::proc_start_time(pid).unwrap_or(0);
+    let dir = cleanup.dir.as_ref().ok_or_else(|| Error::other("state dir missing"))?;
+    state.save(dir)?;
     let pty_master = handshake(&parent, &spec, &state, pid)?;
 
     state.creating = false;
@@ -318,28 +323,18 @@ impl NamespacePlan {
 }
 
 /// Forks the init: clone with the pid/user flags, fork-like (the child runs on a copy of our
-/// stack). podrun is single-threaded here, so the child may use the allocator.
-pub fn fork_init(flags: CloneFlags, cfg: InitConfig, child_chan: Channel) -> Result<i32> {
-    // SAFETY: clone(2) without CLONE_VM and with a NULL stack behaves like fork; the process is
-    // single-threaded, so no lock can be held by another thread in the child.
-    let pid = unsafe {
-        libc::syscall(
-            libc::SYS_clone,
-            (flags.bits() | libc::SIGCHLD) as libc::c_ulong,
-            0usize,
-            0usize,
-            0usize,
-            0usize,
-        )
-    };
-    if pid < 0 {
-        return Err(Error::sys(format!("clone {flags:?}"), nix::Error::last()));
+/// stack). podrun is single-threaded here, so the child may use the allocator. With a cgroup
+/// v2 directory fd the child is born in that cgroup; returns (pid, in_v2_cgroup).
+pub fn fork_init(flags: CloneFlags, v2_cgroup: Option<RawFd>, cfg: InitConfig, child_chan: Channel) -> Result<(i32, bool)> {
+    // SAFETY: podrun is single-threaded here (no runtime threads exist outside net calls),
+    // and the child runs init code that is written for a forked child.
+    match unsafe { sys::fork_into_cgroup(flags.bits(), v2_cgroup)? } {
+        sys::Forked::Child => init::child_main(cfg, child_chan),
+        sys::Forked::Parent { pid, in_cgroup } => {
+            drop(child_chan);
+            Ok((pid, in_cgroup))
+        }
     }
-    if pid == 0 {
-        init::child_main(cfg, child_chan);
-    }
-    drop(child_chan);
-    Ok(pid as i32)
 }
 
 fn setup_cgroup(spec: &Spec, cg: &Cgroup) -> Result<()> {

@@ -69,6 +69,8 @@ pub fn exec(root: &Path, opts: ExecOpts) -> Result<Execed> {
         None => None,
     };
     let spec = Spec::default();
+    let cg = state.cgroup_path.as_deref().map(Cgroup::from_path);
+    let entry = cg.as_ref().map(Cgroup::entry).transpose()?;
     let (parent, child) = channel::pair()?;
     let cfg = InitConfig {
         mode: InitMode::Exec,
@@ -87,19 +89,21 @@ pub fn exec(root: &Path, opts: ExecOpts) -> Result<Execed> {
         preserve_fds: opts.preserve_fds,
         parent_hooks: false,
         seccomp,
+        cgroup: entry.as_ref(),
     };
     if let Some(p) = &pid_join {
         namespaces::join(p)?;
     }
-    let pid = fork_init(CloneFlags::empty(), cfg, child)?;
+    let (pid, in_v2) = fork_init(CloneFlags::empty(), entry.as_ref().and_then(|e| e.v2_fd()), cfg, child)?;
+    drop(entry);
     let kill_child = |e: Error| {
         // SAFETY: our own child.
         unsafe { libc::kill(pid, libc::SIGKILL) };
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
         e
     };
-    if let Some(path) = &state.cgroup_path {
-        Cgroup::from_path(path).add_pid(pid).map_err(kill_child)?;
+    if let (Some(cg), false) = (&cg, in_v2) {
+        cg.add_pid_v2(pid).map_err(kill_child)?;
     }
     parent.send(&Msg::Go(String::new())).map_err(kill_child)?;
     let mut pty = None;

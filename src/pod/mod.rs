@@ -323,11 +323,15 @@ pub fn create(root: &Path, opts: &CreateOptions) -> Result<PodState> {
     cg.create()?;
     rb.cgroup = Some(cg.clone());
 
-    let (p, hold) = pause::spawn(&pause::PauseSpec { hostname: &st.hostname, share_pid: opts.share_pid })?;
+    let entry = cg.entry()?;
+    let (p, hold, in_v2) = pause::spawn(&pause::PauseSpec { hostname: &st.hostname, share_pid: opts.share_pid }, &entry)?;
+    drop(entry);
     rb.pause = Some(p);
     (st.pid, st.start_time) = (p.pid, p.start_time);
     save(root, &st)?;
-    cg.add_pid(p.pid)?;
+    if !in_v2 {
+        cg.add_pid_v2(p.pid)?;
+    }
 
     let ns_dir = dir.join("ns");
     std::fs::create_dir(&ns_dir).io("mkdir", &ns_dir)?;

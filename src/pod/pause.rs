@@ -79,7 +79,10 @@ pub fn sealed_memfd_copy(path: &Path) -> Result<OwnedFd> {
 
 /// Clones the pause into new net, ipc, uts (and pid) namespaces and waits for its exec.
 /// The caller must be single-threaded (no runtime threads alive).
-pub fn spawn(spec: &PauseSpec) -> Result<(Pause, Hold)> {
+/// `cgroup`: the pod's cgroup; the child enters its v1 hierarchies itself and is born in
+/// the v2 one (the returned bool: false when CLONE_INTO_CGROUP was refused and the caller
+/// must add the pid to the v2 cgroup).
+pub fn spawn(spec: &PauseSpec, cgroup: &crate::cgroups::Entry) -> Result<(Pause, Hold, bool)> {
     let memfd = sealed_memfd_copy(&pause_binary()?)?;
     let devnull = std::fs::OpenOptions::new()
         .read(true)
@@ -98,19 +101,16 @@ pub fn spawn(spec: &PauseSpec) -> Result<(Pause, Hold)> {
     if spec.share_pid {
         flags |= CloneFlags::CLONE_NEWPID;
     }
-    // SAFETY: a raw clone without CLONE_VM and with a null stack behaves like fork(); the
-    // process is single-threaded, and the child only makes async-signal-safe calls on memory
-    // prepared before the clone, then execs or _exits.
-    let pid = unsafe {
-        libc::syscall(libc::SYS_clone, (flags.bits() as libc::c_ulong) | libc::SIGCHLD as libc::c_ulong, 0usize, 0usize, 0usize, 0usize)
+    // SAFETY: the process is single-threaded (fork_into_cgroup's contract), and the child
+    // only makes async-signal-safe calls on memory prepared before the clone, then execs or
+    // _exits.
+    let (pid, in_v2) = match unsafe { crate::sys::fork_into_cgroup(flags.bits(), cgroup.v2_fd()) } {
+        Ok(crate::sys::Forked::Child) => {
+            child(cgroup, &hostname, devnull.as_raw_fd(), memfd.as_raw_fd(), wr.as_raw_fd(), hold_rd.as_raw_fd(), &argv, &envp)
+        }
+        Ok(crate::sys::Forked::Parent { pid, in_cgroup }) => (pid, in_cgroup),
+        Err(e) => return Err(Error::other(format!("clone pause ({flags:?}): {e}"))),
     };
-    if pid < 0 {
-        return Err(Error::sys(format!("clone pause ({flags:?})"), Errno::last()));
-    }
-    if pid == 0 {
-        child(&hostname, devnull.as_raw_fd(), memfd.as_raw_fd(), wr.as_raw_fd(), hold_rd.as_raw_fd(), &argv, &envp);
-    }
-    let pid = pid as i32;
     drop(wr);
     drop(hold_rd);
     let start_time = start_time(pid);
@@ -129,11 +129,12 @@ pub fn spawn(spec: &PauseSpec) -> Result<(Pause, Hold)> {
         reap(pid);
         Error::other(format!("pause {pid} died right after exec"))
     })?;
-    Ok((Pause { pid, start_time }, Hold(hold_wr)))
+    Ok((Pause { pid, start_time }, Hold(hold_wr), in_v2))
 }
 
 /// The steps of the child, each failure reported as (step number, errno) over the pipe.
-fn child(hostname: &[u8], devnull: i32, memfd: i32, report: i32, hold: i32, argv: &[*const libc::c_char; 2], envp: &[*const libc::c_char; 1]) -> ! {
+#[allow(clippy::too_many_arguments)]
+fn child(cgroup: &crate::cgroups::Entry, hostname: &[u8], devnull: i32, memfd: i32, report: i32, hold: i32, argv: &[*const libc::c_char; 2], envp: &[*const libc::c_char; 1]) -> ! {
     // fd 3 is about to become the hold pipe: move the report pipe and the memfd above it first
     // SAFETY: fcntl F_DUPFD_CLOEXEC on fds we own; _exit is async-signal-safe.
     let (report, memfd) = unsafe {
@@ -154,6 +155,10 @@ fn child(hostname: &[u8], devnull: i32, memfd: i32, report: i32, hold: i32, argv
             libc::_exit(127)
         }
     };
+    // first, before any fd is moved: the cgroup's v1 `tasks` fds may be among the low ones
+    if cgroup.enter_self().is_err() {
+        fail(7);
+    }
     // SAFETY (whole block): async-signal-safe calls on memory prepared before the clone.
     unsafe {
         if libc::sethostname(hostname.as_ptr().cast(), hostname.len()) != 0 {
@@ -190,6 +195,7 @@ fn step_name(step: u8) -> &'static str {
         4 => "close_range",
         5 => "execveat of the sealed podrun-pause memfd",
         6 => "dup2 of the hold pipe onto fd 3",
+        7 => "enter the pod cgroup (write 0 to tasks)",
         _ => "unknown step",
     }
 }

@@ -1,7 +1,8 @@
 //! The container's init before exec. Runs in the child podrun forks for `create` and `exec`
 //! (single-threaded, in the new pid namespace if one was asked for). Stages, in order:
 //!
-//! 1. wait for `Go` (user namespace maps written, cgroup joined by the parent)
+//! 1. enter the cgroup (v1: write `0` to each `tasks`; v2: born there by CLONE_INTO_CGROUP),
+//!    wait for `Go` (user namespace maps written)
 //! 2. join namespaces by path (user first), create the rest with unshare
 //! 3. create mode: rootfs step 1 (mounts, devices), parent hooks, createContainer hooks,
 //!    pivot_root, sysctl, rootfs step 3 (masked/readonly paths), hostname
@@ -71,6 +72,8 @@ pub struct InitConfig<'a> {
     pub parent_hooks: bool,
     /// The seccomp filter, compiled by the parent before the fork.
     pub seccomp: Option<crate::process::seccomp::Filter>,
+    /// The container's cgroup, which the init enters by itself before anything else.
+    pub cgroup: Option<&'a crate::cgroups::Entry>,
 }
 
 /// The child's entry point: never returns. Errors go to the parent over the channel.
@@ -101,6 +104,11 @@ fn run(mut cfg: InitConfig, chan: &Channel) -> Result<Never> {
     // /proc/<init>/{exe,fd} while we are not dumpable.
     prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, "PR_SET_PDEATHSIG")?;
     prctl(libc::PR_SET_DUMPABLE, 0, "PR_SET_DUMPABLE")?;
+    if let Some(entry) = cfg.cgroup {
+        entry
+            .enter_self()
+            .map_err(|(path, e)| Error::sys(format!("cgroup: move the init into {}", path.display()), e))?;
+    }
     close_inherited_fds(&cfg, chan)?;
     let hook_state = match chan.recv()? {
         Some((Msg::Go(state), _)) => state.into_bytes(),
