@@ -179,7 +179,7 @@ fn run(mut cfg: InitConfig, chan: &Channel) -> Result<Never> {
     if let Some(fifo) = cfg.fifo_fd {
         let start = wait_for_start(fifo)?;
         let ran = match cfg.spec.hooks().as_ref().and_then(|h| h.start_container().clone()) {
-            Some(hooks) => crate::hooks::run_hooks("startContainer", &hooks, &hook_state),
+            Some(hooks) => crate::hooks::run_hooks("startContainer", &hooks, &with_status(&hook_state, "created")),
             None => Ok(()),
         };
         report_start(start, ran.as_ref().map(|_| ()).map_err(|e| e.to_string()));
@@ -413,6 +413,18 @@ fn resolve_executable(process: &Process, env: &[String]) -> Result<CString> {
         )))
     } else {
         Err(Error::other(format!("exec: {arg0:?}: executable file not found in $PATH")))
+    }
+}
+
+/// The hook state JSON with another `status` (startContainer hooks see `created`, as with runc;
+/// the parent sent the state of the create, `creating`).
+fn with_status(state: &[u8], status: &str) -> Vec<u8> {
+    match serde_json::from_slice::<serde_json::Value>(state) {
+        Ok(mut v) if v.is_object() => {
+            v["status"] = serde_json::Value::from(status);
+            serde_json::to_vec(&v).unwrap_or_else(|_| state.to_vec())
+        }
+        _ => state.to_vec(),
     }
 }
 
