@@ -6,8 +6,6 @@
 //! <root>/<id>/state.json   ContainerState (written atomically)
 //! <root>/<id>/exec.fifo    present while the container is `created`; `start` consumes it
 //! <root>/pods/<name>/      pod state (see crate::pod); the id "pods" is reserved
-//! <root>/.exe-seal/        empty: the dummy lower layer of the overlay that seals podrun's
-//!                          binary (crate::sys::ensure_cloned_binary); reserved too
 //! ```
 //! `mkdir <root>/<id>` is the atomic reservation of an id; every mutating command holds an
 //! exclusive `flock` on the container's directory.
@@ -25,7 +23,7 @@ use crate::sys;
 pub const STATE_FILE: &str = "state.json";
 pub const EXEC_FIFO: &str = "exec.fifo";
 /// Directory names under the root that are not containers.
-pub const RESERVED_IDS: &[&str] = &["pods", crate::sys::SEAL_DIR];
+pub const RESERVED_IDS: &[&str] = &["pods"];
 
 /// Checks a container id: `[A-Za-z0-9_.+-]+`, not `.` or `..`, at most 1024 bytes.
 pub fn validate_id(id: &str) -> Result<()> {
@@ -291,7 +289,7 @@ mod tests {
         for ok in ["a", "abc-1.2_3+x", "A9"] {
             assert!(validate_id(ok).is_ok(), "{ok}");
         }
-        for bad in ["", ".", "..", "a/b", "a b", "é", "pods", ".exe-seal", "x\0"] {
+        for bad in ["", ".", "..", "a/b", "a b", "é", "pods", "x\0"] {
             assert!(validate_id(bad).is_err(), "{bad:?}");
         }
         assert!(validate_id(&"a".repeat(1025)).is_err());

@@ -272,145 +272,17 @@ pub fn sealed_memfd_copy(src: &Path, name: &str) -> Result<OwnedFd> {
     Ok(OwnedFd::from(out))
 }
 
-/// Environment variable naming the mount id of the sealed overlay podrun re-executed from.
-pub const SEAL_ENV: &str = "_PODRUN_SEALED_MNT";
-/// The empty directory under the state root that serves as the overlay's second (dummy)
-/// lower layer: overlayfs needs two lower layers to run without an upper one.
-pub const SEAL_DIR: &str = ".exe-seal";
-
-const FSOPEN_CLOEXEC: libc::c_uint = 1;
-const FSCONFIG_SET_STRING: libc::c_uint = 1;
-const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
-const FSMOUNT_CLOEXEC: libc::c_uint = 1;
-const MOUNT_ATTR_RDONLY: libc::c_uint = 0x1;
-const MOUNT_ATTR_NOSUID: libc::c_uint = 0x2;
-const MOUNT_ATTR_NODEV: libc::c_uint = 0x4;
-
-/// The mount id of the file behind `fd` (statx STATX_MNT_ID).
-fn mount_id(fd: RawFd) -> Option<u64> {
-    // SAFETY: statx into a zeroed struct on a valid fd with AT_EMPTY_PATH.
-    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
-    // SAFETY: see above; the empty path is a valid C string.
-    let r = unsafe { libc::statx(fd, c"".as_ptr(), libc::AT_EMPTY_PATH, libc::STATX_MNT_ID, &mut stx) };
-    (r == 0 && stx.stx_mask & libc::STATX_MNT_ID != 0).then_some(stx.stx_mnt_id)
-}
-
-/// True when `fd` (our /proc/self/exe) is the file on the read-only, lower-layers-only
-/// overlay that [`sealed_overlay`] made before re-executing us: an overlayfs, read-only,
-/// with the mount id we put in [`SEAL_ENV`]. Nothing can be written through such a file.
-fn is_sealed_overlay(fd: RawFd) -> bool {
-    let Some(want) = std::env::var_os(SEAL_ENV).and_then(|v| v.to_str()?.parse::<u64>().ok()) else {
-        return false;
-    };
-    // SAFETY: fstatfs into a zeroed struct on a valid fd.
-    let mut sfs: libc::statfs = unsafe { std::mem::zeroed() };
-    // SAFETY: see above.
-    if unsafe { libc::fstatfs(fd, &mut sfs) } != 0 || sfs.f_type != libc::OVERLAYFS_SUPER_MAGIC {
-        return false;
-    }
-    // SAFETY: fstatvfs into a zeroed struct on a valid fd.
-    let mut vfs: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: see above.
-    if unsafe { libc::fstatvfs(fd, &mut vfs) } != 0 {
-        return false;
-    }
-    (vfs.f_flag & libc::ST_RDONLY) != 0 && mount_id(fd) == Some(want)
-}
-
-/// overlayfs lowerdir syntax: `:` separates layers, `\` escapes.
-fn escape_lowerdir(p: &Path) -> Result<String> {
-    let s = p.to_str().ok_or_else(|| Error::other(format!("{}: not UTF-8", p.display())))?;
-    Ok(s.replace('\\', "\\\\").replace(':', "\\:"))
-}
-
-fn fsconfig_string(fsfd: RawFd, key: &std::ffi::CStr, value: &str) -> Result<()> {
-    let v = CString::new(value).map_err(|_| Error::other("overlay option has a NUL byte"))?;
-    // SAFETY: fsconfig with valid C strings on our fs context fd.
-    let r = unsafe { libc::syscall(libc::SYS_fsconfig, fsfd, FSCONFIG_SET_STRING, key.as_ptr(), v.as_ptr(), 0) };
-    if r < 0 {
-        return Err(Error::sys(format!("fsconfig overlay {}={value}", key.to_string_lossy()), nix::Error::last()));
-    }
-    Ok(())
-}
-
-/// An O_PATH fd of `exe` seen through a new, detached, read-only overlayfs whose lower
-/// layers are `exe`'s directory (on top) and the empty `dummy` dir, with no upper layer
-/// (runc's zero-copy seal), and that mount's id. The file is not the on-disk inode (other
-/// st_dev), writes through it fail (EROFS: an overlay without an upper layer cannot be
-/// written at all), and the mount is in no mount namespace, so nothing can reach it by path.
-/// Costs one mount instead of a copy of the binary.
-pub fn sealed_overlay(exe: &Path, dummy: &Path) -> Result<(OwnedFd, u64)> {
-    let dir = exe.parent().ok_or_else(|| Error::other(format!("{} has no directory", exe.display())))?;
-    let name = exe.file_name().ok_or_else(|| Error::other(format!("{} has no file name", exe.display())))?;
-    // SAFETY: fsopen with a valid C string; the result is checked and owned.
-    let fsfd = unsafe { libc::syscall(libc::SYS_fsopen, c"overlay".as_ptr(), FSOPEN_CLOEXEC) };
-    if fsfd < 0 {
-        return Err(Error::sys("fsopen overlay", nix::Error::last()));
-    }
-    // SAFETY: a fresh fd from the kernel.
-    let fsfd = unsafe { OwnedFd::from_raw_fd(fsfd as RawFd) };
-    let lower = format!("{}:{}", escape_lowerdir(dir)?, escape_lowerdir(dummy)?);
-    fsconfig_string(fsfd.as_raw_fd(), c"lowerdir", &lower)?;
-    // xino only matters for inode numbers across layers; off avoids dmesg noise.
-    let _ = fsconfig_string(fsfd.as_raw_fd(), c"xino", "off");
-    // SAFETY: fsconfig CMD_CREATE on our fs context fd (no key/value).
-    if unsafe { libc::syscall(libc::SYS_fsconfig, fsfd.as_raw_fd(), FSCONFIG_CMD_CREATE, 0usize, 0usize, 0) } < 0 {
-        return Err(Error::sys(format!("create overlay lowerdir={lower}"), nix::Error::last()));
-    }
-    let attrs = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
-    // SAFETY: fsmount on a created fs context; the result is checked and owned.
-    let mfd = unsafe { libc::syscall(libc::SYS_fsmount, fsfd.as_raw_fd(), FSMOUNT_CLOEXEC, attrs) };
-    if mfd < 0 {
-        return Err(Error::sys("fsmount overlay", nix::Error::last()));
-    }
-    // SAFETY: a fresh fd from the kernel.
-    let mfd = unsafe { OwnedFd::from_raw_fd(mfd as RawFd) };
-    let cname = CString::new(name.as_bytes()).map_err(|_| Error::other("binary name has a NUL byte"))?;
-    // SAFETY: openat relative to the mount fd with a valid C string.
-    let fd = unsafe { libc::openat(mfd.as_raw_fd(), cname.as_ptr(), libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return Err(Error::sys(format!("open {} in the sealing overlay", name.to_string_lossy()), nix::Error::last()));
-    }
-    // SAFETY: a fresh fd from the kernel.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let id = mount_id(fd.as_raw_fd()).ok_or_else(|| Error::other("statx mount id of the sealed binary"))?;
-    Ok((fd, id))
-}
-
-/// Makes sure podrun runs from a sealed binary, so that no process podrun starts inside a
-/// container has the on-disk binary as /proc/PID/exe (CVE-2019-5736): re-executes itself
-/// from a read-only overlayfs view of its own file ([`sealed_overlay`]; `root` holds the
-/// overlay's empty dummy layer), or, where overlayfs cannot be used, from a sealed memfd
-/// copy. Returns only when already running from one of the two.
-pub fn ensure_cloned_binary(root: &Path) -> Result<()> {
+/// Re-executes podrun from a sealed memfd copy of itself unless it already runs from one, so
+/// that no process podrun starts inside a container has the on-disk binary as /proc/PID/exe
+/// (CVE-2019-5736). Returns only when already running from a sealed copy.
+pub fn ensure_cloned_binary() -> Result<()> {
     let exe = File::open("/proc/self/exe").io("open", "/proc/self/exe")?;
-    if is_sealed_memfd(exe.as_raw_fd()) || is_sealed_overlay(exe.as_raw_fd()) {
+    if is_sealed_memfd(exe.as_raw_fd()) {
         return Ok(());
     }
     drop(exe);
     let orig = std::fs::read_link("/proc/self/exe").io("readlink", "/proc/self/exe")?;
-    let dummy = root.join(SEAL_DIR);
-    let overlay = crate::state::ensure_root(root)
-        .and_then(|()| match std::fs::create_dir(&dummy) {
-            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(Error::io("mkdir", &dummy, e)),
-            _ => Ok(()),
-        })
-        .and_then(|()| sealed_overlay(&orig, &dummy));
-    let sealed = match overlay {
-        // The overlay is trusted after the exec only with this marker (is_sealed_overlay); a
-        // marker already present means that did not hold: copy instead of looping.
-        Ok((fd, id)) if std::env::var_os(SEAL_ENV).is_none() => {
-            std::env::set_var(SEAL_ENV, id.to_string());
-            fd
-        }
-        other => {
-            if let Err(e) = other {
-                tracing::debug!("sealing by overlayfs: {e}; copying the binary into a memfd");
-            }
-            std::env::remove_var(SEAL_ENV);
-            sealed_memfd_copy(&orig, "podrun")?
-        }
-    };
+    let memfd = sealed_memfd_copy(&orig, "podrun")?;
     std::env::set_var(ORIG_EXE_ENV, &orig);
     let args: Vec<CString> = std::env::args_os()
         .filter_map(|a| CString::new(a.as_bytes()).ok())
@@ -432,14 +304,14 @@ pub fn ensure_cloned_binary(root: &Path) -> Result<()> {
     unsafe {
         libc::syscall(
             libc::SYS_execveat,
-            sealed.as_raw_fd(),
+            memfd.as_raw_fd(),
             c"".as_ptr(),
             argv.as_ptr(),
             envp.as_ptr(),
             libc::AT_EMPTY_PATH,
         );
     }
-    Err(Error::sys("execveat sealed podrun", nix::Error::last()))
+    Err(Error::sys("execveat sealed podrun copy", nix::Error::last()))
 }
 
 #[cfg(test)]
@@ -470,27 +342,6 @@ mod tests {
         write_atomic(&p, b"1").unwrap();
         write_atomic(&p, b"22").unwrap();
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "22");
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn overlay_seal_is_another_inode_and_read_only() {
-        use std::os::unix::fs::MetadataExt;
-        let dir = std::env::temp_dir().join(format!("podrun-seal-test-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("bin")).unwrap();
-        std::fs::create_dir_all(dir.join("dummy")).unwrap();
-        let exe = dir.join("bin/tool");
-        std::fs::write(&exe, b"#!/bin/sh\n").unwrap();
-        let (fd, id) = sealed_overlay(&exe, &dir.join("dummy")).expect("overlay seal (root needed)");
-        assert!(id > 0);
-        let via = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
-        let (a, b) = (std::fs::metadata(&via).unwrap(), std::fs::metadata(&exe).unwrap());
-        assert_ne!((a.dev(), a.ino()), (b.dev(), b.ino()), "the sealed file is the on-disk inode");
-        let e = File::options().write(true).open(&via).expect_err("writable through the seal");
-        assert_eq!(e.raw_os_error(), Some(libc::EROFS), "{e}");
-        assert_eq!(std::fs::read(&exe).unwrap(), b"#!/bin/sh\n");
-        drop(fd);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -60,7 +60,7 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, a: Args) -> Result<i32> {
-    crate::sys::ensure_cloned_binary(&g.root)?;
+    crate::sys::ensure_cloned_binary()?;
     let process = build_process(g, &a)?;
     let detach = a.detach;
     if !detach {
