@@ -287,15 +287,17 @@ fn sysctl_is_applied_inside_the_container_only() {
             "/proc/sys/net/ipv4/ip_unprivileged_port_start",
         ),
     ];
-    let host_before: Vec<String> = keys
-        .iter()
-        .map(|(_, p)| {
-            std::fs::read_to_string(p)
-                .expect("host sysctl")
-                .trim()
-                .to_string()
-        })
-        .collect();
+    let read_host = || -> Vec<String> {
+        keys.iter()
+            .map(|(_, p)| {
+                std::fs::read_to_string(p)
+                    .expect("host sysctl")
+                    .trim()
+                    .to_string()
+            })
+            .collect()
+    };
+    let host_before = read_host();
     // values that differ from the host's
     let want: Vec<String> = host_before
         .iter()
@@ -312,14 +314,5 @@ fn sysctl_is_applied_inside_the_container_only() {
         },
     );
     assert_eq!(out.lines().collect::<Vec<_>>(), want, "{out}");
-    let host_after: Vec<String> = keys
-        .iter()
-        .map(|(_, p)| {
-            std::fs::read_to_string(p)
-                .expect("host sysctl")
-                .trim()
-                .to_string()
-        })
-        .collect();
-    assert_eq!(host_after, host_before, "the host's sysctl changed");
+    assert_eq!(read_host(), host_before, "the host's sysctl changed");
 }

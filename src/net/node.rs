@@ -215,11 +215,7 @@ pub fn up(root: &Path, peers: &PeerList, local: &str) -> Result<bool> {
     if let Some(st) = load_state(root)? {
         if !st.complete {
             // a `node up` that was killed halfway: undo its part, then do it all again
-            run(async {
-                let h = connect()?;
-                undo(&h, &st).await;
-                Ok::<(), Error>(())
-            })??;
+            undo_recorded(&st)?;
         } else if st.local == local && &st.peers == peers {
             return Ok(false);
         } else {
@@ -372,6 +368,15 @@ async fn undo(h: &Handle, st: &NodeState) {
     }
 }
 
+/// [`undo`] on a connection of its own (outside `up`'s netlink session).
+fn undo_recorded(st: &NodeState) -> Result<()> {
+    run(async {
+        let h = connect()?;
+        undo(&h, st).await;
+        Ok::<(), Error>(())
+    })?
+}
+
 /// `node down`: removes what `up` made; false when the node was not up.
 pub fn down(root: &Path) -> Result<bool> {
     if !node_dir(root).exists() {
@@ -382,11 +387,7 @@ pub fn down(root: &Path) -> Result<bool> {
         remove_state(root)?;
         return Ok(false);
     };
-    run(async {
-        let h = connect()?;
-        undo(&h, &st).await;
-        Ok::<(), Error>(())
-    })??;
+    undo_recorded(&st)?;
     remove_state(root)?;
     Ok(true)
 }
