@@ -1,6 +1,7 @@
 //! Build script:
-//! - the pause binary is built tiny (no libc start files, static-pie, raw syscalls) in the
-//!   release profile (where panics abort, see Cargo.toml), so its RSS stays far below 0.5 MB;
+//! - the pause and init helpers are built tiny (no libc start files, static-pie, raw syscalls) in the
+//!   release profile (where panics abort, see Cargo.toml), so the pause's RSS stays far below 0.5 MB
+//!   and the init's sealed memfd copy is a few KiB;
 //! - `PODRUN_COMMIT` (the `commit:` line of `podrun --version`, as runc prints it) is the git
 //!   commit the binary is built from, or "unknown" outside a git checkout. The script reruns
 //!   when HEAD or the branch it points to moves, so the line never names an older commit.
@@ -8,11 +9,17 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn main() {
-    println!("cargo::rustc-check-cfg=cfg(tiny_pause)");
+    println!("cargo::rustc-check-cfg=cfg(tiny_helper)");
     if std::env::var("PROFILE").as_deref() == Ok("release") {
-        println!("cargo::rustc-cfg=tiny_pause");
+        println!("cargo::rustc-cfg=tiny_helper");
         for a in ["-nostartfiles", "-nostdlib", "-static-pie"] {
             println!("cargo::rustc-link-arg-bin=podrun-pause={a}");
+        }
+        // The init calls its own memset/memcpy; in a PIE those calls go through a GOT slot
+        // that nothing fills without a loader: a plain static executable has its GOT filled
+        // by the linker.
+        for a in ["-nostartfiles", "-nostdlib", "-static", "-no-pie"] {
+            println!("cargo::rustc-link-arg-bin=podrun-init={a}");
         }
     }
     println!("cargo::rerun-if-changed=build.rs");

@@ -449,3 +449,68 @@ fn init_error_after_start_goes_to_container_stderr() {
         "run left its container behind"
     );
 }
+
+/// The usual create: the waiting init has already become the sealed few-KiB podrun-init
+/// (src/bin/init.rs), neither the on-disk podrun nor a copy of all of it.
+#[test]
+fn created_init_waits_as_sealed_podrun_init() {
+    let env = TestEnv::new("proc-stage");
+    let pid = create_sleeper(&env, "stage");
+    let link = std::fs::read_link(format!("/proc/{pid}/exe")).expect("readlink exe");
+    assert_eq!(link.to_string_lossy(), "/memfd:podrun-init (deleted)");
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).expect("cmdline");
+    assert!(cmdline.starts_with(b"podrun-init\0"), "{:?}", String::from_utf8_lossy(&cmdline));
+    env.run_ok(&["start", "stage"]);
+    crate::lifecycle::wait_status(&env, "stage", "running");
+    let link = std::fs::read_link(format!("/proc/{pid}/exe")).expect("readlink exe");
+    assert_eq!(link.to_string_lossy(), "/bin/busybox");
+}
+
+/// Without a pid namespace of its own the init would be visible from outside while it runs
+/// the on-disk podrun: podrun re-executes itself from a sealed copy of its whole binary first
+/// (as runc does), and the container still runs.
+#[test]
+fn without_own_pid_namespace_the_init_is_a_sealed_podrun_copy() {
+    let env = TestEnv::new("proc-hostpid");
+    let bundle = env.bundle("sleeper", |spec| {
+        let ns = spec["linux"]["namespaces"].as_array_mut().expect("namespaces");
+        ns.retain(|n| n["type"] != "pid");
+    });
+    env.run_ok(&["create", "--bundle", s(&bundle), "hostpid"]);
+    let pid = crate::lifecycle::state_pid(&env.state("hostpid"));
+    let link = std::fs::read_link(format!("/proc/{pid}/exe")).expect("readlink exe");
+    assert_eq!(link.to_string_lossy(), "/memfd:podrun (deleted)");
+    env.run_ok(&["start", "hostpid"]);
+    crate::lifecycle::wait_status(&env, "hostpid", "running");
+    env.run_ok(&["delete", "--force", "hostpid"]);
+}
+
+/// The extra exec through podrun-init must leave the capability sets exactly as a direct exec
+/// would: compared with runc for a non-root user whose capabilities are permitted but not
+/// ambient (they vanish at exec) and for one with ambient ones (they stay).
+#[test]
+fn capabilities_through_podrun_init_match_runc() {
+    let env = TestEnv::new("proc-stage-caps");
+    for (i, ambient) in [false, true].into_iter().enumerate() {
+        let bundle = sh_bundle(&env, "hello", "grep ^Cap /proc/self/status", |spec| {
+            spec["process"]["user"] = json!({ "uid": 1000, "gid": 1000 });
+            let two = cap_names(&[KILL, NET_BIND_SERVICE]);
+            spec["process"]["capabilities"] = json!({
+                "bounding": cap_names(&[CHOWN, KILL, SETUID, NET_BIND_SERVICE]),
+                "effective": two, "permitted": two, "inheritable": two,
+                "ambient": if ambient { two.clone() } else { json!([]) },
+            });
+        });
+        let run = |runtime: &std::path::Path, id: &str| {
+            let mut cmd = Command::new(runtime);
+            cmd.arg("--root").arg(env.dir.join(format!("root-{id}")));
+            cmd.args(["run", "--bundle", s(&bundle), id]);
+            let out = env.output_via_files(&mut cmd);
+            assert!(out.status.success(), "{} run {id}: {}", runtime.display(), describe(&out));
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        let ours = run(&podrun_bin(), &format!("caps-p{i}"));
+        let theirs = run(std::path::Path::new("/usr/sbin/runc"), &format!("caps-r{i}"));
+        assert_eq!(ours, theirs, "ambient={ambient}: podrun and runc differ");
+    }
+}

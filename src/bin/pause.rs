@@ -6,42 +6,21 @@
 //! `rt_sigtimedwait` (blocked signals reach a pid-namespace init too), so it needs neither
 //! libc nor a signal trampoline: the code below is a few raw syscalls.
 //!
-//! Two builds of this one file:
-//! - plain `cargo build`: std is linked (glibc starts us) but not used (`#![no_main]`);
-//! - tiny (`--cfg tiny_pause`, with `-C panic=abort -C relocation-model=static
-//!   -C link-arg=-nostartfiles -C link-arg=-nostdlib -C link-arg=-static`): no std, no libc,
-//!   our own `_start`; a static binary of a few KiB whose RSS is a few pages.
-//!   `scripts/build-pause.sh`-style: `cargo rustc --release --bin podrun-pause -- --cfg tiny_pause ...`.
+//! Two builds of this one file (see build.rs):
+//! - debug: std is linked (glibc starts us) but not used (`#![no_main]`);
+//! - release (`--cfg tiny_helper`, panic=abort, linked `-nostartfiles -nostdlib -static-pie`):
+//!   no std, no libc, our own `_start`; a static binary of a few KiB whose RSS is a few pages.
+//!   The raw system calls are shared with podrun-init (src/tiny_syscall.rs).
 #![no_main]
 #![allow(unexpected_cfgs)]
-#![cfg_attr(tiny_pause, no_std)]
+#![cfg_attr(tiny_helper, no_std)]
 
-#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-compile_error!("podrun-pause: raw syscalls are written for x86_64 and aarch64 only");
+#[path = "../tiny_syscall.rs"]
+mod raw;
 
 mod sys {
-    #[cfg(target_arch = "x86_64")]
-    mod nr {
-        pub const READ: usize = 0;
-        pub const WRITE: usize = 1;
-        pub const CLOSE: usize = 3;
-        pub const RT_SIGPROCMASK: usize = 14;
-        pub const GETPID: usize = 39;
-        pub const EXIT_GROUP: usize = 231;
-        pub const WAIT4: usize = 61;
-        pub const RT_SIGTIMEDWAIT: usize = 128;
-    }
-    #[cfg(target_arch = "aarch64")]
-    mod nr {
-        pub const READ: usize = 63;
-        pub const WRITE: usize = 64;
-        pub const CLOSE: usize = 57;
-        pub const RT_SIGPROCMASK: usize = 135;
-        pub const GETPID: usize = 172;
-        pub const EXIT_GROUP: usize = 94;
-        pub const WAIT4: usize = 260;
-        pub const RT_SIGTIMEDWAIT: usize = 137;
-    }
+    pub use super::raw::{close, exit, say};
+    use super::raw::{nr, syscall4};
 
     pub const SIGINT: usize = 2;
     pub const SIGTERM: usize = 15;
@@ -49,28 +28,6 @@ mod sys {
     const SIG_BLOCK: usize = 0;
     const WNOHANG: usize = 1;
     const SIGSET_SIZE: usize = 8;
-
-    /// A raw system call with up to four arguments; returns the kernel's value (-errno on error).
-    ///
-    /// # Safety
-    /// The arguments must be valid for system call `n` (pointers to live memory).
-    #[inline(always)]
-    unsafe fn syscall4(n: usize, a: usize, b: usize, c: usize, d: usize) -> isize {
-        let ret: isize;
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: the caller guarantees the arguments; rcx and r11 are clobbered by `syscall`.
-        unsafe {
-            core::arch::asm!("syscall", inlateout("rax") n as isize => ret, in("rdi") a, in("rsi") b,
-                in("rdx") c, in("r10") d, lateout("rcx") _, lateout("r11") _, options(nostack));
-        }
-        #[cfg(target_arch = "aarch64")]
-        // SAFETY: the caller guarantees the arguments.
-        unsafe {
-            core::arch::asm!("svc 0", in("x8") n, inlateout("x0") a as isize => ret, in("x1") b,
-                in("x2") c, in("x3") d, options(nostack));
-        }
-        ret
-    }
 
     pub fn mask_of(sigs: &[usize]) -> u64 {
         sigs.iter().fold(0u64, |m, s| m | 1 << (s - 1))
@@ -108,23 +65,6 @@ mod sys {
                 // not EINTR
                 return r;
             }
-        }
-    }
-
-    pub fn close(fd: usize) {
-        // SAFETY: close has no memory arguments.
-        unsafe { syscall4(nr::CLOSE, fd, 0, 0, 0) };
-    }
-
-    pub fn say(msg: &[u8]) {
-        // SAFETY: the buffer is live for its length.
-        unsafe { syscall4(nr::WRITE, 2, msg.as_ptr() as usize, msg.len(), 0) };
-    }
-
-    pub fn exit(code: usize) -> ! {
-        loop {
-            // SAFETY: exit_group has no memory arguments and does not return.
-            unsafe { syscall4(nr::EXIT_GROUP, code, 0, 0, 0) };
         }
     }
 }
@@ -168,19 +108,19 @@ fn pause_forever() -> ! {
     }
 }
 
-#[cfg(not(tiny_pause))]
+#[cfg(not(tiny_helper))]
 #[no_mangle]
 pub extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
     pause_forever()
 }
 
-#[cfg(tiny_pause)]
+#[cfg(tiny_helper)]
 #[no_mangle]
 pub extern "C" fn _start() -> ! {
     pause_forever()
 }
 
-#[cfg(tiny_pause)]
+#[cfg(tiny_helper)]
 #[panic_handler]
 fn on_panic(_: &core::panic::PanicInfo) -> ! {
     sys::exit(2)
@@ -188,6 +128,6 @@ fn on_panic(_: &core::panic::PanicInfo) -> ! {
 
 /// core's precompiled unwinding tables name this symbol even with panic=abort (dev builds);
 /// nothing unwinds here, so it is never called.
-#[cfg(tiny_pause)]
+#[cfg(tiny_helper)]
 #[no_mangle]
 pub extern "C" fn rust_eh_personality() {}

@@ -57,7 +57,6 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, a: Args) -> Result<i32> {
-    crate::sys::ensure_cloned_binary()?;
     create::create(&g.root, &a.common.opts(false)?)?;
     Ok(0)
 }

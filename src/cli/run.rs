@@ -17,7 +17,6 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, a: Args) -> Result<i32> {
-    crate::sys::ensure_cloned_binary()?;
     let opts = a.common.opts(!a.detach)?;
     if a.detach {
         create::create(&g.root, &opts)?;

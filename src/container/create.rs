@@ -99,6 +99,7 @@ pub fn create(root: &Path, opts: &CreateOpts) -> Result<Created> {
         .process()
         .clone()
         .ok_or_else(|| Error::Spec("process is missing from config.json".into()))?;
+    let stage = init_binary(&spec, &plan)?;
     let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         Some(s) => Some(crate::process::seccomp::compile(s)?),
         None => None,
@@ -204,6 +205,7 @@ pub fn create(root: &Path, opts: &CreateOpts) -> Result<Created> {
         parent_hooks,
         seccomp,
         cgroup: Some(&entry),
+        stage: stage.as_ref().map(|fd| fd.as_raw_fd()),
     };
     if let Some(pidns) = &plan.pid_join {
         namespaces::join(pidns)?;
@@ -228,6 +230,10 @@ pub fn create(root: &Path, opts: &CreateOpts) -> Result<Created> {
     let dir = cleanup.dir.as_ref().ok_or_else(|| Error::other("state dir missing"))?;
     state.save(dir)?;
     let pty_master = handshake(&parent, &spec, &state, pid)?;
+    if stage.is_some() {
+        wait_for_stage_exec(&parent)?;
+    }
+    drop(stage);
 
     state.creating = false;
     state.save(dir)?;
@@ -265,6 +271,65 @@ fn handshake(chan: &Channel, spec: &Spec, state: &ContainerState, pid: i32) -> R
                 return Err(Error::other(format!("container init exited during setup: {status:?}")));
             }
         }
+    }
+}
+
+/// The syscalls between the seccomp filter and the container's process: the init's
+/// execveat of podrun-init, then podrun-init's own (src/bin/init.rs).
+const STAGE_SYSCALLS: &[&str] = &["execveat", "openat", "write", "close", "execve"];
+
+/// How the container's process comes to run without the host's podrun binary as its
+/// /proc/self/exe (CVE-2019-5736).
+///
+/// Usually: the init podrun forks runs the on-disk binary only while nothing else can see it
+/// (in its own new pid namespace, until it is Ready) and then executes a sealed memfd copy of
+/// the few-KiB podrun-init, which waits for the start and executes the process; the copy is
+/// returned here. Where that does not hold, podrun re-executes itself from a sealed memfd
+/// copy of its whole binary first (what runc and crun always do) and None is returned:
+/// - no new pid namespace: processes outside the container (or of other containers) would
+///   see the init while it runs the on-disk binary;
+/// - startContainer hooks: they run between the start and the exec, in podrun's init;
+/// - a seccomp filter that may deny a syscall podrun-init needs ([`STAGE_SYSCALLS`]);
+/// - podrun-init is missing beside podrun.
+///
+/// The extra exec leaves the capability sets as they were: exec of a file without file
+/// capabilities keeps the inheritable and bounding sets and (being unprivileged) the ambient
+/// set, and the container's process's exec computes its sets from those alone.
+fn init_binary(spec: &Spec, plan: &NamespacePlan) -> Result<Option<OwnedFd>> {
+    let why_not = if !plan.clone_flags.contains(CloneFlags::CLONE_NEWPID) {
+        Some("the container has no new pid namespace of its own")
+    } else if spec.hooks().as_ref().and_then(|h| h.start_container().as_ref()).is_some_and(|v| !v.is_empty()) {
+        Some("startContainer hooks run between start and exec")
+    } else if spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+        .is_some_and(|s| !crate::process::seccomp::surely_allows(s, STAGE_SYSCALLS))
+    {
+        Some("the seccomp filter may deny a syscall podrun-init makes")
+    } else {
+        None
+    };
+    if why_not.is_none() {
+        let path = sys::podrun_exe_dir().join("podrun-init");
+        match sys::sealed_memfd_copy(&path, "podrun-init") {
+            Ok(fd) => return Ok(Some(fd)),
+            Err(e) => tracing::debug!("podrun-init unusable ({e}): re-executing from a sealed copy of podrun"),
+        }
+    } else if let Some(why) = why_not {
+        tracing::debug!("{why}: re-executing from a sealed copy of podrun");
+    }
+    sys::ensure_cloned_binary()?;
+    Ok(None)
+}
+
+/// After `Ready` with a podrun-init stage: the channel closes when the init's execveat of
+/// podrun-init succeeded (close-on-exec), or an error arrives.
+fn wait_for_stage_exec(chan: &Channel) -> Result<()> {
+    match chan.recv()? {
+        None => Ok(()),
+        Some((Msg::Error(e), _)) => Err(Error::other(e)),
+        Some((m, _)) => Err(Error::other(format!("unexpected message from container init: {m:?}"))),
     }
 }
 

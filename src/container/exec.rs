@@ -85,6 +85,7 @@ pub fn exec(root: &Path, opts: ExecOpts) -> Result<Execed> {
         no_pivot: state.no_pivot,
         no_new_keyring: true,
         fifo_fd: None,
+        stage: None,
         console,
         preserve_fds: opts.preserve_fds,
         parent_hooks: false,

@@ -11,7 +11,7 @@ use std::fs::File;
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 
 use nix::errno::Errno;
@@ -56,34 +56,13 @@ pub fn pause_binary() -> Result<PathBuf> {
     Ok(crate::sys::podrun_exe_dir().join("podrun-pause"))
 }
 
-/// Copies `path` into a memfd sealed against every change.
-pub fn sealed_memfd_copy(path: &Path) -> Result<OwnedFd> {
-    let bytes = std::fs::read(path).io("read", path)?;
-    let name = c"podrun-pause";
-    // SAFETY: memfd_create with a valid NUL-terminated name; the result is checked.
-    let fd = unsafe { libc::syscall(libc::SYS_memfd_create, name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
-    if fd < 0 {
-        return Err(Error::sys("memfd_create podrun-pause", Errno::last()));
-    }
-    // SAFETY: the kernel just returned this fd and nothing else owns it.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-    let mut file = File::from(fd);
-    std::io::Write::write_all(&mut file, &bytes).io("copy into memfd", path)?;
-    let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE | libc::F_SEAL_SEAL;
-    // SAFETY: fcntl on a valid fd with an integer argument.
-    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {
-        return Err(Error::sys("seal memfd of podrun-pause", Errno::last()));
-    }
-    Ok(OwnedFd::from(file))
-}
-
 /// Clones the pause into new net, ipc, uts (and pid) namespaces and waits for its exec.
 /// The caller must be single-threaded (no runtime threads alive).
 /// `cgroup`: the pod's cgroup; the child enters its v1 hierarchies itself and is born in
 /// the v2 one (the returned bool: false when CLONE_INTO_CGROUP was refused and the caller
 /// must add the pid to the v2 cgroup).
 pub fn spawn(spec: &PauseSpec, cgroup: &crate::cgroups::Entry) -> Result<(Pause, Hold, bool)> {
-    let memfd = sealed_memfd_copy(&pause_binary()?)?;
+    let memfd = crate::sys::sealed_memfd_copy(&pause_binary()?, "podrun-pause")?;
     let devnull = std::fs::OpenOptions::new()
         .read(true)
         .write(true)

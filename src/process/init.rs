@@ -11,6 +11,10 @@
 //! 5. `Ready`, then (create) block on the exec fifo until `podrun start`
 //! 6. startContainer hooks, no_new_privs, (seccomp with no_new_privs), close fds, execve
 //!
+//! With a podrun-init stage (the usual create), steps 5-6 become: no_new_privs, close fds,
+//! `Ready`, (seccomp with no_new_privs), execveat(podrun-init), which waits on the exec fifo
+//! and executes the process; `create` returns once that exec closed the channel.
+//!
 //! An error after `Ready` has no podrun left to report it (create has exited): it goes to
 //! the container's stderr, which is where its caller (conmon, the shim) collects output.
 
@@ -74,6 +78,11 @@ pub struct InitConfig<'a> {
     pub seccomp: Option<crate::process::seccomp::Filter>,
     /// The container's cgroup, which the init enters by itself before anything else.
     pub cgroup: Option<&'a crate::cgroups::Entry>,
+    /// A sealed memfd of podrun-init (src/bin/init.rs): once set up, the init sends `Ready`
+    /// and becomes podrun-init, which waits for the start and executes the process (see
+    /// `container::create::init_binary` for when). None: the init, itself running from a
+    /// sealed copy of podrun, waits and executes the process itself.
+    pub stage: Option<RawFd>,
 }
 
 /// The child's entry point: never returns. Errors go to the parent over the channel.
@@ -174,6 +183,10 @@ fn run(mut cfg: InitConfig, chan: &Channel) -> Result<Never> {
 
     // From here on the init must outlive podrun create.
     prctl(libc::PR_SET_PDEATHSIG, 0, "PR_SET_PDEATHSIG")?;
+    if let Some(stage) = cfg.stage {
+        drop(pty);
+        return exec_stage(stage, &mut cfg, chan, &exe, &env, no_new_privs);
+    }
     chan.send(&Msg::Ready)?;
 
     if let Some(fifo) = cfg.fifo_fd {
@@ -196,6 +209,48 @@ fn run(mut cfg: InitConfig, chan: &Channel) -> Result<Never> {
         filter.load()?;
     }
     exec(&exe, process, &env)
+}
+
+/// The end of the init with a podrun-init stage: everything the process needs is in place
+/// but the start (the wait on the exec fifo) and the exec, which podrun-init does. `create`
+/// waits after `Ready` until this exec closes the channel, or for the error.
+fn exec_stage(stage: RawFd, cfg: &mut InitConfig, chan: &Channel, exe: &CString, env: &[String], no_new_privs: bool) -> Result<Never> {
+    if no_new_privs {
+        prctl(libc::PR_SET_NO_NEW_PRIVS, 1, "PR_SET_NO_NEW_PRIVS")?;
+    }
+    prepare_fds(cfg.preserve_fds)?;
+    // podrun-init opens the fifo through /proc/self/fd/N (and closes it): it must survive exec.
+    let fifo_arg = match cfg.fifo_fd {
+        Some(fd) => {
+            crate::sys::clear_cloexec(fd)?;
+            fd.to_string()
+        }
+        None => "-".to_string(),
+    };
+    let mut argv: Vec<CString> = vec![c"podrun-init".to_owned(), cstring(fifo_arg, "fifo fd")?, exe.clone()];
+    for a in cfg.process.args().iter().flatten() {
+        argv.push(cstring(a.clone(), "process.args")?);
+    }
+    let envs: Vec<CString> = env.iter().map(|e| cstring(e.clone(), "process.env")).collect::<Result<_>>()?;
+    let mut argv_p: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    argv_p.push(std::ptr::null());
+    let mut envp: Vec<*const libc::c_char> = envs.iter().map(|e| e.as_ptr()).collect();
+    envp.push(std::ptr::null());
+    reset_signals();
+    chan.send(&Msg::Ready)?;
+    if let Some(filter) = cfg.seccomp.take() {
+        filter.load()?;
+    }
+    // SAFETY: argv/envp are NULL-terminated arrays of C strings that outlive the call; the
+    // memfd is ours. execveat returns only on failure.
+    unsafe {
+        libc::syscall(libc::SYS_execveat, stage, c"".as_ptr(), argv_p.as_ptr(), envp.as_ptr(), libc::AT_EMPTY_PATH);
+    }
+    Err(Error::sys("exec podrun-init (sealed memfd)", nix::Error::last()))
+}
+
+fn cstring(s: String, what: &str) -> Result<CString> {
+    CString::new(s).map_err(|_| Error::Spec(format!("{what} contains a NUL byte")))
 }
 
 fn prctl(op: libc::c_int, arg: libc::c_ulong, name: &str) -> Result<()> {
@@ -473,6 +528,7 @@ fn report_start(fifo: std::os::fd::OwnedFd, outcome: std::result::Result<(), Str
 fn close_inherited_fds(cfg: &InitConfig, chan: &Channel) -> Result<()> {
     let mut keep: Vec<RawFd> = vec![chan.raw()];
     keep.extend(cfg.fifo_fd);
+    keep.extend(cfg.stage);
     if let ConsoleTarget::Socket(s) = cfg.console {
         keep.push(s);
     }

@@ -75,6 +75,30 @@ impl Filter {
     }
 }
 
+/// True when the filter of `s` certainly lets every syscall in `names` through, whatever its
+/// arguments: with an allowing default action, no rule names them with another action; with a
+/// denying default, each has an argument-less allow (or log) rule and no other rule. Anything
+/// less plain counts as "may deny".
+pub fn surely_allows(s: &LinuxSeccomp, names: &[&str]) -> bool {
+    let allows = |a: LinuxSeccompAction| matches!(a, LinuxSeccompAction::ScmpActAllow | LinuxSeccompAction::ScmpActLog);
+    let rules = s.syscalls().as_deref().unwrap_or_default();
+    names.iter().all(|name| {
+        let mut naming = rules.iter().filter(|r| r.names().iter().any(|n| n == name)).peekable();
+        let default_allows = allows(s.default_action());
+        if naming.peek().is_none() {
+            return default_allows;
+        }
+        let mut plain_allow = false;
+        for r in naming {
+            if !allows(r.action()) {
+                return false;
+            }
+            plain_allow |= r.args().as_ref().is_none_or(|a| a.is_empty());
+        }
+        default_allows || plain_allow
+    })
+}
+
 fn seccomp_err(op: &str, e: libseccomp::error::SeccompError) -> Error {
     Error::other(format!("seccomp: {op}: {e}"))
 }
@@ -300,6 +324,25 @@ mod tests {
             }
             ForkResult::Parent { child } => waitpid(child, None).expect("waitpid"),
         }
+    }
+
+    #[test]
+    fn surely_allows_reads_default_and_rules() {
+        let names = ["openat", "execve"];
+        let allow_all = profile(r#"{"defaultAction":"SCMP_ACT_ALLOW"}"#);
+        assert!(surely_allows(&allow_all, &names));
+        let deny_mkdir = profile(r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_ERRNO"}]}"#);
+        assert!(surely_allows(&deny_mkdir, &names));
+        let deny_openat = profile(r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["openat"],"action":"SCMP_ACT_ERRNO"}]}"#);
+        assert!(!surely_allows(&deny_openat, &names));
+        // an allow-list (Docker's style) that names both without conditions
+        let list = profile(r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["openat","execve","read"],"action":"SCMP_ACT_ALLOW"}]}"#);
+        assert!(surely_allows(&list, &names));
+        let short_list = profile(r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["openat"],"action":"SCMP_ACT_ALLOW"}]}"#);
+        assert!(!surely_allows(&short_list, &names));
+        // allowed only for some arguments: not surely
+        let cond = profile(r#"{"defaultAction":"SCMP_ACT_KILL","syscalls":[{"names":["openat","execve"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":1,"op":"SCMP_CMP_EQ"}]}]}"#);
+        assert!(!surely_allows(&cond, &names));
     }
 
     fn errno() -> i32 {
