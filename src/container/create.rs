@@ -310,14 +310,12 @@ fn init_binary(spec: &Spec, plan: &NamespacePlan) -> Result<Option<OwnedFd>> {
     } else {
         None
     };
-    if why_not.is_none() {
-        let path = sys::podrun_exe_dir().join("podrun-init");
-        match sys::sealed_memfd_copy(&path, "podrun-init") {
+    match why_not {
+        Some(why) => tracing::debug!("{why}: re-executing from a sealed copy of podrun"),
+        None => match sys::sealed_memfd_copy(&sys::podrun_exe_dir().join("podrun-init"), "podrun-init") {
             Ok(fd) => return Ok(Some(fd)),
             Err(e) => tracing::debug!("podrun-init unusable ({e}): re-executing from a sealed copy of podrun"),
-        }
-    } else if let Some(why) = why_not {
-        tracing::debug!("{why}: re-executing from a sealed copy of podrun");
+        },
     }
     sys::ensure_cloned_binary()?;
     Ok(None)

@@ -227,11 +227,9 @@ fn exec_stage(stage: RawFd, cfg: &mut InitConfig, chan: &Channel, exe: &CString,
         }
         None => "-".to_string(),
     };
-    let mut argv: Vec<CString> = vec![c"podrun-init".to_owned(), cstring(fifo_arg, "fifo fd")?, exe.clone()];
-    for a in cfg.process.args().iter().flatten() {
-        argv.push(cstring(a.clone(), "process.args")?);
-    }
-    let envs: Vec<CString> = env.iter().map(|e| cstring(e.clone(), "process.env")).collect::<Result<_>>()?;
+    let mut argv: Vec<CString> = vec![c"podrun-init".to_owned(), c_strings([fifo_arg.as_str()], "fifo fd")?.remove(0), exe.clone()];
+    argv.extend(c_strings(cfg.process.args().iter().flatten(), "process.args")?);
+    let envs = c_strings(env, "process.env")?;
     let mut argv_p: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
     argv_p.push(std::ptr::null());
     let mut envp: Vec<*const libc::c_char> = envs.iter().map(|e| e.as_ptr()).collect();
@@ -249,8 +247,13 @@ fn exec_stage(stage: RawFd, cfg: &mut InitConfig, chan: &Channel, exe: &CString,
     Err(Error::sys("exec podrun-init (sealed memfd)", nix::Error::last()))
 }
 
-fn cstring(s: String, what: &str) -> Result<CString> {
-    CString::new(s).map_err(|_| Error::Spec(format!("{what} contains a NUL byte")))
+/// C strings of `items` (args, env); a NUL byte in one is a spec error naming `what`.
+fn c_strings<I: IntoIterator<Item = S>, S: AsRef<str>>(items: I, what: &str) -> Result<Vec<CString>> {
+    items
+        .into_iter()
+        .map(|i| CString::new(i.as_ref().as_bytes()))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| Error::Spec(format!("{what} contains a NUL byte")))
 }
 
 fn prctl(op: libc::c_int, arg: libc::c_ulong, name: &str) -> Result<()> {
@@ -576,18 +579,8 @@ fn reset_signals() {
 }
 
 fn exec(exe: &CString, process: &Process, env: &[String]) -> Result<Never> {
-    let args: Vec<CString> = process
-        .args()
-        .iter()
-        .flatten()
-        .map(|a| CString::new(a.as_bytes()))
-        .collect::<std::result::Result<_, _>>()
-        .map_err(|_| Error::Spec("process.args contains a NUL byte".into()))?;
-    let envs: Vec<CString> = env
-        .iter()
-        .map(|e| CString::new(e.as_bytes()))
-        .collect::<std::result::Result<_, _>>()
-        .map_err(|_| Error::Spec("process.env contains a NUL byte".into()))?;
+    let args = c_strings(process.args().iter().flatten(), "process.args")?;
+    let envs = c_strings(env, "process.env")?;
     let e = nix::unistd::execve(exe, &args, &envs).unwrap_err();
     Err(Error::sys(format!("exec {}", exe.to_string_lossy()), e))
 }
