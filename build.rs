@@ -1,5 +1,5 @@
 //! Build script:
-//! - the pause and init helpers are built tiny (no libc start files, static-pie, raw syscalls) in the
+//! - the pause and init helpers are built tiny (no libc start files, static, raw syscalls) in the
 //!   release profile (where panics abort, see Cargo.toml), so the pause's RSS stays far below 0.5 MB
 //!   and the init's sealed memfd copy is a few KiB;
 //! - `PODRUN_COMMIT` (the `commit:` line of `podrun --version`, as runc prints it) is the git
@@ -12,14 +12,13 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(tiny_helper)");
     if std::env::var("PROFILE").as_deref() == Ok("release") {
         println!("cargo::rustc-cfg=tiny_helper");
-        for a in ["-nostartfiles", "-nostdlib", "-static-pie"] {
-            println!("cargo::rustc-link-arg-bin=podrun-pause={a}");
-        }
-        // The init calls its own memset/memcpy; in a PIE those calls go through a GOT slot
-        // that nothing fills without a loader: a plain static executable has its GOT filled
-        // by the linker.
-        for a in ["-nostartfiles", "-nostdlib", "-static", "-no-pie"] {
-            println!("cargo::rustc-link-arg-bin=podrun-init={a}");
+        // Plain static executables, like podrun itself (.cargo/config.toml: non-PIC code):
+        // the linker fills their GOT (the init calls its own memset/memcpy through it), where
+        // a static-pie would need a loader to relocate it.
+        for bin in ["podrun-pause", "podrun-init"] {
+            for a in ["-nostartfiles", "-nostdlib", "-static", "-no-pie"] {
+                println!("cargo::rustc-link-arg-bin={bin}={a}");
+            }
         }
     }
     println!("cargo::rerun-if-changed=build.rs");

@@ -78,6 +78,24 @@ fn version_has_runcs_three_lines() {
     }
 }
 
+/// .cargo/config.toml builds podrun static and non-PIE: no program interpreter (no loader,
+/// no shared libraries to map) and ELF type EXEC.
+#[test]
+fn podrun_is_a_static_non_pie_executable() {
+    let elf = std::fs::read(podrun_bin()).unwrap();
+    let u16_at = |o: usize| u16::from_le_bytes([elf[o], elf[o + 1]]) as usize;
+    assert_eq!(&elf[..4], b"\x7fELF");
+    assert_eq!(u16_at(16), 2, "e_type: ET_EXEC (not ET_DYN, a PIE)");
+    let phoff = u64::from_le_bytes(elf[32..40].try_into().unwrap()) as usize;
+    let (phentsize, phnum) = (u16_at(54), u16_at(56));
+    let types: Vec<u32> = (0..phnum)
+        .map(|i| u32::from_le_bytes(elf[phoff + i * phentsize..][..4].try_into().unwrap()))
+        .collect();
+    assert!(types.contains(&1), "a PT_LOAD segment: {types:?}");
+    assert!(!types.contains(&3), "no PT_INTERP: {types:?}");
+    assert!(!types.contains(&2), "no PT_DYNAMIC: {types:?}");
+}
+
 #[test]
 fn systemd_cgroup_without_systemd_is_a_clear_error() {
     let env = TestEnv::new("cli-systemd");

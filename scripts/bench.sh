@@ -35,7 +35,8 @@ while [ $# -gt 0 ]; do
 done
 [ "$(id -u)" -eq 0 ] || { echo "bench: run as root: sudo $0" >&2; exit 1; }
 
-PODRUN="$REPO/target/release/podrun"
+# the triple is fixed by .cargo/config.toml (a static build)
+PODRUN="$REPO/target/x86_64-unknown-linux-gnu/release/podrun"
 for bin in "$PODRUN" crun runc hyperfine jq /usr/bin/time /usr/lib/cni/bridge; do
     command -v "$bin" >/dev/null 2>&1 || { echo "bench: $bin missing: run scripts/setup.sh" >&2; exit 1; }
 done

@@ -21,7 +21,8 @@ fi
 
 # PODRUN_DEMO_SKIP_SETUP=1: the binary and rootfs are already built (runtime-tests/demo.rs)
 [ "${PODRUN_DEMO_SKIP_SETUP:-0}" = 1 ] || bash scripts/setup.sh
-PODRUN="$REPO/target/release/podrun"
+# the triple is fixed by .cargo/config.toml (a static build)
+PODRUN="$REPO/target/x86_64-unknown-linux-gnu/release/podrun"
 BRIDGE=podrun-demo0
 SUBNET=10.244.77.0/24
 WORK=$(mktemp -d /tmp/podrun-demo.XXXXXX)

@@ -1,8 +1,6 @@
 use std::process::ExitCode;
 
-use clap::Parser;
-
-use podrun::cli::{self, Cli};
+use podrun::cli;
 use podrun::logging;
 
 fn main() -> ExitCode {
@@ -12,7 +10,7 @@ fn main() -> ExitCode {
     if std::path::Path::new(&argv0).file_name().is_some_and(|n| n == "podrun-cni") {
         return ExitCode::from(cli::cni::run_plugin().clamp(0, 255) as u8);
     }
-    let cli = Cli::parse();
+    let cli = cli::parse();
     if cli.version {
         cli::print_version();
         return ExitCode::SUCCESS;

@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use std::ffi::OsString;
+
+use clap::{Args as _, FromArgMatches, Parser, Subcommand};
 
 use crate::logging::LogFormat;
 use crate::Result;
@@ -112,6 +114,82 @@ pub enum Command {
     Pod(pod::PodCommand),
 }
 
+/// Parses the command line like `Cli::parse()` (same errors, same exit codes), but when the
+/// command is named up front it builds only that command's definition: clap's full tree
+/// costs every invocation ~250 KB of heap and ~1M instructions, mostly copying the global
+/// flags into each of the ~20 commands. `--help`, `--version` and anything not recognised
+/// take the full tree, so help and suggestions are unchanged.
+pub fn parse() -> Cli {
+    try_parse_from(std::env::args_os().collect()).unwrap_or_else(|e| e.exit())
+}
+
+fn try_parse_from(args: Vec<OsString>) -> std::result::Result<Cli, clap::Error> {
+    let Some(sub) = named_command(&args).and_then(command_definition) else {
+        return Cli::try_parse_from(args);
+    };
+    let m = Global::augment_args(clap::Command::new("podrun").disable_version_flag(true))
+        .subcommand(sub)
+        .try_get_matches_from(args)?;
+    Ok(Cli { global: Global::from_arg_matches(&m)?, version: false, command: Some(Command::from_arg_matches(&m)?) })
+}
+
+/// The command an argument vector names, when only global flags come before it and no help
+/// is asked for anywhere.
+fn named_command(args: &[OsString]) -> Option<&str> {
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        return None;
+    }
+    let mut it = args.iter().skip(1);
+    while let Some(a) = it.next() {
+        let a = a.to_str()?;
+        match a {
+            "--root" | "--log" | "--log-format" | "--criu" | "--rootless" => {
+                it.next()?;
+            }
+            "--debug" | "--systemd-cgroup" => {}
+            _ if a.starts_with("--root=") || a.starts_with("--log=") || a.starts_with("--log-format=") => {}
+            _ if a.starts_with('-') => return None,
+            _ => return Some(a),
+        }
+    }
+    None
+}
+
+/// One command's clap definition exactly as `#[derive(Subcommand)]` on `Command` builds it,
+/// without its about text (help takes the full tree); `tests::fast_definitions_match_the_derived_ones`
+/// compares every one with the derived tree.
+fn command_definition(name: &str) -> Option<clap::Command> {
+    fn leaf<A: clap::Args>(name: &'static str) -> clap::Command {
+        A::augment_args(clap::Command::new(name))
+    }
+    fn nested<S: clap::Subcommand>(name: &'static str) -> clap::Command {
+        S::augment_subcommands(clap::Command::new(name).subcommand_required(true).arg_required_else_help(true))
+    }
+    Some(match name {
+        "create" => leaf::<create::Args>("create"),
+        "start" => leaf::<start::Args>("start"),
+        "state" => leaf::<state::Args>("state"),
+        "kill" => leaf::<kill::Args>("kill"),
+        "delete" => leaf::<delete::Args>("delete"),
+        "run" => leaf::<run::Args>("run"),
+        "exec" => leaf::<exec::Args>("exec"),
+        "ps" => leaf::<ps::Args>("ps"),
+        "list" => leaf::<list::Args>("list"),
+        "spec" => leaf::<spec::Args>("spec"),
+        "features" => leaf::<features::Args>("features"),
+        "cni" => leaf::<cni::Args>("cni"),
+        "node" => nested::<node::NodeCommand>("node"),
+        "pause" => leaf::<pause::PauseArgs>("pause"),
+        "resume" => leaf::<pause::ResumeArgs>("resume"),
+        "update" => leaf::<update::Args>("update"),
+        "events" => leaf::<events::Args>("events"),
+        "checkpoint" => leaf::<unsupported::Args>("checkpoint"),
+        "restore" => leaf::<unsupported::Args>("restore"),
+        "pod" => nested::<pod::PodCommand>("pod"),
+        _ => return None,
+    })
+}
+
 /// `--preserve-fds N` passes fds 3..3+N: N is bounded by the kernel's largest fd table
 /// (fs.nr_open, 1048576 by default), so that 3+N can never overflow.
 pub fn preserve_fds_range() -> clap::builder::RangedI64ValueParser<u32> {
@@ -155,5 +233,76 @@ pub fn dispatch(g: &Global, cmd: Command) -> Result<i32> {
         Command::Checkpoint(a) => unsupported::run(g, "checkpoint", a),
         Command::Restore(a) => unsupported::run(g, "restore", a),
         Command::Pod(c) => pod::run(g, c),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn argv(line: &str) -> Vec<OsString> {
+        std::iter::once("podrun").chain(line.split_whitespace()).map(OsString::from).collect()
+    }
+
+    #[test]
+    fn fast_definitions_match_the_derived_ones() {
+        let full = Cli::command();
+        let mut names = Vec::new();
+        for derived in full.get_subcommands() {
+            let name = derived.get_name();
+            names.push(name.to_string());
+            let fast = command_definition(name).unwrap_or_else(|| panic!("no fast definition of {name}"));
+            // about and display order only show in help, which the full tree prints
+            let mut fast = fast.display_order(derived.get_display_order());
+            if let Some(about) = derived.get_about() {
+                fast = fast.about(about.clone());
+            }
+            if let Some(about) = derived.get_long_about() {
+                fast = fast.long_about(about.clone());
+            }
+            assert_eq!(format!("{fast:?}"), format!("{derived:?}"), "definition of `{name}`");
+        }
+        assert!(names.len() >= 20 && names.iter().any(|n| n == "run"), "{names:?}");
+        assert!(command_definition("bogus").is_none());
+    }
+
+    #[test]
+    fn the_fast_parse_gives_what_the_full_tree_gives() {
+        let lines = [
+            "run -b /b x",
+            "--root /r --log /l --log-format json run --bundle /b --pid-file /p -d x",
+            "--root=/r --debug create --bundle /b --console-socket /s --preserve-fds 2 x",
+            "create x --root /r --systemd-cgroup",
+            "start x",
+            "delete --force x",
+            "kill x KILL",
+            "kill --all x 9",
+            "state x",
+            "exec --process /p.json -t x",
+            "exec x sh -c true",
+            "ps x -- -ef",
+            "pod create p1 --net",
+            "pod delete p1",
+            "node up --help-not-a-flag",
+            "list -q",
+            "run",
+            "run --bogus x",
+            "kill x a b c",
+            "create --preserve-fds -1 x",
+            "--log-format yaml run x",
+        ];
+        for line in lines {
+            let fast = try_parse_from(argv(line));
+            let full = Cli::try_parse_from(argv(line));
+            match (fast, full) {
+                (Ok(a), Ok(b)) => assert_eq!(format!("{a:?}"), format!("{b:?}"), "`{line}`"),
+                (Err(a), Err(b)) => assert_eq!(a.kind(), b.kind(), "`{line}`: {a} vs {b}"),
+                (a, b) => panic!("`{line}`: fast {a:?} but full {b:?}"),
+            }
+        }
+        assert!(named_command(&argv("run --help x")).is_none());
+        assert!(named_command(&argv("-v")).is_none());
+        assert_eq!(named_command(&argv("--root /r --debug run x")), Some("run"));
     }
 }
