@@ -11,9 +11,9 @@ use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tracing::field::{Field, Visit};
-use tracing::{Event, Level, Subscriber};
-use tracing_subscriber::layer::{Context, Layer};
-use tracing_subscriber::prelude::*;
+use tracing::level_filters::LevelFilter;
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Level, Metadata, Subscriber};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Default)]
 pub enum LogFormat {
@@ -27,7 +27,10 @@ enum Sink {
     File(File),
 }
 
-struct LineLayer {
+/// The global subscriber: each event becomes one line. podrun opens no spans, so span calls are
+/// accepted and forgotten (tracing-subscriber's span registry costs 32 KiB of heap at every
+/// start, for nothing here).
+struct LineSubscriber {
     format: LogFormat,
     max: Level,
     sink: Mutex<Sink>,
@@ -56,12 +59,24 @@ impl Visit for Fields {
     }
 }
 
-impl<S: Subscriber> Layer<S> for LineLayer {
-    fn enabled(&self, meta: &tracing::Metadata<'_>, _: Context<'_, S>) -> bool {
+impl Subscriber for LineSubscriber {
+    fn enabled(&self, meta: &Metadata<'_>) -> bool {
         *meta.level() <= self.max
     }
 
-    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        Some(LevelFilter::from_level(self.max))
+    }
+
+    fn new_span(&self, _: &Attributes<'_>) -> Id {
+        Id::from_u64(1)
+    }
+
+    fn record(&self, _: &Id, _: &Record<'_>) {}
+
+    fn record_follows_from(&self, _: &Id, _: &Id) {}
+
+    fn event(&self, event: &Event<'_>) {
         if *event.metadata().level() > self.max {
             return;
         }
@@ -76,6 +91,10 @@ impl<S: Subscriber> Layer<S> for LineLayer {
             };
         }
     }
+
+    fn enter(&self, _: &Id) {}
+
+    fn exit(&self, _: &Id) {}
 }
 
 fn level_name(level: Level) -> &'static str {
@@ -128,12 +147,12 @@ pub fn init(log: Option<&Path>, format: LogFormat, debug: bool) -> std::io::Resu
         }
         None => (Sink::Stderr, if debug { Level::DEBUG } else { Level::WARN }),
     };
-    let layer = LineLayer {
+    let subscriber = LineSubscriber {
         format,
         max,
         sink: Mutex::new(sink),
     };
-    let _ = tracing_subscriber::registry().with(layer).try_init();
+    let _ = tracing::subscriber::set_global_default(subscriber);
     Ok(())
 }
 

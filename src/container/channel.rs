@@ -71,9 +71,23 @@ impl Channel {
         Ok(())
     }
 
+    /// The size of the next packet (0: the other end is gone), without taking it: a buffer of
+    /// the packet's own size, not a 64 KiB one the allocator zeroes at every receive.
+    fn next_len(&self) -> Result<usize> {
+        loop {
+            // MSG_TRUNC on a SEQPACKET socket returns the packet's whole length; MSG_PEEK
+            // leaves it (and any fd riding along) queued.
+            match nix::sys::socket::recv(self.fd.as_raw_fd(), &mut [], MsgFlags::MSG_PEEK | MsgFlags::MSG_TRUNC) {
+                Ok(n) => return Ok(n),
+                Err(nix::Error::EINTR) => continue,
+                Err(e) => return Err(Error::sys("receive from container init", e)),
+            }
+        }
+    }
+
     /// The next message, or None when the other end is gone.
     pub fn recv(&self) -> Result<Option<(Msg, Option<OwnedFd>)>> {
-        let mut buf = vec![0u8; 65536];
+        let mut buf = vec![0u8; self.next_len()?];
         let mut cbuf = nix::cmsg_space!([RawFd; 1]);
         loop {
             let mut iov = [IoSliceMut::new(&mut buf)];
@@ -108,5 +122,31 @@ impl Channel {
                 .map_err(|e| Error::other(format!("bad message from container init: {e}")))?;
             return Ok(Some((msg, fd)));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_of_any_size_and_fds_arrive_whole_then_eof() {
+        let (a, b) = pair().unwrap();
+        let big = "x".repeat(200_000);
+        a.send(&Msg::Go(big.clone())).unwrap();
+        let file = std::fs::File::open("/proc/self/exe").unwrap();
+        a.send_with_fd(&Msg::Pty, Some(file.as_raw_fd())).unwrap();
+        a.send(&Msg::Ready).unwrap();
+        drop(a);
+        assert_eq!(b.recv().unwrap().map(|(m, fd)| (m, fd.is_some())), Some((Msg::Go(big), false)));
+        let (m, fd) = b.recv().unwrap().unwrap();
+        assert_eq!(m, Msg::Pty);
+        let fd = fd.expect("the fd rode along");
+        assert_eq!(
+            std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap(),
+            std::fs::read_link("/proc/self/exe").unwrap()
+        );
+        assert_eq!(b.recv().unwrap().map(|(m, _)| m), Some(Msg::Ready));
+        assert!(b.recv().unwrap().is_none(), "EOF once the sender is gone");
     }
 }
