@@ -187,6 +187,10 @@ fn conformance_with_the_reference_bridge_and_host_local_plugins() {
     assert!(want.ping, "the reference plugins' pods cannot ping each other: {want:?}");
     assert!(want.exit_codes.iter().all(|(_, c)| *c == 0), "{want:?}");
     assert_eq!(got, want, "podrun-cni differs from bridge + host-local");
+    // the separate podrun-cni executable (the CNI-only build) behaves the same
+    let mut bin = Net::new("q", PathBuf::from(env!("CARGO_BIN_EXE_podrun-cni")), 217);
+    let got_bin = conformance(&mut bin);
+    assert_eq!(got_bin, want, "the podrun-cni executable differs from bridge + host-local");
     assert_eq!(want.addresses, vec!["2/24", "3/24", "2/24", "3/24"]);
     assert!(want.routes_a.contains("10.244.0.0/16 via X.1 dev eth0"), "{}", want.routes_a);
     assert_eq!(got.ip_files_end, 0);

@@ -197,7 +197,9 @@ done < <(medians "$WORK/j1.json" "$WORK/j2.json")
 # 4. pod network: podrun pod create with and without network vs the CNI plugins' ADD/DEL
 # The same kind of netns and config for both plugins, each on its own bridge and subnet; the
 # plugin runs from a small /bin/sh script (the script's own cost is measured and subtracted).
-ln -s "$PODRUN" "$WORK/podrun-cni"
+# the podrun-cni executable (the CNI-only build of the same code; `podrun cni` and a
+# podrun-cni symlink to podrun behave the same)
+ln -s "$(dirname "$PODRUN")/podrun-cni" "$WORK/podrun-cni"
 ip netns add "$NETNS"
 for impl in ref podrun; do
     case $impl in
