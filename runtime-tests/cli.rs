@@ -94,6 +94,22 @@ fn podrun_is_a_static_non_pie_executable() {
     assert!(types.contains(&1), "a PT_LOAD segment: {types:?}");
     assert!(!types.contains(&3), "no PT_INTERP: {types:?}");
     assert!(!types.contains(&2), "no PT_DYNAMIC: {types:?}");
+    // src/cold.ld: the code `run` does not execute sits in a section of its own
+    let u32_at = |o: usize| u32::from_le_bytes(elf[o..o + 4].try_into().unwrap()) as usize;
+    let u64_at = |o: usize| u64::from_le_bytes(elf[o..o + 8].try_into().unwrap()) as usize;
+    let (shoff, shentsize, shnum, shstrndx) = (u64_at(40), u16_at(58), u16_at(60), u16_at(62));
+    let names_at = u64_at(shoff + shstrndx * shentsize + 24);
+    let sections: Vec<(String, usize)> = (0..shnum)
+        .map(|i| {
+            let sh = shoff + i * shentsize;
+            let name = &elf[names_at + u32_at(sh)..];
+            let name = String::from_utf8_lossy(&name[..name.iter().position(|b| *b == 0).unwrap()]).into_owned();
+            (name, u64_at(sh + 32))
+        })
+        .collect();
+    let size = |n: &str| sections.iter().find(|(s, _)| s == n).map(|(_, z)| *z);
+    let (hot, cold) = (size(".text").unwrap(), size(".text.podrun_cold").unwrap_or(0));
+    assert!(cold > 256 * 1024 && cold < hot, ".text {hot} bytes, .text.podrun_cold {cold}: {sections:?}");
 }
 
 #[test]
