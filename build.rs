@@ -13,14 +13,14 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(tiny_helper)");
     if std::env::var("PROFILE").as_deref() == Ok("release") {
         println!("cargo::rustc-cfg=tiny_helper");
-        // Plain static executables, like podrun itself (.cargo/config.toml: non-PIC code):
-        // the linker fills their GOT (the init calls its own memset/memcpy through it), where
-        // a static-pie would need a loader to relocate it.
         // podrun's code that the parent of a `run` never executes goes after the hot code
         // (src/cold.ld says why).
         let cold = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/cold.ld");
         println!("cargo::rustc-link-arg-bin=podrun=-Wl,-T,{}", cold.display());
         println!("cargo::rerun-if-changed=src/cold.ld");
+        // Plain static executables, like podrun itself (.cargo/config.toml: non-PIC code):
+        // the linker fills their GOT (the init calls its own memset/memcpy through it), where
+        // a static-pie would need a loader to relocate it.
         for bin in ["podrun-pause", "podrun-init"] {
             for a in ["-nostartfiles", "-nostdlib", "-static", "-no-pie"] {
                 println!("cargo::rustc-link-arg-bin={bin}={a}");

@@ -8,8 +8,11 @@ use crate::common::{describe, podrun_bin, repo_dir, require_root};
 fn demo_script_serves_localhost_and_the_pod_ip_then_cleans_up() {
     require_root();
     // the demo runs target/x86_64-unknown-linux-gnu/release/podrun: the binary these (release) tests were built with
-    assert!(podrun_bin().ends_with("release/podrun"), "run the runtime tests with --release");
-    assert!(podrun_bin().ends_with("x86_64-unknown-linux-gnu/release/podrun"), "{}: not the static build of .cargo/config.toml", podrun_bin().display());
+    assert!(
+        podrun_bin().ends_with("x86_64-unknown-linux-gnu/release/podrun"),
+        "{}: run the runtime tests with --release (the static build of .cargo/config.toml)",
+        podrun_bin().display()
+    );
     let out = Command::new("bash")
         .arg(repo_dir().join("scripts/demo.sh"))
         .env("PODRUN_DEMO_SKIP_SETUP", "1")
