@@ -6,7 +6,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -134,12 +134,8 @@ impl Drop for ChildGuard {
 }
 
 /// Waits until `cond` holds; panics with `what` after HANG_GUARD.
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < HANG_GUARD, "gave up waiting: {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+fn wait_until(what: &str, cond: impl FnMut() -> bool) {
+    crate::lifecycle::wait_until(what, HANG_GUARD, cond);
 }
 
 /// Kills the container's init with SIGKILL and waits until it is gone.

@@ -5,6 +5,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -462,8 +463,13 @@ fn created_init_waits_as_sealed_podrun_init() {
     assert!(cmdline.starts_with(b"podrun-init\0"), "{:?}", String::from_utf8_lossy(&cmdline));
     env.run_ok(&["start", "stage"]);
     crate::lifecycle::wait_status(&env, "stage", "running");
-    let link = std::fs::read_link(format!("/proc/{pid}/exe")).expect("readlink exe");
-    assert_eq!(link.to_string_lossy(), "/bin/busybox");
+    // `start` returns once the init has been told to go (as runc's does), which can be
+    // before its execve: wait for the exec instead of racing it.
+    let exe = || std::fs::read_link(format!("/proc/{pid}/exe")).map(|l| l.to_string_lossy().into_owned());
+    crate::lifecycle::wait_until("the init to exec the container's process", Duration::from_secs(5), || {
+        exe().is_ok_and(|l| l != "/memfd:podrun-init (deleted)")
+    });
+    assert_eq!(exe().expect("readlink exe"), "/bin/busybox");
 }
 
 /// Without a pid namespace of its own the init would be visible from outside while it runs

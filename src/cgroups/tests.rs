@@ -415,15 +415,20 @@ fn v2_destroy_waits_for_populated() {
 }
 
 /// A forked child enters the v1 hierarchies by itself (`0` into `tasks`) and is then listed
-/// in every v1 hierarchy; the parent wrote no pid anywhere.
+/// in every v1 hierarchy; the parent wrote no pid anywhere. The child reports over a pipe
+/// once it has written to every hierarchy (it enters them one after another, so waiting
+/// for the pid to show up in the first one raced with the later writes).
 #[test]
 fn entry_moves_the_calling_process_into_v1() {
     let g = make(Some(v1_only()));
     let entry = g.0.entry().expect("entry");
-    // SAFETY: the child only calls async-signal-safe functions (write via enter_self, pause, _exit).
+    let (done_r, done_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe");
+    // SAFETY: the child only calls async-signal-safe functions (write via enter_self and to
+    // the pipe, pause, _exit).
     let child = match unsafe { fork() }.expect("fork") {
         ForkResult::Child => {
-            if entry.enter_self().is_err() {
+            let status: &[u8] = if entry.enter_self().is_ok() { b"k" } else { b"e" };
+            if nix::unistd::write(&done_w, status) != Ok(1) {
                 // SAFETY: _exit in a forked child.
                 unsafe { libc::_exit(3) };
             }
@@ -434,11 +439,11 @@ fn entry_moves_the_calling_process_into_v1() {
         }
         ForkResult::Parent { child } => Child { pid: child, reaped: false },
     };
-    let want = vec![child.raw()];
-    let start = Instant::now();
-    while g.0.pids() != want && start.elapsed() < Duration::from_secs(5) {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    drop(done_w);
+    let mut status = [0u8; 1];
+    assert_eq!(nix::unistd::read(&done_r, &mut status), Ok(1), "child's report");
+    assert_eq!(&status, b"k", "enter_self failed in the child");
+    assert_eq!(g.0.pids(), vec![child.raw()]);
     for d in &g.0.dirs {
         assert_eq!(read(d, "cgroup.procs"), child.raw().to_string(), "{}", d.display());
     }
