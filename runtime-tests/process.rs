@@ -309,6 +309,23 @@ fn exec_exit_code_env_cwd_user() {
     assert_eq!(out, "sleep\n");
 }
 
+/// `exec -d --pid-file` returns (and writes the pid file) once the process runs the program,
+/// as runc's does: a caller that acts on the pid at once (the containerd shim reaps it as a
+/// subreaper) never meets the exec helper on its way to execve.
+#[test]
+fn detached_exec_returns_once_the_program_runs() {
+    let env = TestEnv::new("proc-exec-d");
+    let bundle = env.bundle("sleeper", |_| {});
+    start_bundle(&env, &bundle, "exd");
+    for i in 0..10 {
+        let pid_file = env.dir.join(format!("exec-{i}.pid"));
+        env.run_ok(&["exec", "-d", "--pid-file", s(&pid_file), "exd", "sleep", "100"]);
+        let pid = std::fs::read_to_string(&pid_file).expect("read exec pid file");
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).expect("readlink exe");
+        assert_eq!(exe.to_string_lossy(), "/bin/busybox", "exec #{i}: pid {pid} had not exec'd yet");
+    }
+}
+
 #[test]
 fn exec_cap_adds_a_capability() {
     let env = TestEnv::new("proc-exec-cap");

@@ -231,7 +231,7 @@ pub fn create(root: &Path, opts: &CreateOpts) -> Result<Created> {
     state.save(dir)?;
     let pty_master = handshake(&parent, &spec, &state, pid)?;
     if stage.is_some() {
-        wait_for_stage_exec(&parent)?;
+        wait_for_exec(&parent)?;
     }
     drop(stage);
 
@@ -321,9 +321,9 @@ fn init_binary(spec: &Spec, plan: &NamespacePlan) -> Result<Option<OwnedFd>> {
     Ok(None)
 }
 
-/// After `Ready` with a podrun-init stage: the channel closes when the init's execveat of
-/// podrun-init succeeded (close-on-exec), or an error arrives.
-fn wait_for_stage_exec(chan: &Channel) -> Result<()> {
+/// After `Ready` with a podrun-init stage (or an exec's process): the channel closes when the
+/// init's execve succeeded (close-on-exec), or an error arrives.
+pub(crate) fn wait_for_exec(chan: &Channel) -> Result<()> {
     match chan.recv()? {
         None => Ok(()),
         Some((Msg::Error(e), _)) => Err(Error::other(e)),

@@ -10,7 +10,7 @@ use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 
 use crate::cgroups::Cgroup;
 use crate::container::channel::{self, Msg};
-use crate::container::create::fork_init;
+use crate::container::create::{fork_init, wait_for_exec};
 use crate::error::{Error, Result};
 use crate::process::init::{ConsoleTarget, InitConfig, Mode as InitMode};
 use crate::process::namespaces::{self, JoinNs, JOIN_ORDER};
@@ -120,6 +120,10 @@ pub fn exec(root: &Path, opts: ExecOpts) -> Result<Execed> {
             }
         }
     }
+    // Like runc, return (and write the pid file) once the process runs the program, not while
+    // the forked init is still on its way to execve: a caller that reaps it by pid (the
+    // containerd shim is a subreaper) then sees only the program, and an exec error is ours.
+    wait_for_exec(&parent).map_err(kill_child)?;
     if let Some(pf) = &opts.pid_file {
         crate::container::create::write_pid_file(pf, pid)?;
     }
