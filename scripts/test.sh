@@ -32,6 +32,8 @@ set -e
 echo
 echo "=== summary ==="
 grep -E '^ +Running |^ +Doc-tests |^test result:|^test .* FAILED$|^error(\[|:)' "$log" || true
+# Each failed test's panic message (up to its backtrace), so the summary alone says why.
+awk '/^thread .* panicked at /{n=12} n>0 && /^(stack backtrace:|note: )/{n=0} n>0{print "  | " $0; n--}' "$log"
 if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
     echo "test: TIMED OUT after ${PODRUN_TEST_TIMEOUT:-1800}s (a test hung; see the last 'test ...' lines above)"
 elif [ "$rc" -eq 0 ]; then
