@@ -200,6 +200,13 @@ done < <(medians "$WORK/j1.json" "$WORK/j2.json")
 # the podrun-cni executable (the CNI-only build of the same code; `podrun cni` and a
 # podrun-cni symlink to podrun behave the same)
 ln -s "$(dirname "$PODRUN")/podrun-cni" "$WORK/podrun-cni"
+# Every network-down figure is a veth delete, and the kernel's cost of that delete grows when
+# it comes right after the create (RCU work of the create still in flight): timed right after
+# its ADD, a faster ADD made a slower DEL (podrun-cni DEL 23 ms vs the reference's 18 ms,
+# both equal at ~24 ms after a pause). So every down figure (both plugins' DEL, pod delete,
+# the kernel's veth delete) is timed SETTLE seconds after its setup.
+SETTLE=0.1
+settled() { echo "sh -c '$*; sleep $SETTLE'"; }
 ip netns add "$NETNS"
 for impl in ref podrun; do
     case $impl in
@@ -218,12 +225,13 @@ CNI_COMMAND=\$1 CNI_CONTAINERID=bench CNI_NETNS=/run/netns/$NETNS CNI_IFNAME=eth
 EOF
     chmod +x "$WORK/cni-$impl.sh"
     name=$([ "$impl" = ref ] && echo "CNI" || echo "podrun-cni")
-    # --prepare runs before every timed run: DEL is idempotent, ADD before each DEL
+    # --prepare runs before every timed run: DEL is idempotent, ADD before each DEL (then
+    # $SETTLE, see there)
     hf --warmup 1 --runs "$RUNS" --export-json "$WORK/cni-add-$impl.json" -n "$name ADD" \
         --prepare "$WORK/cni-$impl.sh DEL" "$WORK/cni-$impl.sh ADD"
     "$WORK/cni-$impl.sh" DEL
     hf --warmup 1 --runs "$RUNS" --export-json "$WORK/cni-del-$impl.json" -n "$name DEL" \
-        --prepare "$WORK/cni-$impl.sh ADD" "$WORK/cni-$impl.sh DEL"
+        --prepare "$(settled "$WORK/cni-$impl.sh ADD")" "$WORK/cni-$impl.sh DEL"
     "$WORK/cni-$impl.sh" DEL
     ip link del "$br" 2>/dev/null || true
 done
@@ -240,9 +248,9 @@ hf --warmup 1 --runs "$RUNS" --export-json "$WORK/pod.json" --prepare "$WORK/pod
     -n "pod create" "$(pc benchnet)" -n "pod create --no-network" "$(pc --no-network benchnet)"
 "$WORK/poddel.sh"
 hf --warmup 1 --runs "$RUNS" --export-json "$WORK/podd.json" \
-    -n "pod delete" --prepare "$(pc benchnet)" "$pd"
+    -n "pod delete" --prepare "$(settled "$(pc benchnet)")" "$pd"
 hf --warmup 1 --runs "$RUNS" --export-json "$WORK/poddn.json" \
-    -n "pod delete --no-network" --prepare "$(pc --no-network benchnet)" "$pd"
+    -n "pod delete --no-network" --prepare "$(settled "$(pc --no-network benchnet)")" "$pd"
 declare -A M
 while IFS=$'\t' read -r name ms; do M["$name"]=$ms; done < <(medians "$WORK"/cni-add-*.json "$WORK"/cni-del-*.json "$WORK/pod.json" "$WORK/podd.json" "$WORK/poddn.json" "$WORK/sh.json")
 # the CNI plugin is started by a /bin/sh script: subtract sh's own start
@@ -254,7 +262,7 @@ net_down=$(jq -n "${M["pod delete"]} - ${M["pod delete --no-network"]}")
 
 # veth delete in the kernel (the floor of network down)
 hf --warmup 1 --runs "$RUNS" --export-json "$WORK/veth.json" -n "veth delete" \
-    --prepare "ip link add prbench-va type veth peer name prbench-vb" "ip link del prbench-va"
+    --prepare "$(settled ip link add prbench-va type veth peer name prbench-vb)" "ip link del prbench-va"
 ip link del prbench-va 2>/dev/null || true
 veth_ms=$(medians "$WORK/veth.json" | awk '{print $NF}')
 ip_ms=$(hf --runs "$RUNS" --export-json "$WORK/ipv.json" "ip -V"; medians "$WORK/ipv.json" | awk '{print $NF}')
