@@ -609,18 +609,33 @@ fn signal_pids(pids: &[i32], sig: nix::sys::signal::Signal) -> Result<()> {
     Ok(())
 }
 
-/// The mounted cgroup hierarchies, one per hierarchy (first mount wins, mounts of the
-/// hierarchy root preferred).
-pub(crate) fn hierarchies() -> Vec<Hierarchy> {
-    let Ok(mounts) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return Vec::new();
-    };
-    parse_mountinfo(&mounts)
+/// One cgroup or cgroup2 mount of this process's mount table (a line of mountinfo).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CgroupMount {
+    pub mount_point: PathBuf,
+    /// Root of the mount inside its hierarchy (mountinfo field 4).
+    pub root: PathBuf,
+    /// A v1 mount's controllers, `name=systemd` included (sorted); None for cgroup2.
+    pub v1_controllers: Option<Vec<String>>,
 }
 
-fn parse_mountinfo(mounts: &str) -> Vec<Hierarchy> {
-    let mut found: Vec<(bool, Hierarchy)> = Vec::new();
-    for line in mounts.lines() {
+/// This host's cgroup mounts, read from /proc/self/mountinfo once per process (None: it
+/// could not be read). Every later call is answered from memory, and so is a forked
+/// container init that inherits it: the kernel writes out every mount of the table for each
+/// read (~0.1 ms more per read once 100 pods hold their 300 namespace bind mounts), and one
+/// `run` asked for them five times. podrun never mounts or unmounts a cgroup hierarchy of the
+/// host, so the answer cannot go stale within one invocation.
+pub(crate) fn cgroup_mounts() -> Option<&'static [CgroupMount]> {
+    static MOUNTS: std::sync::OnceLock<Option<Vec<CgroupMount>>> = std::sync::OnceLock::new();
+    MOUNTS
+        .get_or_init(|| std::fs::read_to_string("/proc/self/mountinfo").ok().map(|t| parse_cgroup_mounts(&t)))
+        .as_deref()
+}
+
+/// The cgroup and cgroup2 lines of a mountinfo text; v1 mounts without a controller are left out.
+fn parse_cgroup_mounts(mountinfo: &str) -> Vec<CgroupMount> {
+    let mut out = Vec::new();
+    for line in mountinfo.lines() {
         let Some((left, right)) = line.split_once(" - ") else {
             continue;
         };
@@ -629,21 +644,44 @@ fn parse_mountinfo(mounts: &str) -> Vec<Hierarchy> {
         let (Some(root), Some(mp), Some(fstype)) = (left.get(3), left.get(4), right.first()) else {
             continue;
         };
-        let mount = PathBuf::from(unescape_mountinfo(mp));
-        let h = match *fstype {
-            "cgroup2" => Hierarchy::V2 { mount },
+        let v1_controllers = match *fstype {
+            "cgroup2" => None,
             "cgroup" => {
-                let opts = right.get(2).copied().unwrap_or("");
-                let controllers = v1_controllers(opts);
+                let controllers = v1_controllers(right.get(2).copied().unwrap_or(""));
                 if controllers.is_empty() {
                     continue;
                 }
-                Hierarchy::V1 { mount, controllers }
+                Some(controllers)
             }
             _ => continue,
         };
-        found.push((*root == "/", h));
+        out.push(CgroupMount {
+            mount_point: PathBuf::from(unescape_mountinfo(mp)),
+            root: PathBuf::from(unescape_mountinfo(root)),
+            v1_controllers,
+        });
     }
+    out
+}
+
+/// The mounted cgroup hierarchies, one per hierarchy (first mount wins, mounts of the
+/// hierarchy root preferred).
+pub(crate) fn hierarchies() -> Vec<Hierarchy> {
+    hierarchies_of(cgroup_mounts().unwrap_or_default())
+}
+
+fn hierarchies_of(mounts: &[CgroupMount]) -> Vec<Hierarchy> {
+    let mut found: Vec<(bool, Hierarchy)> = mounts
+        .iter()
+        .map(|m| {
+            let mount = m.mount_point.clone();
+            let h = match &m.v1_controllers {
+                None => Hierarchy::V2 { mount },
+                Some(controllers) => Hierarchy::V1 { mount, controllers: controllers.clone() },
+            };
+            (m.root == Path::new("/"), h)
+        })
+        .collect();
     // Stable: root mounts first, then dedup by hierarchy identity.
     found.sort_by_key(|(is_root, _)| !*is_root);
     let mut out: Vec<Hierarchy> = Vec::new();
@@ -658,6 +696,11 @@ fn parse_mountinfo(mounts: &str) -> Vec<Hierarchy> {
         }
     }
     out
+}
+
+#[cfg(test)]
+fn parse_mountinfo(mountinfo: &str) -> Vec<Hierarchy> {
+    hierarchies_of(&parse_cgroup_mounts(mountinfo))
 }
 
 /// Controller names in a v1 mount's super options (`rw,cpu,cpuacct`, `rw,name=systemd`).

@@ -710,29 +710,21 @@ pub struct Hierarchy {
     pub controllers: Vec<String>,
 }
 
+/// The host's hierarchies mounted directly under /sys/fs/cgroup, from the cgroup mounts
+/// podrun's parent already read before the fork (`cgroups::cgroup_mounts`).
 fn host_cgroup_hierarchies() -> Result<Vec<Hierarchy>> {
-    let mounts = read_mountinfo()?;
+    let mounts = crate::cgroups::cgroup_mounts().ok_or_else(|| Error::other("read /proc/self/mountinfo: failed"))?;
     Ok(mounts
-        .into_iter()
-        .filter(|m| m.fstype == "cgroup" || m.fstype == "cgroup2")
+        .iter()
         .filter(|m| m.mount_point.parent() == Some(Path::new("/sys/fs/cgroup")))
         .filter_map(|m| {
             let name = m.mount_point.file_name()?.to_string_lossy().into_owned();
-            let controllers = if m.fstype == "cgroup" {
-                m.super_options
-                    .split(',')
-                    .filter(|o| *o != "rw" && *o != "ro" && !o.starts_with("release_agent") && *o != "clone_children" && *o != "noprefix" && *o != "xattr" && *o != "cpuset_v2_mode")
-                    .map(str::to_string)
-                    .collect()
-            } else {
-                Vec::new()
-            };
             Some(Hierarchy {
                 name,
-                mount_point: m.mount_point,
-                root: m.root,
-                fstype: m.fstype,
-                controllers,
+                mount_point: m.mount_point.clone(),
+                root: m.root.clone(),
+                fstype: if m.v1_controllers.is_some() { "cgroup" } else { "cgroup2" }.to_string(),
+                controllers: m.v1_controllers.clone().unwrap_or_default(),
             })
         })
         .collect())

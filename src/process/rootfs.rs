@@ -38,8 +38,12 @@ pub fn prepare_rootfs(cfg: &RootfsConfig) -> Result<()> {
     }
     // Resolved fds are checked against this path, so it must be the kernel's spelling.
     let rootfs = std::fs::canonicalize(cfg.rootfs).map_err(|e| Error::io("canonicalize rootfs", cfg.rootfs, e))?;
-    set_root_propagation(cfg.spec)?;
-    make_parent_mount_private(&rootfs)?;
+    let propagation = set_root_propagation(cfg.spec)?;
+    // After a recursive slave or private change no mount is shared any more: no need to look
+    // the parent mount up (a read of the whole mount table) to unshare it.
+    if !(propagation.contains(MsFlags::MS_REC) && propagation.intersects(MsFlags::MS_SLAVE | MsFlags::MS_PRIVATE)) {
+        make_parent_mount_private(&rootfs)?;
+    }
     bind_rootfs_onto_itself(&rootfs)?;
     // Opened after the self-bind, so every lookup starts at the root of the new mount.
     let root = paths::open_dir(&rootfs)?;
@@ -124,11 +128,12 @@ fn root_propagation(spec: &oci_spec::runtime::Spec) -> Result<Option<MsFlags>> {
 }
 
 /// Makes `/` rslave (runc's default) or what rootfsPropagation says, so that nothing done
-/// here propagates back to the host.
-fn set_root_propagation(spec: &oci_spec::runtime::Spec) -> Result<()> {
+/// here propagates back to the host. Returns the flags it applied.
+fn set_root_propagation(spec: &oci_spec::runtime::Spec) -> Result<MsFlags> {
     let flags = root_propagation(spec)?.unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
     nix::mount::mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
-        .map_err(|e| Error::sys(format!("set propagation {flags:?} of /"), e))
+        .map_err(|e| Error::sys(format!("set propagation {flags:?} of /"), e))?;
+    Ok(flags)
 }
 
 /// pivot_root refuses a shared parent mount, and a bind under a shared parent would
