@@ -450,7 +450,11 @@ fn exec_in_a_paused_or_stopped_container_is_refused() {
     env.run_ok(&["pause", &c.id]);
     let err = env.run_fail(&["exec", &c.id, "true"]);
     assert!(err.contains("cannot exec in a paused container"), "{err}");
-    assert_eq!(env.state(&c.id)["status"], "paused", "a refused exec changed the container");
+    assert_eq!(
+        env.state(&c.id)["status"],
+        "paused",
+        "a refused exec changed the container"
+    );
     env.run_ok(&["resume", &c.id]);
     stop(&env, &c);
     let err = env.run_fail(&["exec", &c.id, "true"]);

@@ -103,13 +103,20 @@ fn podrun_is_a_static_non_pie_executable() {
         .map(|i| {
             let sh = shoff + i * shentsize;
             let name = &elf[names_at + u32_at(sh)..];
-            let name = String::from_utf8_lossy(&name[..name.iter().position(|b| *b == 0).unwrap()]).into_owned();
+            let name = String::from_utf8_lossy(&name[..name.iter().position(|b| *b == 0).unwrap()])
+                .into_owned();
             (name, u64_at(sh + 32))
         })
         .collect();
     let size = |n: &str| sections.iter().find(|(s, _)| s == n).map(|(_, z)| *z);
-    let (hot, cold) = (size(".text").unwrap(), size(".text.podrun_cold").unwrap_or(0));
-    assert!(cold > 256 * 1024 && cold < hot, ".text {hot} bytes, .text.podrun_cold {cold}: {sections:?}");
+    let (hot, cold) = (
+        size(".text").unwrap(),
+        size(".text.podrun_cold").unwrap_or(0),
+    );
+    assert!(
+        cold > 256 * 1024 && cold < hot,
+        ".text {hot} bytes, .text.podrun_cold {cold}: {sections:?}"
+    );
 }
 
 #[test]

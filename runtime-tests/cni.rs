@@ -29,7 +29,14 @@ impl Net {
         let dir = PathBuf::from(format!("/tmp/podrun-test-cni-{tag}-{pid}"));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        Net { tag: tag.into(), plugin, bridge: format!("prc{tag}{}", pid % 100_000), subnet_third: n, dir, netns: Vec::new() }
+        Net {
+            tag: tag.into(),
+            plugin,
+            bridge: format!("prc{tag}{}", pid % 100_000),
+            subnet_third: n,
+            dir,
+            netns: Vec::new(),
+        }
     }
 
     fn config(&self) -> Value {
@@ -44,7 +51,11 @@ impl Net {
 
     fn add_netns(&mut self, name: &str) -> String {
         let full = format!("prc-{}-{name}-{}", self.tag, std::process::id());
-        assert!(Command::new("ip").args(["netns", "add", &full]).status().unwrap().success());
+        assert!(Command::new("ip")
+            .args(["netns", "add", &full])
+            .status()
+            .unwrap()
+            .success());
         self.netns.push(full.clone());
         full
     }
@@ -54,12 +65,26 @@ impl Net {
     }
 
     /// `plugin` with `CNI_ARGS`.
-    fn plugin_with_args(&self, command: &str, container: &str, netns: &str, conf: &Value, args: &str) -> (i32, Value) {
+    fn plugin_with_args(
+        &self,
+        command: &str,
+        container: &str,
+        netns: &str,
+        conf: &Value,
+        args: &str,
+    ) -> (i32, Value) {
         let mut child = Command::new(&self.plugin)
             .env("CNI_ARGS", args)
             .env("CNI_COMMAND", command)
             .env("CNI_CONTAINERID", container)
-            .env("CNI_NETNS", if netns.is_empty() { String::new() } else { format!("/run/netns/{netns}") })
+            .env(
+                "CNI_NETNS",
+                if netns.is_empty() {
+                    String::new()
+                } else {
+                    format!("/run/netns/{netns}")
+                },
+            )
             .env("CNI_IFNAME", "eth0")
             .env("CNI_PATH", "/usr/lib/cni")
             .stdin(Stdio::piped())
@@ -68,37 +93,59 @@ impl Net {
             .spawn()
             .unwrap();
         use std::io::Write;
-        child.stdin.take().unwrap().write_all(conf.to_string().as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(conf.to_string().as_bytes())
+            .unwrap();
         let out: Output = child.wait_with_output().unwrap();
         let v = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
         (out.status.code().unwrap_or(-1), v)
     }
 
     fn in_netns(&self, netns: &str, args: &[&str]) -> Output {
-        Command::new("ip").args(["netns", "exec", netns]).args(args).output().unwrap()
+        Command::new("ip")
+            .args(["netns", "exec", netns])
+            .args(args)
+            .output()
+            .unwrap()
     }
 
     fn ip_files(&self) -> Vec<String> {
         let dir = self.dir.join("ipam").join(format!("prc-{}", self.tag));
         let mut v: Vec<String> = std::fs::read_dir(dir)
-            .map(|rd| rd.flatten().filter_map(|e| e.file_name().into_string().ok()).filter(|n| n.parse::<std::net::Ipv4Addr>().is_ok()).collect())
+            .map(|rd| {
+                rd.flatten()
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .filter(|n| n.parse::<std::net::Ipv4Addr>().is_ok())
+                    .collect()
+            })
             .unwrap_or_default();
         v.sort();
         v
     }
 
     fn bridge_ports(&self) -> usize {
-        std::fs::read_dir(format!("/sys/class/net/{}/brif", self.bridge)).map(|rd| rd.count()).unwrap_or(0)
+        std::fs::read_dir(format!("/sys/class/net/{}/brif", self.bridge))
+            .map(|rd| rd.count())
+            .unwrap_or(0)
     }
 }
 
 impl Drop for Net {
     fn drop(&mut self) {
-        for ns in self.netns.iter().filter(|ns| Path::new("/run/netns").join(ns).exists()) {
+        for ns in self
+            .netns
+            .iter()
+            .filter(|ns| Path::new("/run/netns").join(ns).exists())
+        {
             let _ = Command::new("ip").args(["netns", "del", ns]).status();
         }
         if Path::new("/sys/class/net").join(&self.bridge).exists() {
-            let _ = Command::new("ip").args(["link", "del", &self.bridge]).status();
+            let _ = Command::new("ip")
+                .args(["link", "del", &self.bridge])
+                .status();
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
@@ -128,25 +175,75 @@ fn conformance(net: &mut Net) -> Outcome {
     codes.push(("ADD b".to_string(), rc));
     let third = net.subnet_third;
     // addresses as offsets in the subnet, from the results and from the kernel
-    let offset = |r: &Value| r["ips"][0]["address"].as_str().unwrap_or("").replace(&format!("10.244.{third}."), "");
+    let offset = |r: &Value| {
+        r["ips"][0]["address"]
+            .as_str()
+            .unwrap_or("")
+            .replace(&format!("10.244.{third}."), "")
+    };
     let kernel_addr = |ns: &str| {
         let o = net.in_netns(ns, &["ip", "-4", "-o", "addr", "show", "dev", "eth0"]);
-        String::from_utf8_lossy(&o.stdout).split_whitespace().nth(3).unwrap_or("").replace(&format!("10.244.{third}."), "")
+        String::from_utf8_lossy(&o.stdout)
+            .split_whitespace()
+            .nth(3)
+            .unwrap_or("")
+            .replace(&format!("10.244.{third}."), "")
     };
-    let addresses = vec![offset(&add_a), offset(&add_b), kernel_addr(&a), kernel_addr(&b)];
-    let routes_a = String::from_utf8_lossy(&net.in_netns(&a, &["ip", "-4", "route"]).stdout).replace(&format!("10.244.{third}."), "X.");
-    let result_routes = add_a["routes"].to_string().replace(&format!("10.244.{third}."), "X.");
+    let addresses = vec![
+        offset(&add_a),
+        offset(&add_b),
+        kernel_addr(&a),
+        kernel_addr(&b),
+    ];
+    let routes_a = String::from_utf8_lossy(&net.in_netns(&a, &["ip", "-4", "route"]).stdout)
+        .replace(&format!("10.244.{third}."), "X.");
+    let result_routes = add_a["routes"]
+        .to_string()
+        .replace(&format!("10.244.{third}."), "X.");
     let mut check_conf = conf.clone();
     check_conf["prevResult"] = add_a.clone();
-    codes.push(("CHECK a".to_string(), net.plugin("CHECK", "ca", &a, &check_conf).0));
-    let ip_b = add_b["ips"][0]["address"].as_str().unwrap_or("").split('/').next().unwrap_or("").to_string();
+    codes.push((
+        "CHECK a".to_string(),
+        net.plugin("CHECK", "ca", &a, &check_conf).0,
+    ));
+    let ip_b = add_b["ips"][0]["address"]
+        .as_str()
+        .unwrap_or("")
+        .split('/')
+        .next()
+        .unwrap_or("")
+        .to_string();
     let busybox = rootfs_dir().join("bin/busybox");
-    let ping = net.in_netns(&a, &[busybox.to_str().unwrap(), "ping", "-c", "1", "-W", "2", &ip_b]).status.success();
+    let ping = net
+        .in_netns(
+            &a,
+            &[
+                busybox.to_str().unwrap(),
+                "ping",
+                "-c",
+                "1",
+                "-W",
+                "2",
+                &ip_b,
+            ],
+        )
+        .status
+        .success();
     codes.push(("DEL a".to_string(), net.plugin("DEL", "ca", &a, &conf).0));
-    codes.push(("DEL a again".to_string(), net.plugin("DEL", "ca", &a, &conf).0));
+    codes.push((
+        "DEL a again".to_string(),
+        net.plugin("DEL", "ca", &a, &conf).0,
+    ));
     let ip_files_after_first_del = net.ip_files().len();
-    assert!(Command::new("ip").args(["netns", "del", &b]).status().unwrap().success());
-    codes.push(("DEL b after netns del".to_string(), net.plugin("DEL", "cb", &b, &conf).0));
+    assert!(Command::new("ip")
+        .args(["netns", "del", &b])
+        .status()
+        .unwrap()
+        .success());
+    codes.push((
+        "DEL b after netns del".to_string(),
+        net.plugin("DEL", "cb", &b, &conf).0,
+    ));
     // The kernel tears a deleted netns down asynchronously: its veth leaves the bridge a little
     // later (podrun's DEL removes it at once, the reference plugin leaves it to the kernel).
     // Compare end states: wait until the bridge has no port, for at most 5 s.
@@ -184,25 +281,47 @@ fn conformance_with_the_reference_bridge_and_host_local_plugins() {
     ours.plugin = podrun_cni(&ours.dir);
     let want = conformance(&mut reference);
     let got = conformance(&mut ours);
-    assert!(want.ping, "the reference plugins' pods cannot ping each other: {want:?}");
+    assert!(
+        want.ping,
+        "the reference plugins' pods cannot ping each other: {want:?}"
+    );
     assert!(want.exit_codes.iter().all(|(_, c)| *c == 0), "{want:?}");
     assert_eq!(got, want, "podrun-cni differs from bridge + host-local");
     // the separate podrun-cni executable (the CNI-only build) behaves the same
     let mut bin = Net::new("q", PathBuf::from(env!("CARGO_BIN_EXE_podrun-cni")), 217);
     let got_bin = conformance(&mut bin);
-    assert_eq!(got_bin, want, "the podrun-cni executable differs from bridge + host-local");
+    assert_eq!(
+        got_bin, want,
+        "the podrun-cni executable differs from bridge + host-local"
+    );
     assert_eq!(want.addresses, vec!["2/24", "3/24", "2/24", "3/24"]);
-    assert!(want.routes_a.contains("10.244.0.0/16 via X.1 dev eth0"), "{}", want.routes_a);
+    assert!(
+        want.routes_a.contains("10.244.0.0/16 via X.1 dev eth0"),
+        "{}",
+        want.routes_a
+    );
     assert_eq!(got.ip_files_end, 0);
 }
 
 #[test]
 fn podrun_cni_subcommand_and_version() {
     let net = Net::new("v", podrun_bin(), 214);
-    let out = Command::new(podrun_bin()).arg("cni").env("CNI_COMMAND", "VERSION").stdin(Stdio::null()).output().unwrap();
+    let out = Command::new(podrun_bin())
+        .arg("cni")
+        .env("CNI_COMMAND", "VERSION")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(v["supportedVersions"].as_array().unwrap().iter().any(|x| x == "1.0.0"), "{v}");
+    assert!(
+        v["supportedVersions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x == "1.0.0"),
+        "{v}"
+    );
     drop(net);
 }
 
@@ -230,8 +349,14 @@ fn bad_input_gets_cni_errors_and_makes_nothing() {
     // a netns path that does not exist
     let (rc, err) = net.plugin("ADD", "c1", "no-such-netns", &conf);
     assert_eq!((rc, err["code"].as_u64()), (1, Some(4)), "{err}");
-    assert!(!Path::new("/sys/class/net").join(&net.bridge).exists(), "a refused ADD made the bridge");
-    assert!(net.ip_files().is_empty(), "a refused ADD allocated an address");
+    assert!(
+        !Path::new("/sys/class/net").join(&net.bridge).exists(),
+        "a refused ADD made the bridge"
+    );
+    assert!(
+        net.ip_files().is_empty(),
+        "a refused ADD allocated an address"
+    );
 }
 
 #[test]
@@ -248,12 +373,22 @@ fn cni_args_ip_picks_the_address_like_host_local() {
     // the same address again: refused, nothing made for the second container
     let (rc, err) = net.plugin_with_args("ADD", "cb", &b, &conf, "IP=10.244.216.77");
     assert_eq!(rc, 1, "{err}");
-    assert!(err["details"].as_str().unwrap_or("").contains("10.244.216.77"), "{err}");
+    assert!(
+        err["details"]
+            .as_str()
+            .unwrap_or("")
+            .contains("10.244.216.77"),
+        "{err}"
+    );
     // an unknown argument without IgnoreUnknown: invalid environment
     let (rc, err) = net.plugin_with_args("ADD", "cb", &b, &conf, "K8S_POD_NAME=web");
     assert_eq!((rc, err["code"].as_u64()), (1, Some(4)), "{err}");
     assert_eq!(net.ip_files(), vec!["10.244.216.77".to_string()]);
-    assert_eq!(net.bridge_ports(), 1, "a refused ADD left a veth on the bridge");
+    assert_eq!(
+        net.bridge_ports(),
+        1,
+        "a refused ADD left a veth on the bridge"
+    );
     assert_eq!(net.plugin("DEL", "ca", &a, &conf).0, 0);
     assert!(net.ip_files().is_empty());
 }

@@ -105,7 +105,10 @@ fn console_socket_receives_the_pty_master() {
         .map(|l| l.to_string_lossy().into_owned())
         .filter(|l| l.contains("ptmx"))
         .collect();
-    assert!(held.is_empty(), "the created init still holds the pty master: {held:?}");
+    assert!(
+        held.is_empty(),
+        "the created init still holds the pty master: {held:?}"
+    );
     env.run_ok(&["start", "tty"]);
     let mut writer = std::fs::File::from(master.try_clone().expect("dup master"));
     writer

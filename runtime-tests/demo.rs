@@ -21,8 +21,18 @@ fn demo_script_serves_localhost_and_the_pod_ip_then_cleans_up() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "demo failed: {}", describe(&out));
     let served = "hello from pod web (served by busybox httpd in container web-server)";
-    assert_eq!(text.matches(served).count(), 2, "localhost fetch and pod-IP fetch both print the page: {text}");
-    assert!(text.contains("(fetched by client from 10.244.77."), "{text}");
-    assert!(text.contains("bridge podrun-demo0 removed with the last pod; IPAM store: 0 entries left"), "{text}");
+    assert_eq!(
+        text.matches(served).count(),
+        2,
+        "localhost fetch and pod-IP fetch both print the page: {text}"
+    );
+    assert!(
+        text.contains("(fetched by client from 10.244.77."),
+        "{text}"
+    );
+    assert!(
+        text.contains("bridge podrun-demo0 removed with the last pod; IPAM store: 0 entries left"),
+        "{text}"
+    );
     assert!(!std::path::Path::new("/sys/class/net/podrun-demo0").exists());
 }

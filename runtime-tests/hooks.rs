@@ -280,7 +280,10 @@ fn hooks_run_in_their_namespaces_at_their_moments() {
     // is still podrun's init, not yet `sleep`).
     let st = read_json(&out.join("startContainer.state"));
     assert_eq!(st["id"], id, "{st}");
-    assert_eq!(st["status"], "created", "startContainer sees the created state (as with runc): {st}");
+    assert_eq!(
+        st["status"], "created",
+        "startContainer sees the created state (as with runc): {st}"
+    );
     assert_eq!(
         recorded(&out, "startContainer", "root"),
         "container",

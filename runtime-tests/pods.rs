@@ -50,14 +50,28 @@ impl Env {
     }
 
     fn podrun(&self, args: &[&str]) -> Output {
-        Command::new(PODRUN).arg("--root").arg(&self.root).args(args).output().unwrap()
+        Command::new(PODRUN)
+            .arg("--root")
+            .arg(&self.root)
+            .args(args)
+            .output()
+            .unwrap()
     }
 
     /// `pod create NAME` on this env's bridge/subnet/store plus `extra` flags.
     fn create(&self, name: &str, extra: &[&str]) -> Output {
         let (b, s) = (self.bridge(), self.subnet());
         let store = self.store.to_str().unwrap().to_string();
-        let mut args = vec!["pod", "create", "--bridge", &b, "--subnet", &s, "--store-dir", &store];
+        let mut args = vec![
+            "pod",
+            "create",
+            "--bridge",
+            &b,
+            "--subnet",
+            &s,
+            "--store-dir",
+            &store,
+        ];
         args.extend_from_slice(extra);
         args.push("--");
         args.push(name);
@@ -88,13 +102,21 @@ impl Env {
     /// Runs busybox `args` inside the pod's netns.
     fn in_pod(&self, pod: &str, args: &[&str]) -> Output {
         let net = format!("--net={}", self.ns(pod, "net").display());
-        Command::new("nsenter").arg(net).arg(busybox()).args(args).output().unwrap()
+        Command::new("nsenter")
+            .arg(net)
+            .arg(busybox())
+            .args(args)
+            .output()
+            .unwrap()
     }
 
     fn store_files(&self) -> Vec<String> {
         let dir = self.store.join(self.bridge());
         let mut v: Vec<String> = match std::fs::read_dir(&dir) {
-            Ok(rd) => rd.filter_map(|e| e.ok()?.file_name().into_string().ok()).filter(|n| n.parse::<std::net::Ipv4Addr>().is_ok()).collect(),
+            Ok(rd) => rd
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| n.parse::<std::net::Ipv4Addr>().is_ok())
+                .collect(),
             Err(_) => Vec::new(),
         };
         v.sort();
@@ -107,11 +129,17 @@ impl Drop for Env {
         if let Ok(rd) = std::fs::read_dir(self.root.join("pods")) {
             for e in rd.flatten() {
                 let name = e.file_name().to_string_lossy().to_string();
-                let _ = Command::new(PODRUN).arg("--root").arg(&self.root).args(["pod", "delete", "--force", &name]).output();
+                let _ = Command::new(PODRUN)
+                    .arg("--root")
+                    .arg(&self.root)
+                    .args(["pod", "delete", "--force", &name])
+                    .output();
             }
         }
         if link_exists(&self.bridge()) {
-            let _ = Command::new("ip").args(["link", "del", &self.bridge()]).status();
+            let _ = Command::new("ip")
+                .args(["link", "del", &self.bridge()])
+                .status();
         }
         if let Some(base) = self.root.parent() {
             let _ = std::fs::remove_dir_all(base);
@@ -130,20 +158,32 @@ fn link_exists(name: &str) -> bool {
 fn process_exists(pid: i64) -> bool {
     // a zombie (already dead, waiting for its reaper) does not count
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(s) => !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
+        Ok(s) => !s
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z'),
         Err(_) => false,
     }
 }
 
 fn mounted(path: &Path) -> bool {
     let p = path.to_string_lossy().to_string();
-    std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().any(|l| l.split_whitespace().nth(4) == Some(p.as_str()))
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .any(|l| l.split_whitespace().nth(4) == Some(p.as_str()))
 }
 
 fn pod_cgroup_exists(root: &Path, name: &str) -> bool {
-    ["memory", "pids", "cpu", "unified"]
-        .iter()
-        .any(|h| Path::new("/sys/fs/cgroup").join(h).join("podrun/pods").join(format!("{name}-{}", root_hash(root))).exists())
+    ["memory", "pids", "cpu", "unified"].iter().any(|h| {
+        Path::new("/sys/fs/cgroup")
+            .join(h)
+            .join("podrun/pods")
+            .join(format!("{name}-{}", root_hash(root)))
+            .exists()
+    })
 }
 
 /// Everything a deleted pod leaves behind that the tests check.
@@ -154,13 +194,22 @@ fn assert_pod_gone(env: &Env, name: &str, st: &Value) {
         assert!(!link_exists(veth), "veth {veth} of {name} left");
     }
     for kind in ["net", "ipc", "uts", "pid"] {
-        assert!(!mounted(&env.ns(name, kind)), "ns/{kind} of {name} still mounted");
+        assert!(
+            !mounted(&env.ns(name, kind)),
+            "ns/{kind} of {name} still mounted"
+        );
     }
-    assert!(!env.root.join("pods").join(name).exists(), "state dir of {name} left");
+    assert!(
+        !env.root.join("pods").join(name).exists(),
+        "state dir of {name} left"
+    );
     assert!(!pod_cgroup_exists(&env.root, name), "cgroup of {name} left");
     if let Some(ip) = st["ip"].as_str() {
         let ip = ip.split('/').next().unwrap();
-        assert!(!env.store_files().contains(&ip.to_string()), "IP file {ip} of {name} left");
+        assert!(
+            !env.store_files().contains(&ip.to_string()),
+            "IP file {ip} of {name} left"
+        );
     }
 }
 
@@ -177,7 +226,10 @@ fn pod_create_state_list_delete() {
     let pid = st["pid"].as_i64().unwrap();
     // the pause runs from a sealed memfd, in its own namespaces and cgroup
     let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
-    assert!(exe.to_string_lossy().starts_with("/memfd:podrun-pause"), "{exe:?}");
+    assert!(
+        exe.to_string_lossy().starts_with("/memfd:podrun-pause"),
+        "{exe:?}"
+    );
     for kind in ["net", "ipc", "uts"] {
         let pod_ns = std::fs::read_link(format!("/proc/{pid}/ns/{kind}")).unwrap();
         let mine = std::fs::read_link(format!("/proc/self/ns/{kind}")).unwrap();
@@ -185,7 +237,12 @@ fn pod_create_state_list_delete() {
         assert!(mounted(&env.ns("web", kind)), "ns/{kind} not bind-mounted");
     }
     assert!(pod_cgroup_exists(&env.root, "web"));
-    let uts = Command::new("nsenter").arg(format!("--uts={}", env.ns("web", "uts").display())).arg(busybox()).arg("hostname").output().unwrap();
+    let uts = Command::new("nsenter")
+        .arg(format!("--uts={}", env.ns("web", "uts").display()))
+        .arg(busybox())
+        .arg("hostname")
+        .output()
+        .unwrap();
     assert_eq!(String::from_utf8_lossy(&uts.stdout).trim(), "webhost");
     // eth0 with the address and a default route via the gateway; the gateway answers
     let addr = env.in_pod("web", &["ip", "-4", "addr", "show", "eth0"]);
@@ -193,7 +250,11 @@ fn pod_create_state_list_delete() {
     let route = env.in_pod("web", &["ip", "route"]);
     assert!(String::from_utf8_lossy(&route.stdout).contains(&format!("default via {}", env.ip(1))));
     let ping = env.in_pod("web", &["ping", "-c", "1", "-W", "2", &env.ip(1)]);
-    assert!(ping.status.success(), "ping gateway: {}", String::from_utf8_lossy(&ping.stdout));
+    assert!(
+        ping.status.success(),
+        "ping gateway: {}",
+        String::from_utf8_lossy(&ping.stdout)
+    );
     // the IPAM file in host-local's format
     let owner = st["ownerId"].as_str().unwrap();
     let content = std::fs::read_to_string(env.store.join(env.bridge()).join(env.ip(2))).unwrap();
@@ -209,10 +270,17 @@ fn pod_create_state_list_delete() {
 
     env.delete("web");
     assert_pod_gone(&env, "web", &st);
-    assert!(!link_exists(&env.bridge()), "bridge made by podrun stays after the last pod");
+    assert!(
+        !link_exists(&env.bridge()),
+        "bridge made by podrun stays after the last pod"
+    );
     let out = env.podrun(&["pod", "state", "web"]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("pod web does not exist"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("pod web does not exist"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -221,7 +289,10 @@ fn pod_stopped_when_pause_dies() {
     let st = env.create_ok("p", &["--no-network"]);
     assert!(st["ip"].is_null());
     let pid = st["pid"].as_i64().unwrap();
-    let k = Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    let k = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
     assert!(k.success());
     // the pause exits 0 on TERM; wait until it is gone (reaped by whoever adopted it)
     let mut stopped = false;
@@ -246,11 +317,19 @@ fn two_pods_reach_each_other_over_the_bridge() {
     let (ip_a, ip_b) = (env.ip(2), env.ip(3));
     assert_eq!(a["ip"], format!("{ip_a}/24"));
     assert_eq!(b["ip"], format!("{ip_b}/24"));
-    let ino = |p: &str| std::fs::metadata(env.ns(p, "net")).map(|m| std::os::unix::fs::MetadataExt::ino(&m)).unwrap();
+    let ino = |p: &str| {
+        std::fs::metadata(env.ns(p, "net"))
+            .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+            .unwrap()
+    };
     assert_ne!(ino("a"), ino("b"), "two pods share a netns");
     for (from, to) in [("a", &ip_b), ("b", &ip_a)] {
         let ping = env.in_pod(from, &["ping", "-c", "1", "-W", "2", to]);
-        assert!(ping.status.success(), "{from} -> {to}: {}", String::from_utf8_lossy(&ping.stdout));
+        assert!(
+            ping.status.success(),
+            "{from} -> {to}: {}",
+            String::from_utf8_lossy(&ping.stdout)
+        );
     }
     // TCP: nc server in b, client in a
     let net_b = format!("--net={}", env.ns("b", "net").display());
@@ -289,7 +368,10 @@ fn two_pods_reach_each_other_over_the_bridge() {
     assert!(sent, "nc client never connected");
     assert!(String::from_utf8_lossy(&out.stdout).contains("hello-from-a"));
     env.delete("a");
-    assert!(link_exists(&env.bridge()), "bridge removed while pod b uses it");
+    assert!(
+        link_exists(&env.bridge()),
+        "bridge removed while pod b uses it"
+    );
     env.delete("b");
     assert_pod_gone(&env, "a", &a);
     assert_pod_gone(&env, "b", &b);
@@ -316,17 +398,45 @@ fn bad_input_is_refused_and_leaks_nothing() {
     for name in ["-bad", "a/b", "with space", &"x".repeat(65)] {
         let out = env.create(name, &[]);
         assert!(!out.status.success(), "{name} accepted");
-        assert!(stderr(&out).contains("invalid pod name"), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("invalid pod name"),
+            "{}",
+            stderr(&out)
+        );
     }
-    for subnet in ["10.244.105.0", "nonsense/24", "10.244.105.0/33", "10.244.105.5/24", "10.244.105.0/31"] {
+    for subnet in [
+        "10.244.105.0",
+        "nonsense/24",
+        "10.244.105.0/33",
+        "10.244.105.5/24",
+        "10.244.105.0/31",
+    ] {
         let store = env.store.to_str().unwrap();
-        let out = env.podrun(&["pod", "create", "--bridge", &env.bridge(), "--subnet", subnet, "--store-dir", store, "x"]);
+        let out = env.podrun(&[
+            "pod",
+            "create",
+            "--bridge",
+            &env.bridge(),
+            "--subnet",
+            subnet,
+            "--store-dir",
+            store,
+            "x",
+        ]);
         assert!(!out.status.success(), "subnet {subnet} accepted");
-        assert!(stderr(&out).contains("subnet") || stderr(&out).contains("CIDR"), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("subnet") || stderr(&out).contains("CIDR"),
+            "{}",
+            stderr(&out)
+        );
     }
     let out = env.create("x", &["--ip", "10.244.99.5"]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("not usable in subnet"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not usable in subnet"),
+        "{}",
+        stderr(&out)
+    );
     let out = env.create("x", &["--ip", &env.ip(1)]);
     assert!(!out.status.success(), "gateway given out");
     assert!(!env.root.join("pods/x").exists());
@@ -336,12 +446,26 @@ fn bad_input_is_refused_and_leaks_nothing() {
     assert_eq!(a["ip"], format!("{}/24", env.ip(50)));
     let out = env.create("a", &[]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("pod a already exists"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("pod a already exists"),
+        "{}",
+        stderr(&out)
+    );
     let out = env.create("b", &["--ip", &env.ip(50)]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("already allocated"), "{}", stderr(&out));
-    let owner_b = a["ownerId"].as_str().unwrap().replace("podrun-a-", "podrun-b-");
-    assert!(!link_exists(&veth_name(&owner_b)), "veth of the refused pod left");
+    assert!(
+        stderr(&out).contains("already allocated"),
+        "{}",
+        stderr(&out)
+    );
+    let owner_b = a["ownerId"]
+        .as_str()
+        .unwrap()
+        .replace("podrun-a-", "podrun-b-");
+    assert!(
+        !link_exists(&veth_name(&owner_b)),
+        "veth of the refused pod left"
+    );
     assert!(!env.root.join("pods/b").exists());
     assert_eq!(env.store_files(), vec![env.ip(50)]);
     env.delete("a");
@@ -353,19 +477,42 @@ fn exhaustion_after_the_veth_rolls_everything_back() {
     let env = Env::new(106);
     let store = env.store.to_str().unwrap().to_string();
     let subnet = "10.244.106.0/30"; // gateway .1, one pod .2
-    let create = |name: &str| env.podrun(&["pod", "create", "--bridge", &env.bridge(), "--subnet", subnet, "--store-dir", &store, name]);
+    let create = |name: &str| {
+        env.podrun(&[
+            "pod",
+            "create",
+            "--bridge",
+            &env.bridge(),
+            "--subnet",
+            subnet,
+            "--store-dir",
+            &store,
+            name,
+        ])
+    };
     let out = create("first");
     assert!(out.status.success(), "{}", stderr(&out));
     let first = env.state("first");
     assert_eq!(first["ip"], "10.244.106.2/30");
     let out = create("second");
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("no IP addresses available in 10.244.106.0/30"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no IP addresses available in 10.244.106.0/30"),
+        "{}",
+        stderr(&out)
+    );
     // the veth of "second" was made (before IPAM) and must be gone, with its pause
-    let owner = first["ownerId"].as_str().unwrap().replace("podrun-first-", "podrun-second-");
+    let owner = first["ownerId"]
+        .as_str()
+        .unwrap()
+        .replace("podrun-first-", "podrun-second-");
     let veth = veth_name(&owner);
     assert!(!link_exists(&veth), "veth {veth} left");
-    assert_eq!(pauses_of(&env.root, "second"), 0, "pause of the failed pod left");
+    assert_eq!(
+        pauses_of(&env.root, "second"),
+        0,
+        "pause of the failed pod left"
+    );
     assert!(!env.root.join("pods/second").exists());
     assert!(!pod_cgroup_exists(&env.root, "second"));
     assert_eq!(env.store_files(), vec!["10.244.106.2".to_string()]);
@@ -402,8 +549,13 @@ fn pauses_of(root: &Path, name: &str) -> usize {
         .unwrap()
         .flatten()
         .filter(|e| {
-            let is_pause = std::fs::read_link(e.path().join("exe")).map(|p| p.to_string_lossy().starts_with("/memfd:podrun-pause")).unwrap_or(false);
-            is_pause && std::fs::read_to_string(e.path().join("cgroup")).map(|c| c.contains(&cg)).unwrap_or(false)
+            let is_pause = std::fs::read_link(e.path().join("exe"))
+                .map(|p| p.to_string_lossy().starts_with("/memfd:podrun-pause"))
+                .unwrap_or(false);
+            is_pause
+                && std::fs::read_to_string(e.path().join("cgroup"))
+                    .map(|c| c.contains(&cg))
+                    .unwrap_or(false)
         })
         .count()
 }
@@ -413,18 +565,27 @@ fn twenty_concurrent_creates_share_one_bridge() {
     let env = Env::new(107);
     let names: Vec<String> = (0..20).map(|i| format!("c{i}")).collect();
     std::thread::scope(|s| {
-        let handles: Vec<_> = names.iter().map(|n| s.spawn(|| env.create(n, &[]))).collect();
+        let handles: Vec<_> = names
+            .iter()
+            .map(|n| s.spawn(|| env.create(n, &[])))
+            .collect();
         for (h, n) in handles.into_iter().zip(&names) {
             let out = h.join().unwrap();
             assert!(out.status.success(), "create {n}: {}", stderr(&out));
         }
     });
     let states: Vec<Value> = names.iter().map(|n| env.state(n)).collect();
-    let mut ips: Vec<String> = states.iter().map(|s| s["ip"].as_str().unwrap().to_string()).collect();
+    let mut ips: Vec<String> = states
+        .iter()
+        .map(|s| s["ip"].as_str().unwrap().to_string())
+        .collect();
     ips.sort();
     ips.dedup();
     assert_eq!(ips.len(), 20, "duplicate IPs: {ips:?}");
-    let created = states.iter().filter(|s| s["network"]["bridgeCreated"] == true).count();
+    let created = states
+        .iter()
+        .filter(|s| s["network"]["bridgeCreated"] == true)
+        .count();
     assert_eq!(created, 1, "the bridge was created {created} times");
     for n in &names {
         let ping = env.in_pod(n, &["ping", "-c", "1", "-W", "2", &env.ip(1)]);
@@ -451,7 +612,8 @@ fn pauses_with_hostname(h: &str) -> Vec<i32> {
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
         .filter(|pid| {
-            std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|p| p.to_string_lossy().starts_with("/memfd:podrun-pause"))
+            std::fs::read_link(format!("/proc/{pid}/exe"))
+                .is_ok_and(|p| p.to_string_lossy().starts_with("/memfd:podrun-pause"))
         })
         .filter(|pid| {
             Command::new("nsenter")
@@ -469,7 +631,10 @@ fn pauses_with_hostname(h: &str) -> Vec<i32> {
 #[test]
 fn sigkill_during_pod_create_then_delete_force_cleans_up() {
     let env = Env::new(108);
-    let mut seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64 | 1).unwrap_or(7);
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64 | 1)
+        .unwrap_or(7);
     eprintln!("pod sigkill trials seed {seed:#x}");
     let mut rand = move || {
         seed ^= seed << 13;
@@ -485,13 +650,27 @@ fn sigkill_during_pod_create_then_delete_force_cleans_up() {
     let (mut finished, mut killed) = (0, 0);
     for trial in 0..50u64 {
         let name = format!("k{trial}");
-        let delay_us = if trial % 2 == 0 { rand() % create_us } else { rand() % 300_000 };
+        let delay_us = if trial % 2 == 0 {
+            rand() % create_us
+        } else {
+            rand() % 300_000
+        };
         let (b, s) = (env.bridge(), env.subnet());
         let store = env.store.to_str().unwrap().to_string();
         let mut child = Command::new(PODRUN)
             .arg("--root")
             .arg(&env.root)
-            .args(["pod", "create", "--bridge", &b, "--subnet", &s, "--store-dir", &store, &name])
+            .args([
+                "pod",
+                "create",
+                "--bridge",
+                &b,
+                "--subnet",
+                &s,
+                "--store-dir",
+                &store,
+                &name,
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -507,23 +686,52 @@ fn sigkill_during_pod_create_then_delete_force_cleans_up() {
         let what = format!("trial {trial} (kill after {} us)", delay_us);
         if env.root.join("pods").join(&name).exists() {
             let out = env.podrun(&["pod", "delete", "--force", &name]);
-            assert!(out.status.success(), "{what}: pod delete --force: {}", stderr(&out));
+            assert!(
+                out.status.success(),
+                "{what}: pod delete --force: {}",
+                stderr(&out)
+            );
         }
-        assert!(!env.root.join("pods").join(&name).exists(), "{what}: state left");
-        assert!(pauses_with_hostname(&name).is_empty(), "{what}: pause left running");
+        assert!(
+            !env.root.join("pods").join(&name).exists(),
+            "{what}: state left"
+        );
+        assert!(
+            pauses_with_hostname(&name).is_empty(),
+            "{what}: pause left running"
+        );
         assert!(!pod_cgroup_exists(&env.root, &name), "{what}: cgroup left");
         for kind in ["net", "ipc", "uts", "pid"] {
-            assert!(!mounted(&env.ns(&name, kind)), "{what}: ns/{kind} still mounted");
+            assert!(
+                !mounted(&env.ns(&name, kind)),
+                "{what}: ns/{kind} still mounted"
+            );
         }
-        assert!(env.store_files().is_empty(), "{what}: IP files left: {:?}", env.store_files());
+        assert!(
+            env.store_files().is_empty(),
+            "{what}: IP files left: {:?}",
+            env.store_files()
+        );
         let veths: Vec<String> = std::fs::read_dir(format!("/sys/class/net/{b}/brif"))
-            .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
             .unwrap_or_default();
-        assert!(veths.is_empty(), "{what}: veths left on the bridge: {veths:?}");
+        assert!(
+            veths.is_empty(),
+            "{what}: veths left on the bridge: {veths:?}"
+        );
         assert!(!link_exists(&b), "{what}: bridge left with no pod");
         // the name is reusable at once
         let st = env.create_ok(&name, &[]);
-        assert!(st["ownerId"].as_str().is_some_and(|o| o.starts_with(owner_prefix)), "{st}");
+        assert!(
+            st["ownerId"]
+                .as_str()
+                .is_some_and(|o| o.starts_with(owner_prefix)),
+            "{st}"
+        );
         env.delete(&name);
         assert_pod_gone(&env, &name, &st);
     }
@@ -580,7 +788,19 @@ fn mtu_ip_forward_and_no_helper_programs() {
         .arg(PODRUN)
         .arg("--root")
         .arg(&env.root)
-        .args(["pod", "create", "--bridge", &b, "--subnet", &s, "--store-dir", &store, "--mtu", "1400", "m"])
+        .args([
+            "pod",
+            "create",
+            "--bridge",
+            &b,
+            "--subnet",
+            &s,
+            "--store-dir",
+            &store,
+            "--mtu",
+            "1400",
+            "m",
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .spawn()
@@ -602,15 +822,29 @@ fn mtu_ip_forward_and_no_helper_programs() {
         // the first traced pid is podrun's
         let first = text.split_whitespace().next().unwrap_or("").to_string();
         // strace pads the pid column: "537   +++ exited with 0 +++"
-        let done = text.lines().find(|l| l.split_once(char::is_whitespace).is_some_and(|(pid, rest)| pid == first && rest.trim_start().starts_with("+++ exited"))).map(str::to_string);
+        let done = text
+            .lines()
+            .find(|l| {
+                l.split_once(char::is_whitespace)
+                    .is_some_and(|(pid, rest)| {
+                        pid == first && rest.trim_start().starts_with("+++ exited")
+                    })
+            })
+            .map(str::to_string);
         if let Some(l) = done {
             break l;
         }
-        assert!(std::time::Instant::now() < deadline, "pod create under strace (pid {strace_pid}) did not finish: {text}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "pod create under strace (pid {strace_pid}) did not finish: {text}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     };
     drop(guard);
-    assert!(exit_line.ends_with("exited with 0 +++"), "pod create failed: {exit_line}");
+    assert!(
+        exit_line.ends_with("exited with 0 +++"),
+        "pod create failed: {exit_line}"
+    );
     let st = env.state("m");
     let text = std::fs::read_to_string(&trace).unwrap();
     // "<... execveat resumed>" lines finish a call strace split around another pid's

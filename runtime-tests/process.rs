@@ -319,10 +319,22 @@ fn detached_exec_returns_once_the_program_runs() {
     start_bundle(&env, &bundle, "exd");
     for i in 0..10 {
         let pid_file = env.dir.join(format!("exec-{i}.pid"));
-        env.run_ok(&["exec", "-d", "--pid-file", s(&pid_file), "exd", "sleep", "100"]);
+        env.run_ok(&[
+            "exec",
+            "-d",
+            "--pid-file",
+            s(&pid_file),
+            "exd",
+            "sleep",
+            "100",
+        ]);
         let pid = std::fs::read_to_string(&pid_file).expect("read exec pid file");
         let exe = std::fs::read_link(format!("/proc/{pid}/exe")).expect("readlink exe");
-        assert_eq!(exe.to_string_lossy(), "/bin/busybox", "exec #{i}: pid {pid} had not exec'd yet");
+        assert_eq!(
+            exe.to_string_lossy(),
+            "/bin/busybox",
+            "exec #{i}: pid {pid} had not exec'd yet"
+        );
     }
 }
 
@@ -477,15 +489,22 @@ fn created_init_waits_as_sealed_podrun_init() {
     let link = std::fs::read_link(format!("/proc/{pid}/exe")).expect("readlink exe");
     assert_eq!(link.to_string_lossy(), "/memfd:podrun-init (deleted)");
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).expect("cmdline");
-    assert!(cmdline.starts_with(b"podrun-init\0"), "{:?}", String::from_utf8_lossy(&cmdline));
+    assert!(
+        cmdline.starts_with(b"podrun-init\0"),
+        "{:?}",
+        String::from_utf8_lossy(&cmdline)
+    );
     env.run_ok(&["start", "stage"]);
     crate::lifecycle::wait_status(&env, "stage", "running");
     // `start` returns once the init has been told to go (as runc's does), which can be
     // before its execve: wait for the exec instead of racing it.
-    let exe = || std::fs::read_link(format!("/proc/{pid}/exe")).map(|l| l.to_string_lossy().into_owned());
-    crate::lifecycle::wait_until("the init to exec the container's process", Duration::from_secs(5), || {
-        exe().is_ok_and(|l| l != "/memfd:podrun-init (deleted)")
-    });
+    let exe =
+        || std::fs::read_link(format!("/proc/{pid}/exe")).map(|l| l.to_string_lossy().into_owned());
+    crate::lifecycle::wait_until(
+        "the init to exec the container's process",
+        Duration::from_secs(5),
+        || exe().is_ok_and(|l| l != "/memfd:podrun-init (deleted)"),
+    );
     assert_eq!(exe().expect("readlink exe"), "/bin/busybox");
 }
 
@@ -496,7 +515,9 @@ fn created_init_waits_as_sealed_podrun_init() {
 fn without_own_pid_namespace_the_init_is_a_sealed_podrun_copy() {
     let env = TestEnv::new("proc-hostpid");
     let bundle = env.bundle("sleeper", |spec| {
-        let ns = spec["linux"]["namespaces"].as_array_mut().expect("namespaces");
+        let ns = spec["linux"]["namespaces"]
+            .as_array_mut()
+            .expect("namespaces");
         ns.retain(|n| n["type"] != "pid");
     });
     env.run_ok(&["create", "--bundle", s(&bundle), "hostpid"]);
@@ -529,11 +550,19 @@ fn capabilities_through_podrun_init_match_runc() {
             cmd.arg("--root").arg(env.dir.join(format!("root-{id}")));
             cmd.args(["run", "--bundle", s(&bundle), id]);
             let out = env.output_via_files(&mut cmd);
-            assert!(out.status.success(), "{} run {id}: {}", runtime.display(), describe(&out));
+            assert!(
+                out.status.success(),
+                "{} run {id}: {}",
+                runtime.display(),
+                describe(&out)
+            );
             String::from_utf8_lossy(&out.stdout).into_owned()
         };
         let ours = run(&podrun_bin(), &format!("caps-p{i}"));
-        let theirs = run(std::path::Path::new("/usr/sbin/runc"), &format!("caps-r{i}"));
+        let theirs = run(
+            std::path::Path::new("/usr/sbin/runc"),
+            &format!("caps-r{i}"),
+        );
         assert_eq!(ours, theirs, "ambient={ambient}: podrun and runc differ");
     }
 }

@@ -20,5 +20,6 @@ pub fn lock_exclusive(path: &Path) -> Result<Flock<File>> {
         .custom_flags(libc::O_CLOEXEC)
         .open(path)
         .io("open lock", path)?;
-    Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| Error::sys(format!("flock {}", path.display()), e))
+    Flock::lock(file, FlockArg::LockExclusive)
+        .map_err(|(_, e)| Error::sys(format!("flock {}", path.display()), e))
 }

@@ -143,7 +143,10 @@ pub fn init(log: Option<&Path>, format: LogFormat, debug: bool) -> std::io::Resu
                 .append(true)
                 .custom_flags(libc::O_CLOEXEC)
                 .open(path)?;
-            (Sink::File(f), if debug { Level::DEBUG } else { Level::INFO })
+            (
+                Sink::File(f),
+                if debug { Level::DEBUG } else { Level::INFO },
+            )
         }
         None => (Sink::Stderr, if debug { Level::DEBUG } else { Level::WARN }),
     };
@@ -158,7 +161,9 @@ pub fn init(log: Option<&Path>, format: LogFormat, debug: bool) -> std::io::Resu
 
 /// The current UTC time as RFC 3339 with nanoseconds, e.g. `2026-11-22T08:10:34.123456789Z`.
 pub fn rfc3339_now() -> String {
-    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     rfc3339(d.as_secs() as i64, d.subsec_nanos())
 }
 

@@ -7,7 +7,10 @@ fn main() -> ExitCode {
     // Run as `podrun-cni` (a symlink, the name container runtimes call a CNI plugin by): the
     // CNI protocol, no command line; stdout carries only the result.
     let argv0 = std::env::args_os().next().unwrap_or_default();
-    if std::path::Path::new(&argv0).file_name().is_some_and(|n| n == "podrun-cni") {
+    if std::path::Path::new(&argv0)
+        .file_name()
+        .is_some_and(|n| n == "podrun-cni")
+    {
         return ExitCode::from(cli::cni::run_plugin().clamp(0, 255) as u8);
     }
     let cli = cli::parse();

@@ -65,7 +65,9 @@ pub fn validate(spec: &Spec) -> Result<()> {
     if let Some(env) = process.env() {
         for e in env {
             if !e.contains('=') {
-                return bad(format!("process.env entry {e:?} is not of the form KEY=value"));
+                return bad(format!(
+                    "process.env entry {e:?} is not of the form KEY=value"
+                ));
             }
         }
     }
@@ -155,15 +157,21 @@ fn validate_linux(spec: &Spec) -> Result<()> {
         }
     }
     if !has_mount {
-        return bad("linux.namespaces must include a mount namespace: the rootfs is set up in it".into());
+        return bad(
+            "linux.namespaces must include a mount namespace: the rootfs is set up in it".into(),
+        );
     }
     let has_maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
         || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
     if new_user && !has_maps {
-        return bad("linux.uidMappings and linux.gidMappings are required with a new user namespace".into());
+        return bad(
+            "linux.uidMappings and linux.gidMappings are required with a new user namespace".into(),
+        );
     }
     if !new_user && has_maps && !seen.contains(&LinuxNamespaceType::User) {
-        return bad("linux.uidMappings are set but there is no user namespace in linux.namespaces".into());
+        return bad(
+            "linux.uidMappings are set but there is no user namespace in linux.namespaces".into(),
+        );
     }
     if let Some(sysctl) = linux.sysctl() {
         for k in sysctl.keys() {
@@ -215,10 +223,16 @@ pub fn rootfs_path(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
         bundle.join(root.path())
     };
     let canon = std::fs::canonicalize(&p).map_err(|e| {
-        Error::Spec(format!("root.path {}: rootfs does not exist or is unreadable: {e}", p.display()))
+        Error::Spec(format!(
+            "root.path {}: rootfs does not exist or is unreadable: {e}",
+            p.display()
+        ))
     })?;
     if !canon.is_dir() {
-        return Err(Error::Spec(format!("root.path {} is not a directory", canon.display())));
+        return Err(Error::Spec(format!(
+            "root.path {} is not a directory",
+            canon.display()
+        )));
     }
     Ok(canon)
 }
@@ -255,19 +269,73 @@ mod tests {
     #[test]
     fn rejections_name_the_field() {
         let cases: Vec<(fn(&mut serde_json::Value), &str)> = vec![
-            (|v| v["process"]["args"] = serde_json::json!([]), "process.args"),
+            (
+                |v| v["process"]["args"] = serde_json::json!([]),
+                "process.args",
+            ),
             (|v| v["process"]["cwd"] = "rel".into(), "process.cwd"),
-            (|v| { v.as_object_mut().unwrap().remove("process"); }, "process is missing"),
-            (|v| { v.as_object_mut().unwrap().remove("root"); }, "root"),
+            (
+                |v| {
+                    v.as_object_mut().unwrap().remove("process");
+                },
+                "process is missing",
+            ),
+            (
+                |v| {
+                    v.as_object_mut().unwrap().remove("root");
+                },
+                "root",
+            ),
             (|v| v["ociVersion"] = "2.0.0".into(), "ociVersion"),
-            (|v| v["linux"]["namespaces"] = serde_json::json!([{"type":"mount"},{"type":"mount"}]), "duplicate namespace"),
-            (|v| v["linux"]["namespaces"] = serde_json::json!([{"type":"mount"},{"type":"bogus"}]), "bogus"),
-            (|v| v["linux"]["namespaces"] = serde_json::json!([{"type":"mount"},{"type":"network","path":"rel/x"}]), "absolute"),
-            (|v| v["linux"]["namespaces"] = serde_json::json!([{"type":"mount"},{"type":"user"}]), "uidMappings"),
-            (|v| v["process"]["rlimits"] = serde_json::json!([{"type":"RLIMIT_BOGUS","soft":1,"hard":1}]), "RLIMIT_BOGUS"),
-            (|v| v["process"]["capabilities"] = serde_json::json!({"bounding":["CAP_BOGUS"]}), "CAP_BOGUS"),
-            (|v| v["mounts"] = serde_json::json!([{"destination":"rel","type":"tmpfs","source":"tmpfs"}]), "destination"),
-            (|v| v["hooks"] = serde_json::json!({"prestart":[{"path":"rel"}]}), "hooks.prestart"),
+            (
+                |v| {
+                    v["linux"]["namespaces"] =
+                        serde_json::json!([{"type":"mount"},{"type":"mount"}])
+                },
+                "duplicate namespace",
+            ),
+            (
+                |v| {
+                    v["linux"]["namespaces"] =
+                        serde_json::json!([{"type":"mount"},{"type":"bogus"}])
+                },
+                "bogus",
+            ),
+            (
+                |v| {
+                    v["linux"]["namespaces"] =
+                        serde_json::json!([{"type":"mount"},{"type":"network","path":"rel/x"}])
+                },
+                "absolute",
+            ),
+            (
+                |v| {
+                    v["linux"]["namespaces"] = serde_json::json!([{"type":"mount"},{"type":"user"}])
+                },
+                "uidMappings",
+            ),
+            (
+                |v| {
+                    v["process"]["rlimits"] =
+                        serde_json::json!([{"type":"RLIMIT_BOGUS","soft":1,"hard":1}])
+                },
+                "RLIMIT_BOGUS",
+            ),
+            (
+                |v| v["process"]["capabilities"] = serde_json::json!({"bounding":["CAP_BOGUS"]}),
+                "CAP_BOGUS",
+            ),
+            (
+                |v| {
+                    v["mounts"] =
+                        serde_json::json!([{"destination":"rel","type":"tmpfs","source":"tmpfs"}])
+                },
+                "destination",
+            ),
+            (
+                |v| v["hooks"] = serde_json::json!({"prestart":[{"path":"rel"}]}),
+                "hooks.prestart",
+            ),
         ];
         for (edit, want) in cases {
             let mut v = base();

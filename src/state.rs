@@ -27,7 +27,13 @@ pub const RESERVED_IDS: &[&str] = &["pods"];
 
 /// Checks a container id: `[A-Za-z0-9_.+-]+`, not `.` or `..`, at most 1024 bytes.
 pub fn validate_id(id: &str) -> Result<()> {
-    let bad = |why| Err(Error::InvalidName { kind: "container id", name: id.to_string(), why });
+    let bad = |why| {
+        Err(Error::InvalidName {
+            kind: "container id",
+            name: id.to_string(),
+            why,
+        })
+    };
     if id.is_empty() {
         return bad("must not be empty");
     }
@@ -37,7 +43,10 @@ pub fn validate_id(id: &str) -> Result<()> {
     if id.len() > 1024 {
         return bad("is longer than 1024 bytes");
     }
-    if !id.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.+-".contains(&b)) {
+    if !id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"_.+-".contains(&b))
+    {
         return bad("may only contain [A-Za-z0-9_.+-]");
     }
     if RESERVED_IDS.contains(&id) {
@@ -116,7 +125,11 @@ impl StateDir {
 /// Creates the root directory (mode 0700) if missing.
 pub fn ensure_root(root: &Path) -> Result<()> {
     use std::os::unix::fs::DirBuilderExt;
-    match std::fs::DirBuilder::new().recursive(true).mode(0o700).create(root) {
+    match std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(root)
+    {
         Ok(()) => Ok(()),
         Err(e) => Err(Error::io("create root dir", root, e)),
     }
@@ -207,7 +220,8 @@ impl ContainerState {
     }
 
     pub fn save(&self, dir: &StateDir) -> Result<()> {
-        let data = serde_json::to_vec(self).map_err(|e| Error::other(format!("encode state: {e}")))?;
+        let data =
+            serde_json::to_vec(self).map_err(|e| Error::other(format!("encode state: {e}")))?;
         sys::write_atomic(&dir.state_file(), &data)
     }
 
@@ -235,12 +249,18 @@ impl ContainerState {
     }
 
     fn is_frozen(&self) -> bool {
-        self.cgroup_path.as_deref().is_some_and(|p| crate::cgroups::Cgroup::from_path(p).is_frozen())
+        self.cgroup_path
+            .as_deref()
+            .is_some_and(|p| crate::cgroups::Cgroup::from_path(p).is_frozen())
     }
 
     /// The runtime-spec state object, with runc's extra `rootfs`, `created` and `owner`.
     pub fn oci_state(&self, status: Status) -> serde_json::Value {
-        let pid = if status == Status::Stopped { 0 } else { self.pid };
+        let pid = if status == Status::Stopped {
+            0
+        } else {
+            self.pid
+        };
         let mut v = serde_json::json!({
             "ociVersion": self.oci_version,
             "id": self.id,
@@ -305,7 +325,10 @@ mod tests {
         }
         a.remove().unwrap();
         assert!(StateDir::reserve(&root, "c1").unwrap().remove().is_ok());
-        assert!(matches!(StateDir::open(&root, "nope"), Err(Error::ContainerNotFound(_))));
+        assert!(matches!(
+            StateDir::open(&root, "nope"),
+            Err(Error::ContainerNotFound(_))
+        ));
         std::fs::remove_dir_all(&root).unwrap();
     }
 }

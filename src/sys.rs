@@ -126,7 +126,10 @@ pub enum Forked {
     Child,
     /// `in_cgroup`: the child was born in the requested v2 cgroup (CLONE_INTO_CGROUP);
     /// false when the kernel refused that and a plain clone was made instead.
-    Parent { pid: i32, in_cgroup: bool },
+    Parent {
+        pid: i32,
+        in_cgroup: bool,
+    },
 }
 
 /// A fork-like clone (no CLONE_VM, the child runs on a copy of our stack) with the
@@ -150,26 +153,58 @@ pub unsafe fn fork_into_cgroup(flags: libc::c_int, cgroup: Option<RawFd>) -> Res
         };
         // SAFETY: a valid clone_args of the size passed; stack 0 means fork-like, which the
         // caller's contract covers.
-        let pid = unsafe { libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>()) };
+        let pid = unsafe {
+            libc::syscall(
+                libc::SYS_clone3,
+                &args as *const CloneArgs,
+                std::mem::size_of::<CloneArgs>(),
+            )
+        };
         match pid {
             0 => return Ok(Forked::Child),
-            p if p > 0 => return Ok(Forked::Parent { pid: p as i32, in_cgroup: true }),
-            _ => tracing::debug!("clone3 CLONE_INTO_CGROUP: {}; falling back to clone", nix::Error::last()),
+            p if p > 0 => {
+                return Ok(Forked::Parent {
+                    pid: p as i32,
+                    in_cgroup: true,
+                })
+            }
+            _ => tracing::debug!(
+                "clone3 CLONE_INTO_CGROUP: {}; falling back to clone",
+                nix::Error::last()
+            ),
         }
     }
     // SAFETY: clone without CLONE_VM and with a NULL stack behaves like fork (see above).
-    let pid = unsafe { libc::syscall(libc::SYS_clone, (flags | libc::SIGCHLD) as libc::c_ulong, 0usize, 0usize, 0usize, 0usize) };
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
     match pid {
         0 => Ok(Forked::Child),
-        p if p > 0 => Ok(Forked::Parent { pid: p as i32, in_cgroup: false }),
-        _ => Err(Error::sys(format!("clone (flags {flags:#x})"), nix::Error::last())),
+        p if p > 0 => Ok(Forked::Parent {
+            pid: p as i32,
+            in_cgroup: false,
+        }),
+        _ => Err(Error::sys(
+            format!("clone (flags {flags:#x})"),
+            nix::Error::last(),
+        )),
     }
 }
 
 /// Writes `data` to `path` atomically: a temp file in the same directory, then rename.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
     {
         let mut f = File::options()
@@ -189,7 +224,14 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
 /// Marks every fd from `first` up close-on-exec (close_range with CLOSE_RANGE_CLOEXEC).
 pub fn cloexec_from(first: u32) -> Result<()> {
     // SAFETY: close_range only changes fd flags here.
-    let r = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
     if r < 0 {
         return Err(Error::sys("close_range", nix::Error::last()));
     }
@@ -201,7 +243,10 @@ pub fn clear_cloexec(fd: RawFd) -> Result<()> {
     // SAFETY: fcntl on an integer fd; an invalid fd just fails with EBADF.
     let r = unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
     if r < 0 {
-        return Err(Error::sys(format!("fcntl F_SETFD fd {fd}"), nix::Error::last()));
+        return Err(Error::sys(
+            format!("fcntl F_SETFD fd {fd}"),
+            nix::Error::last(),
+        ));
     }
     Ok(())
 }
@@ -223,7 +268,8 @@ pub fn podrun_exe() -> PathBuf {
     std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/usr/local/bin/podrun"))
 }
 
-const SEALS: libc::c_int = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+const SEALS: libc::c_int =
+    libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
 
 /// True when `fd` is a memfd carrying our write seals.
 fn is_sealed_memfd(fd: RawFd) -> bool {
@@ -237,7 +283,8 @@ pub fn sealed_memfd_copy(src: &Path, name: &str) -> Result<OwnedFd> {
     let mut input = File::open(src).io("open", src)?;
     let cname = CString::new(name).map_err(|_| Error::other("memfd name has a NUL byte"))?;
     // SAFETY: valid C string, flags are constants.
-    let fd = unsafe { libc::memfd_create(cname.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+    let fd =
+        unsafe { libc::memfd_create(cname.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
     if fd < 0 {
         return Err(Error::sys("memfd_create", nix::Error::last()));
     }
@@ -249,10 +296,18 @@ pub fn sealed_memfd_copy(src: &Path, name: &str) -> Result<OwnedFd> {
     while copied < len {
         // SAFETY: both fds valid; sendfile copies in the kernel.
         let n = unsafe {
-            libc::sendfile(out.as_raw_fd(), input.as_raw_fd(), std::ptr::null_mut(), (len - copied) as usize)
+            libc::sendfile(
+                out.as_raw_fd(),
+                input.as_raw_fd(),
+                std::ptr::null_mut(),
+                (len - copied) as usize,
+            )
         };
         if n < 0 {
-            return Err(Error::sys(format!("sendfile {}", src.display()), nix::Error::last()));
+            return Err(Error::sys(
+                format!("sendfile {}", src.display()),
+                nix::Error::last(),
+            ));
         }
         if n == 0 {
             break;
@@ -311,7 +366,10 @@ pub fn ensure_cloned_binary() -> Result<()> {
             libc::AT_EMPTY_PATH,
         );
     }
-    Err(Error::sys("execveat sealed podrun copy", nix::Error::last()))
+    Err(Error::sys(
+        "execveat sealed podrun copy",
+        nix::Error::last(),
+    ))
 }
 
 #[cfg(test)]

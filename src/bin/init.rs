@@ -44,7 +44,10 @@ struct Line {
 
 impl Line {
     fn new() -> Line {
-        Line { buf: [0; 512], len: 0 }
+        Line {
+            buf: [0; 512],
+            len: 0,
+        }
     }
 
     #[inline(never)]
@@ -137,7 +140,15 @@ fn wait_for_start(fifo: usize) {
     path.push(b"/proc/self/fd/").push_num(fifo).push(b"\0");
     let fd = loop {
         // SAFETY: `path` is NUL-terminated and lives across the call.
-        let r = unsafe { syscall4(nr::OPENAT, AT_FDCWD as usize, path.buf.as_ptr() as usize, O_WRONLY | O_CLOEXEC, 0) };
+        let r = unsafe {
+            syscall4(
+                nr::OPENAT,
+                AT_FDCWD as usize,
+                path.buf.as_ptr() as usize,
+                O_WRONLY | O_CLOEXEC,
+                0,
+            )
+        };
         if r >= 0 {
             break r as usize;
         }
@@ -160,21 +171,39 @@ fn wait_for_start(fifo: usize) {
 /// `argv` holds `argc` live NUL-terminated strings and a NULL; `envp` is NULL-terminated.
 unsafe fn init_main(argc: usize, argv: *const *const u8, envp: *const *const u8) -> ! {
     if argc < 4 {
-        Line::new().push(b"podrun-init: usage: podrun-init FIFO-FD|- PATH ARG0 [ARG...]").fail();
+        Line::new()
+            .push(b"podrun-init: usage: podrun-init FIFO-FD|- PATH ARG0 [ARG...]")
+            .fail();
     }
     // SAFETY: argc >= 4 entries exist.
     let (fifo, path) = unsafe { (c_bytes(*argv.add(1)), *argv.add(2)) };
     if fifo != b"-" {
         match parse_fd(fifo) {
             Some(fd) => wait_for_start(fd),
-            None => Line::new().push(b"podrun-init: not an fd: ").push(fifo).fail(),
+            None => Line::new()
+                .push(b"podrun-init: not an fd: ")
+                .push(fifo)
+                .fail(),
         }
     }
     // SAFETY: path is a NUL-terminated string, argv+3 and envp NULL-terminated arrays.
-    let r = unsafe { syscall4(nr::EXECVE, path as usize, argv.add(3) as usize, envp as usize, 0) };
+    let r = unsafe {
+        syscall4(
+            nr::EXECVE,
+            path as usize,
+            argv.add(3) as usize,
+            envp as usize,
+            0,
+        )
+    };
     // SAFETY: as above.
     let shown = unsafe { c_bytes(path) };
-    Line::new().push(b"podrun: container init: exec ").push(shown).push(b": ").push_errno(r).fail()
+    Line::new()
+        .push(b"podrun: container init: exec ")
+        .push(shown)
+        .push(b": ")
+        .push_errno(r)
+        .fail()
 }
 
 #[cfg(not(tiny_helper))]

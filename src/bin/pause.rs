@@ -35,19 +35,44 @@ mod sys {
 
     pub fn block(mask: &u64) -> bool {
         // SAFETY: `mask` points to a live 8-byte sigset; the old set is not wanted (null).
-        unsafe { syscall4(nr::RT_SIGPROCMASK, SIG_BLOCK, mask as *const u64 as usize, 0, SIGSET_SIZE) == 0 }
+        unsafe {
+            syscall4(
+                nr::RT_SIGPROCMASK,
+                SIG_BLOCK,
+                mask as *const u64 as usize,
+                0,
+                SIGSET_SIZE,
+            ) == 0
+        }
     }
 
     /// Waits for one of the blocked signals in `mask`; returns its number (or -errno).
     pub fn wait_signal(mask: &u64) -> isize {
         // SAFETY: `mask` is a live sigset; no siginfo and no timeout are requested (null).
-        unsafe { syscall4(nr::RT_SIGTIMEDWAIT, mask as *const u64 as usize, 0, 0, SIGSET_SIZE) }
+        unsafe {
+            syscall4(
+                nr::RT_SIGTIMEDWAIT,
+                mask as *const u64 as usize,
+                0,
+                0,
+                SIGSET_SIZE,
+            )
+        }
     }
 
     /// Reaps every child that has exited.
     pub fn reap_all() {
         // SAFETY: wait4 with null status and rusage pointers is allowed.
-        while unsafe { syscall4(nr::WAIT4, usize::MAX /* -1: any child */, 0, WNOHANG, 0) } > 0 {}
+        while unsafe {
+            syscall4(
+                nr::WAIT4,
+                usize::MAX, /* -1: any child */
+                0,
+                WNOHANG,
+                0,
+            )
+        } > 0
+        {}
     }
 
     pub fn getpid() -> isize {

@@ -12,7 +12,10 @@ pub(crate) fn set(dir: &Path, file: &str, value: &str) -> Result<bool> {
     match write_once(&path, value) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && dir.is_dir() => {
-            tracing::warn!("cgroup: {} does not exist on this kernel, {value:?} not applied", path.display());
+            tracing::warn!(
+                "cgroup: {} does not exist on this kernel, {value:?} not applied",
+                path.display()
+            );
             Ok(false)
         }
         Err(e) => Err(write_error(&path, value, e)),
@@ -26,7 +29,10 @@ pub(crate) fn set_strict(dir: &Path, file: &str, value: &str) -> Result<()> {
 }
 
 pub(crate) fn write_error(path: &Path, value: &str, e: std::io::Error) -> Error {
-    Error::other(format!("cgroup: write {value:?} to {}: {e}", path.display()))
+    Error::other(format!(
+        "cgroup: write {value:?} to {}: {e}",
+        path.display()
+    ))
 }
 
 /// Opens an existing file write-only (never creates: cgroupfs files are made by the kernel).
@@ -38,7 +44,9 @@ pub(crate) fn write_once(path: &Path, value: &str) -> std::io::Result<()> {
 
 /// Reads `dir/file` trimmed; `None` when it is missing or unreadable.
 pub(crate) fn get(dir: &Path, file: &str) -> Option<String> {
-    std::fs::read_to_string(dir.join(file)).ok().map(|s| s.trim().to_string())
+    std::fs::read_to_string(dir.join(file))
+        .ok()
+        .map(|s| s.trim().to_string())
 }
 
 /// Reads `dir/file` as a number; "max" reads as `u64::MAX`.

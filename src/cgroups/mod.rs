@@ -47,7 +47,10 @@ pub fn layout() -> Layout {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Hierarchy {
     /// A v1 hierarchy and the controllers bound to it (`name=systemd` included).
-    V1 { mount: PathBuf, controllers: Vec<String> },
+    V1 {
+        mount: PathBuf,
+        controllers: Vec<String>,
+    },
     /// The cgroup2 hierarchy.
     V2 { mount: PathBuf },
 }
@@ -129,7 +132,11 @@ impl Cgroup {
                 }
             }
         }
-        let dirs = v1.iter().map(|d| d.dir.clone()).chain(v2.iter().map(|(_, d)| d.clone())).collect();
+        let dirs = v1
+            .iter()
+            .map(|d| d.dir.clone())
+            .chain(v2.iter().map(|(_, d)| d.clone()))
+            .collect();
         Cgroup {
             path: format!("/{rel}"),
             dirs,
@@ -264,13 +271,19 @@ impl Cgroup {
         let mut tasks = Vec::with_capacity(self.v1.len());
         for d in &self.v1 {
             let path = d.dir.join("tasks");
-            let fd = nix::fcntl::open(&path, nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-                .map_err(|e| Error::sys(format!("cgroup: open {}", path.display()), e))?;
+            let fd = nix::fcntl::open(
+                &path,
+                nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .map_err(|e| Error::sys(format!("cgroup: open {}", path.display()), e))?;
             tasks.push((path, fd));
         }
         let v2_dir = match self.v2_dir() {
             Some(dir) => {
-                let flags = nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC;
+                let flags = nix::fcntl::OFlag::O_PATH
+                    | nix::fcntl::OFlag::O_DIRECTORY
+                    | nix::fcntl::OFlag::O_CLOEXEC;
                 let fd = nix::fcntl::open(dir, flags, nix::sys::stat::Mode::empty())
                     .map_err(|e| Error::sys(format!("cgroup: open {}", dir.display()), e))?;
                 Some((dir.to_path_buf(), fd))
@@ -310,7 +323,10 @@ impl Cgroup {
         if let Some(d) = self.v2_dir() {
             return set_v2_frozen(d, true);
         }
-        Err(Error::other(format!("cgroup {}: no freezer (no v1 freezer, no cgroup2)", self.path)))
+        Err(Error::other(format!(
+            "cgroup {}: no freezer (no v1 freezer, no cgroup2)",
+            self.path
+        )))
     }
 
     /// Thaws the cgroup.
@@ -321,7 +337,10 @@ impl Cgroup {
         if let Some(d) = self.v2_dir() {
             return set_v2_frozen(d, false);
         }
-        Err(Error::other(format!("cgroup {}: no freezer (no v1 freezer, no cgroup2)", self.path)))
+        Err(Error::other(format!(
+            "cgroup {}: no freezer (no v1 freezer, no cgroup2)",
+            self.path
+        )))
     }
 
     /// True when the cgroup is (completely) frozen.
@@ -398,9 +417,9 @@ impl Cgroup {
         let start = Instant::now();
         let mut pause = Duration::from_millis(1);
         loop {
-            let v2_busy = self
-                .v2_dir()
-                .is_some_and(|d| fs::keyed(&fs::get_keyed(d, "cgroup.events"), "populated") == Some(1));
+            let v2_busy = self.v2_dir().is_some_and(|d| {
+                fs::keyed(&fs::get_keyed(d, "cgroup.events"), "populated") == Some(1)
+            });
             if !v2_busy && self.pids().is_empty() {
                 return Ok(());
             }
@@ -491,10 +510,14 @@ fn reject_systemd_form(p: &str) -> Result<()> {
 
 fn validate_path(path: &str) -> Result<()> {
     if path.split('/').any(|c| c == ".." || c == ".") {
-        return Err(Error::Spec(format!("linux.cgroupsPath {path:?}: '.' and '..' are not allowed")));
+        return Err(Error::Spec(format!(
+            "linux.cgroupsPath {path:?}: '.' and '..' are not allowed"
+        )));
     }
     if path.trim_matches('/').is_empty() {
-        return Err(Error::Spec(format!("linux.cgroupsPath {path:?}: the root cgroup cannot be a container's")));
+        return Err(Error::Spec(format!(
+            "linux.cgroupsPath {path:?}: the root cgroup cannot be a container's"
+        )));
     }
     Ok(())
 }
@@ -591,7 +614,10 @@ fn wait_events_change(dir: &Path, timeout: Duration) -> Result<()> {
     let file = std::fs::File::open(&path).map_err(|e| Error::io("open", &path, e))?;
     // A poll on a kernfs file first reports the current state once it has been read.
     let _ = std::io::Read::read(&mut &file, &mut [0u8; 256]);
-    let mut fds = [nix::poll::PollFd::new(file.as_fd(), nix::poll::PollFlags::POLLPRI)];
+    let mut fds = [nix::poll::PollFd::new(
+        file.as_fd(),
+        nix::poll::PollFlags::POLLPRI,
+    )];
     let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
     match nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms)) {
         Ok(_) | Err(nix::errno::Errno::EINTR) => Ok(()),
@@ -628,7 +654,11 @@ pub(crate) struct CgroupMount {
 pub(crate) fn cgroup_mounts() -> Option<&'static [CgroupMount]> {
     static MOUNTS: std::sync::OnceLock<Option<Vec<CgroupMount>>> = std::sync::OnceLock::new();
     MOUNTS
-        .get_or_init(|| std::fs::read_to_string("/proc/self/mountinfo").ok().map(|t| parse_cgroup_mounts(&t)))
+        .get_or_init(|| {
+            std::fs::read_to_string("/proc/self/mountinfo")
+                .ok()
+                .map(|t| parse_cgroup_mounts(&t))
+        })
         .as_deref()
 }
 
@@ -677,7 +707,10 @@ fn hierarchies_of(mounts: &[CgroupMount]) -> Vec<Hierarchy> {
             let mount = m.mount_point.clone();
             let h = match &m.v1_controllers {
                 None => Hierarchy::V2 { mount },
-                Some(controllers) => Hierarchy::V1 { mount, controllers: controllers.clone() },
+                Some(controllers) => Hierarchy::V1 {
+                    mount,
+                    controllers: controllers.clone(),
+                },
             };
             (m.root == Path::new("/"), h)
         })
@@ -705,7 +738,16 @@ fn parse_mountinfo(mountinfo: &str) -> Vec<Hierarchy> {
 
 /// Controller names in a v1 mount's super options (`rw,cpu,cpuacct`, `rw,name=systemd`).
 fn v1_controllers(opts: &str) -> Vec<String> {
-    const NOT_CONTROLLERS: &[&str] = &["rw", "ro", "clone_children", "noprefix", "xattr", "cpuset_v2_mode", "favordynmods", "nofavordynmods"];
+    const NOT_CONTROLLERS: &[&str] = &[
+        "rw",
+        "ro",
+        "clone_children",
+        "noprefix",
+        "xattr",
+        "cpuset_v2_mode",
+        "favordynmods",
+        "nofavordynmods",
+    ];
     let mut c: Vec<String> = opts
         .split(',')
         .filter(|o| !NOT_CONTROLLERS.contains(o) && !o.starts_with("release_agent="))
@@ -721,8 +763,13 @@ fn unescape_mountinfo(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|d| (b'0'..=b'7').contains(d)) {
-            let v = u32::from(b[i + 1] - b'0') * 64 + u32::from(b[i + 2] - b'0') * 8 + u32::from(b[i + 3] - b'0');
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|d| (b'0'..=b'7').contains(d))
+        {
+            let v = u32::from(b[i + 1] - b'0') * 64
+                + u32::from(b[i + 2] - b'0') * 8
+                + u32::from(b[i + 3] - b'0');
             out.push(u8::try_from(v).unwrap_or(b'?'));
             i += 4;
         } else {

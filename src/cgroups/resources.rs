@@ -36,7 +36,10 @@ pub(super) fn apply(cg: &Cgroup, r: &LinuxResources) -> Result<()> {
         apply_network(cg, n)?;
     }
     if r.rdma().as_ref().is_some_and(|m| !m.is_empty()) {
-        tracing::warn!("cgroup {}: linux.resources.rdma is not supported, ignored", cg.path);
+        tracing::warn!(
+            "cgroup {}: linux.resources.rdma is not supported, ignored",
+            cg.path
+        );
     }
     if let Some(u) = r.unified() {
         apply_unified(cg, u)?;
@@ -54,7 +57,10 @@ fn ctl<'a>(cg: &'a Cgroup, controller: &str) -> Result<Option<Ctl<'a>>> {
 }
 
 fn missing(cg: &Cgroup, controller: &str, what: &str) {
-    tracing::warn!("cgroup {}: no {controller} controller on this host, {what} not applied", cg.path);
+    tracing::warn!(
+        "cgroup {}: no {controller} controller on this host, {what} not applied",
+        cg.path
+    );
 }
 
 // ---- memory ----
@@ -80,7 +86,8 @@ fn memory_v1(d: &Path, m: &LinuxMemory) -> Result<()> {
     match (limit, swap) {
         (Some(l), Some(s)) => {
             // The kernel wants memory <= memsw at every step: pick the order that keeps it.
-            let cur = super::fs::get(d, "memory.limit_in_bytes").and_then(|v| v.parse::<i64>().ok());
+            let cur =
+                super::fs::get(d, "memory.limit_in_bytes").and_then(|v| v.parse::<i64>().ok());
             if s == -1 || cur.is_some_and(|c| c < s) {
                 set(d, "memory.memsw.limit_in_bytes", &s.to_string())?;
                 set(d, "memory.limit_in_bytes", &l.to_string())?;
@@ -101,7 +108,9 @@ fn memory_v1(d: &Path, m: &LinuxMemory) -> Result<()> {
         set(d, "memory.soft_limit_in_bytes", &r.to_string())?;
     }
     if m.kernel().is_some() {
-        tracing::warn!("cgroup: linux.resources.memory.kernel is deprecated and ignored (as runc does)");
+        tracing::warn!(
+            "cgroup: linux.resources.memory.kernel is deprecated and ignored (as runc does)"
+        );
     }
     if let Some(k) = m.kernel_tcp() {
         set(d, "memory.kmem.tcp.limit_in_bytes", &k.to_string())?;
@@ -243,7 +252,9 @@ fn cpu_v2(d: &Path, c: &LinuxCpu) -> Result<()> {
         set(d, "cpu.max.burst", &b.to_string())?;
     }
     if c.realtime_runtime().is_some() || c.realtime_period().is_some() {
-        tracing::warn!("cgroup: cpu.realtimeRuntime/realtimePeriod are not available on cgroup v2, ignored");
+        tracing::warn!(
+            "cgroup: cpu.realtimeRuntime/realtimePeriod are not available on cgroup v2, ignored"
+        );
     }
     Ok(())
 }
@@ -264,7 +275,11 @@ fn cpu_max(quota: Option<i64>, period: Option<u64>) -> Option<String> {
     if q == 0 && p == 0 {
         return None;
     }
-    let mut s = if q > 0 { q.to_string() } else { "max".to_string() };
+    let mut s = if q > 0 {
+        q.to_string()
+    } else {
+        "max".to_string()
+    };
     if p != 0 {
         s.push_str(&format!(" {p}"));
     }
@@ -298,7 +313,11 @@ fn apply_pids(cg: &Cgroup, p: &LinuxPids) -> Result<()> {
     if limit == 0 {
         return Ok(());
     }
-    let value = if limit > 0 { limit.to_string() } else { "max".to_string() };
+    let value = if limit > 0 {
+        limit.to_string()
+    } else {
+        "max".to_string()
+    };
     match ctl(cg, "pids")? {
         Some(Ctl::V1(d)) | Some(Ctl::V2(d)) => set(d, "pids.max", &value).map(drop),
         None => {
@@ -334,7 +353,11 @@ fn weight_file(d: &Path, plain: &str, bfq: &str) -> String {
 
 fn blkio_v1(d: &Path, b: &LinuxBlockIo) -> Result<()> {
     if let Some(w) = b.weight() {
-        set(d, &weight_file(d, "blkio.weight", "blkio.bfq.weight"), &w.to_string())?;
+        set(
+            d,
+            &weight_file(d, "blkio.weight", "blkio.bfq.weight"),
+            &w.to_string(),
+        )?;
     }
     if let Some(w) = b.leaf_weight() {
         set(d, "blkio.leaf_weight", &w.to_string())?;
@@ -345,18 +368,38 @@ fn blkio_v1(d: &Path, b: &LinuxBlockIo) -> Result<()> {
             set(d, &file, &format!("{}:{} {w}", wd.major(), wd.minor()))?;
         }
         if let Some(w) = wd.leaf_weight() {
-            set(d, "blkio.leaf_weight_device", &format!("{}:{} {w}", wd.major(), wd.minor()))?;
+            set(
+                d,
+                "blkio.leaf_weight_device",
+                &format!("{}:{} {w}", wd.major(), wd.minor()),
+            )?;
         }
     }
     let throttles: [(&Option<Vec<LinuxThrottleDevice>>, &str); 4] = [
-        (b.throttle_read_bps_device(), "blkio.throttle.read_bps_device"),
-        (b.throttle_write_bps_device(), "blkio.throttle.write_bps_device"),
-        (b.throttle_read_iops_device(), "blkio.throttle.read_iops_device"),
-        (b.throttle_write_iops_device(), "blkio.throttle.write_iops_device"),
+        (
+            b.throttle_read_bps_device(),
+            "blkio.throttle.read_bps_device",
+        ),
+        (
+            b.throttle_write_bps_device(),
+            "blkio.throttle.write_bps_device",
+        ),
+        (
+            b.throttle_read_iops_device(),
+            "blkio.throttle.read_iops_device",
+        ),
+        (
+            b.throttle_write_iops_device(),
+            "blkio.throttle.write_iops_device",
+        ),
     ];
     for (list, file) in throttles {
         for t in list.iter().flatten() {
-            set(d, file, &format!("{}:{} {}", t.major(), t.minor(), t.rate()))?;
+            set(
+                d,
+                file,
+                &format!("{}:{} {}", t.major(), t.minor(), t.rate()),
+            )?;
         }
     }
     Ok(())
@@ -376,7 +419,11 @@ fn io_v2(d: &Path, b: &LinuxBlockIo) -> Result<()> {
         if bfq {
             set(d, "io.bfq.weight", &w.to_string())?;
         } else {
-            set(d, "io.weight", &format!("default {}", blkio_to_io_weight(w)))?;
+            set(
+                d,
+                "io.weight",
+                &format!("default {}", blkio_to_io_weight(w)),
+            )?;
         }
     }
     for wd in b.weight_device().iter().flatten() {
@@ -397,8 +444,16 @@ fn io_v2(d: &Path, b: &LinuxBlockIo) -> Result<()> {
     ];
     for (list, key) in throttles {
         for t in list.iter().flatten() {
-            let rate = if t.rate() == 0 { "max".to_string() } else { t.rate().to_string() };
-            set(d, "io.max", &format!("{}:{} {key}={rate}", t.major(), t.minor()))?;
+            let rate = if t.rate() == 0 {
+                "max".to_string()
+            } else {
+                t.rate().to_string()
+            };
+            set(
+                d,
+                "io.max",
+                &format!("{}:{} {key}={rate}", t.major(), t.minor()),
+            )?;
         }
     }
     Ok(())
@@ -413,18 +468,28 @@ fn apply_hugetlb(cg: &Cgroup, limits: &[LinuxHugepageLimit]) -> Result<()> {
     for l in limits {
         let size = l.page_size();
         if size.is_empty() || !size.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(Error::Spec(format!("linux.resources.hugepageLimits: bad pageSize {size:?}")));
+            return Err(Error::Spec(format!(
+                "linux.resources.hugepageLimits: bad pageSize {size:?}"
+            )));
         }
     }
     match ctl(cg, "hugetlb")? {
         Some(Ctl::V1(d)) => {
             for l in limits {
-                set(d, &format!("hugetlb.{}.limit_in_bytes", l.page_size()), &l.limit().to_string())?;
+                set(
+                    d,
+                    &format!("hugetlb.{}.limit_in_bytes", l.page_size()),
+                    &l.limit().to_string(),
+                )?;
             }
         }
         Some(Ctl::V2(d)) => {
             for l in limits {
-                set(d, &format!("hugetlb.{}.max", l.page_size()), &max_or(l.limit()))?;
+                set(
+                    d,
+                    &format!("hugetlb.{}.max", l.page_size()),
+                    &max_or(l.limit()),
+                )?;
             }
         }
         None => missing(cg, "hugetlb", "linux.resources.hugepageLimits"),
@@ -470,7 +535,11 @@ fn apply_devices(cg: &Cgroup, rules: &[LinuxDeviceCgroup]) -> Result<()> {
         let Some(rule) = device_rule(r) else {
             continue;
         };
-        let file = if r.allow() { "devices.allow" } else { "devices.deny" };
+        let file = if r.allow() {
+            "devices.allow"
+        } else {
+            "devices.deny"
+        };
         set_strict(d, file, &rule)?;
     }
     for rule in DEFAULT_ALLOWED {
@@ -486,13 +555,23 @@ pub(crate) fn device_rule(r: &LinuxDeviceCgroup) -> Option<String> {
         LinuxDeviceType::B => "b",
         LinuxDeviceType::C | LinuxDeviceType::U => "c",
         LinuxDeviceType::P => {
-            tracing::warn!("cgroup: device rule for a fifo (type p) has no devices-cgroup form, skipped");
+            tracing::warn!(
+                "cgroup: device rule for a fifo (type p) has no devices-cgroup form, skipped"
+            );
             return None;
         }
     };
     let num = |n: Option<i64>| n.map_or_else(|| "*".to_string(), |v| v.to_string());
-    let access = r.access().clone().filter(|a| !a.is_empty()).unwrap_or_else(|| "rwm".into());
-    Some(format!("{typ} {}:{} {access}", num(r.major()), num(r.minor())))
+    let access = r
+        .access()
+        .clone()
+        .filter(|a| !a.is_empty())
+        .unwrap_or_else(|| "rwm".into());
+    Some(format!(
+        "{typ} {}:{} {access}",
+        num(r.major()),
+        num(r.minor())
+    ))
 }
 
 // ---- network (net_cls / net_prio, v1 only) ----
@@ -509,7 +588,11 @@ fn apply_network(cg: &Cgroup, n: &LinuxNetwork) -> Result<()> {
     for p in n.priorities().iter().flatten() {
         match cg.v1_dir("net_prio") {
             Some(d) => {
-                set(d, "net_prio.ifpriomap", &format!("{} {}", p.name(), p.priority()))?;
+                set(
+                    d,
+                    "net_prio.ifpriomap",
+                    &format!("{} {}", p.name(), p.priority()),
+                )?;
             }
             None => missing(cg, "net_prio", "network.priorities"),
         }
@@ -533,7 +616,9 @@ fn apply_unified(cg: &Cgroup, u: &std::collections::HashMap<String, String>) -> 
     for key in keys {
         let value = &u[key];
         if key.contains('/') || key.starts_with('.') || !key.contains('.') {
-            return Err(Error::Spec(format!("linux.resources.unified: bad key {key:?}")));
+            return Err(Error::Spec(format!(
+                "linux.resources.unified: bad key {key:?}"
+            )));
         }
         let controller = key.split('.').next().unwrap_or("");
         if controller != "cgroup" {
@@ -564,15 +649,24 @@ mod tests {
     #[test]
     fn cpu_max_forms() {
         assert_eq!(cpu_max(None, None), None);
-        assert_eq!(cpu_max(Some(50_000), Some(100_000)).as_deref(), Some("50000 100000"));
+        assert_eq!(
+            cpu_max(Some(50_000), Some(100_000)).as_deref(),
+            Some("50000 100000")
+        );
         assert_eq!(cpu_max(Some(-1), None).as_deref(), Some("max"));
         assert_eq!(cpu_max(None, Some(20_000)).as_deref(), Some("max 20000"));
     }
 
     #[test]
     fn swap_conversion_v2() {
-        assert_eq!(swap_v2(Some(100), Some(300)).ok().flatten().as_deref(), Some("200"));
-        assert_eq!(swap_v2(Some(100), Some(-1)).ok().flatten().as_deref(), Some("max"));
+        assert_eq!(
+            swap_v2(Some(100), Some(300)).ok().flatten().as_deref(),
+            Some("200")
+        );
+        assert_eq!(
+            swap_v2(Some(100), Some(-1)).ok().flatten().as_deref(),
+            Some("max")
+        );
         assert!(swap_v2(Some(300), Some(100)).is_err());
         assert!(swap_v2(None, Some(100)).is_err());
         assert_eq!(swap_v2(Some(100), None).ok().flatten(), None);

@@ -27,8 +27,12 @@ fn clock_ticks() -> u64 {
 }
 
 fn numbers(s: Option<String>) -> Vec<u64> {
-    s.map(|s| s.split_whitespace().filter_map(|n| n.parse().ok()).collect())
-        .unwrap_or_default()
+    s.map(|s| {
+        s.split_whitespace()
+            .filter_map(|n| n.parse().ok())
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 fn cpu(cg: &Cgroup) -> Value {
@@ -86,7 +90,10 @@ fn entry(d: &Path, prefix: &str) -> Value {
 }
 
 fn raw(d: &Path, file: &str) -> Map<String, Value> {
-    get_keyed(d, file).into_iter().map(|(k, v)| (k, Value::from(v))).collect()
+    get_keyed(d, file)
+        .into_iter()
+        .map(|(k, v)| (k, Value::from(v)))
+        .collect()
 }
 
 fn memory(cg: &Cgroup) -> Value {
@@ -130,7 +137,9 @@ fn memory(cg: &Cgroup) -> Value {
                 "raw": raw,
             })
         }
-        None => json!({"cache": 0, "usage": empty, "swap": empty, "kernel": empty, "kernelTCP": empty, "raw": {}}),
+        None => {
+            json!({"cache": 0, "usage": empty, "swap": empty, "kernel": empty, "kernelTCP": empty, "raw": {}})
+        }
     }
 }
 
@@ -138,7 +147,9 @@ fn pids(cg: &Cgroup) -> Value {
     match cg.controller_dir("pids") {
         Some(Ctl::V1(d)) | Some(Ctl::V2(d)) => {
             // "max" (no limit) is reported as 0, like runc.
-            let limit = get_u64(d, "pids.max").filter(|l| *l != u64::MAX).unwrap_or(0);
+            let limit = get_u64(d, "pids.max")
+                .filter(|l| *l != u64::MAX)
+                .unwrap_or(0);
             json!({"current": get_u64(d, "pids.current").unwrap_or(0), "limit": limit})
         }
         None => json!({"current": cg.pids().len(), "limit": 0}),
@@ -162,7 +173,10 @@ fn blkio_v1_entries(d: &Path, file: &str) -> Vec<Value> {
 }
 
 fn blkio(cg: &Cgroup) -> Value {
-    match cg.controller_dir("blkio").or_else(|| cg.controller_dir("io")) {
+    match cg
+        .controller_dir("blkio")
+        .or_else(|| cg.controller_dir("io"))
+    {
         Some(Ctl::V1(d)) => {
             let pick = |cfq: &str, throttle: &str| {
                 let e = blkio_v1_entries(d, cfq);
@@ -195,8 +209,12 @@ fn io_v2(d: &Path) -> Value {
             continue;
         };
         for kv in it {
-            let Some((k, v)) = kv.split_once('=') else { continue };
-            let Ok(value) = v.parse::<u64>() else { continue };
+            let Some((k, v)) = kv.split_once('=') else {
+                continue;
+            };
+            let Ok(value) = v.parse::<u64>() else {
+                continue;
+            };
             let e = |op: &str| json!({"major": major, "minor": minor, "op": op, "value": value});
             match k {
                 "rbytes" => bytes.push(e("Read")),
@@ -219,7 +237,11 @@ pub(crate) fn hugepage_sizes() -> Vec<String> {
         .filter_map(|e| e.ok())
         .filter_map(|e| {
             let name = e.file_name().into_string().ok()?;
-            let kb: u64 = name.strip_prefix("hugepages-")?.strip_suffix("kB")?.parse().ok()?;
+            let kb: u64 = name
+                .strip_prefix("hugepages-")?
+                .strip_suffix("kB")?
+                .parse()
+                .ok()?;
             Some(size_name(kb))
         })
         .collect();

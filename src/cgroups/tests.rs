@@ -17,7 +17,11 @@ static SEQ: AtomicUsize = AtomicUsize::new(0);
 static V2_LOCK: Mutex<()> = Mutex::new(());
 
 fn test_path() -> String {
-    format!("/podrun-test-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst))
+    format!(
+        "/podrun-test-{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::SeqCst)
+    )
 }
 
 /// Removes the test cgroup (and kills what is left in it) when dropped.
@@ -56,7 +60,10 @@ impl Child {
                 // SAFETY: pause has no preconditions.
                 unsafe { libc::pause() };
             },
-            ForkResult::Parent { child } => Child { pid: child, reaped: false },
+            ForkResult::Parent { child } => Child {
+                pid: child,
+                reaped: false,
+            },
         }
     }
 
@@ -99,11 +106,17 @@ fn host_v1_dir(cg: &Cgroup, controller: &str) -> std::path::PathBuf {
 }
 
 fn v2_only() -> Vec<Hierarchy> {
-    hierarchies().into_iter().filter(|h| matches!(h, Hierarchy::V2 { .. })).collect()
+    hierarchies()
+        .into_iter()
+        .filter(|h| matches!(h, Hierarchy::V2 { .. }))
+        .collect()
 }
 
 fn v1_only() -> Vec<Hierarchy> {
-    hierarchies().into_iter().filter(|h| matches!(h, Hierarchy::V1 { .. })).collect()
+    hierarchies()
+        .into_iter()
+        .filter(|h| matches!(h, Hierarchy::V1 { .. }))
+        .collect()
 }
 
 /// Puts cgroup.subtree_control of the v2 root back as it was (tests enable hugetlb there).
@@ -121,13 +134,18 @@ impl V2RootGuard {
             _ => panic!("this test host has a cgroup2 mount"),
         };
         let before = read(&root, "cgroup.subtree_control");
-        V2RootGuard { root, before, _lock: lock }
+        V2RootGuard {
+            root,
+            before,
+            _lock: lock,
+        }
     }
 }
 
 impl Drop for V2RootGuard {
     fn drop(&mut self) {
-        let now = std::fs::read_to_string(self.root.join("cgroup.subtree_control")).unwrap_or_default();
+        let now =
+            std::fs::read_to_string(self.root.join("cgroup.subtree_control")).unwrap_or_default();
         for c in now.split_whitespace() {
             if !self.before.split_whitespace().any(|b| b == c) {
                 let _ = fs::write_once(&self.root.join("cgroup.subtree_control"), &format!("-{c}"));
@@ -147,19 +165,30 @@ fn mountinfo_layouts() {
     assert_eq!(layout_of(&hs), Layout::Hybrid);
     assert_eq!(
         hs[1],
-        Hierarchy::V1 { mount: "/sys/fs/cgroup/systemd".into(), controllers: vec!["name=systemd".into()] }
+        Hierarchy::V1 {
+            mount: "/sys/fs/cgroup/systemd".into(),
+            controllers: vec!["name=systemd".into()]
+        }
     );
     let v2 = "30 23 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n\
               99 23 0:26 /sub /mnt/x rw - cgroup2 cgroup2 rw\n";
     let hs = parse_mountinfo(v2);
     assert_eq!(layout_of(&hs), Layout::V2);
-    assert_eq!(hs, vec![Hierarchy::V2 { mount: "/sys/fs/cgroup".into() }]);
+    assert_eq!(
+        hs,
+        vec![Hierarchy::V2 {
+            mount: "/sys/fs/cgroup".into()
+        }]
+    );
     let v1 = "32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpuacct,cpu\n";
     let hs = parse_mountinfo(v1);
     assert_eq!(layout_of(&hs), Layout::V1);
     assert_eq!(
         hs,
-        vec![Hierarchy::V1 { mount: "/sys/fs/cgroup/cpu,cpuacct".into(), controllers: vec!["cpu".into(), "cpuacct".into()] }]
+        vec![Hierarchy::V1 {
+            mount: "/sys/fs/cgroup/cpu,cpuacct".into(),
+            controllers: vec!["cpu".into(), "cpuacct".into()]
+        }]
     );
 }
 
@@ -180,7 +209,8 @@ fn for_container_paths() {
     assert_eq!(cg.path, "/podrun/abc");
     let cg = Cgroup::for_container(Some("a/b"), "abc").expect("relative path");
     assert_eq!(cg.path, "/a/b");
-    let err = Cgroup::for_container(Some("system.slice:podrun:abc"), "abc").expect_err("systemd form");
+    let err =
+        Cgroup::for_container(Some("system.slice:podrun:abc"), "abc").expect_err("systemd form");
     assert!(err.to_string().contains("systemd"), "{err}");
     assert!(Cgroup::for_container(Some("/a/../b"), "abc").is_err());
     assert!(Cgroup::for_container(Some("/"), "abc").is_err());
@@ -195,10 +225,19 @@ fn create_add_pids_destroy_kills_leftovers() {
     g.0.add_pid(child.raw()).expect("add pid");
     assert_eq!(g.0.pids(), vec![child.raw()]);
     for d in &g.0.dirs {
-        assert!(read(d, "cgroup.procs").lines().any(|l| l == child.raw().to_string()), "{}", d.display());
+        assert!(
+            read(d, "cgroup.procs")
+                .lines()
+                .any(|l| l == child.raw().to_string()),
+            "{}",
+            d.display()
+        );
     }
     g.0.destroy().expect("destroy with a live process");
-    assert_eq!(child.wait(), WaitStatus::Signaled(child.pid, Signal::SIGKILL, false));
+    assert_eq!(
+        child.wait(),
+        WaitStatus::Signaled(child.pid, Signal::SIGKILL, false)
+    );
     for d in &g.0.dirs {
         assert!(!d.exists(), "{} still there", d.display());
     }
@@ -208,7 +247,9 @@ fn create_add_pids_destroy_kills_leftovers() {
 #[test]
 fn memory_limit_and_swap_read_back() {
     let g = make(None);
-    let r = res(r#"{"memory":{"limit":67108864,"swap":134217728,"reservation":33554432,"swappiness":10}}"#);
+    let r = res(
+        r#"{"memory":{"limit":67108864,"swap":134217728,"reservation":33554432,"swappiness":10}}"#,
+    );
     g.0.apply(&r).expect("apply memory");
     let d = host_v1_dir(&g.0, "memory");
     assert_eq!(read(&d, "memory.limit_in_bytes"), "67108864");
@@ -225,16 +266,21 @@ fn memory_limit_and_swap_read_back() {
 #[test]
 fn pids_limit() {
     let g = make(None);
-    g.0.apply(&res(r#"{"pids":{"limit":10}}"#)).expect("apply pids");
+    g.0.apply(&res(r#"{"pids":{"limit":10}}"#))
+        .expect("apply pids");
     assert_eq!(read(&host_v1_dir(&g.0, "pids"), "pids.max"), "10");
-    g.0.apply(&res(r#"{"pids":{"limit":-1}}"#)).expect("unlimit pids");
+    g.0.apply(&res(r#"{"pids":{"limit":-1}}"#))
+        .expect("unlimit pids");
     assert_eq!(read(&host_v1_dir(&g.0, "pids"), "pids.max"), "max");
 }
 
 #[test]
 fn cpu_shares_quota_period() {
     let g = make(None);
-    g.0.apply(&res(r#"{"cpu":{"shares":512,"quota":50000,"period":200000}}"#)).expect("apply cpu");
+    g.0.apply(&res(
+        r#"{"cpu":{"shares":512,"quota":50000,"period":200000}}"#,
+    ))
+    .expect("apply cpu");
     let d = host_v1_dir(&g.0, "cpu");
     assert_eq!(read(&d, "cpu.shares"), "512");
     assert_eq!(read(&d, "cpu.cfs_quota_us"), "50000");
@@ -248,11 +294,15 @@ fn cpuset_inherited_then_applied() {
     let parent = d.parent().expect("parent").to_path_buf();
     assert_eq!(read(&d, "cpuset.cpus"), read(&parent, "cpuset.cpus"));
     assert_eq!(read(&d, "cpuset.mems"), read(&parent, "cpuset.mems"));
-    g.0.apply(&res(r#"{"cpu":{"cpus":"0","mems":"0"}}"#)).expect("apply cpuset");
+    g.0.apply(&res(r#"{"cpu":{"cpus":"0","mems":"0"}}"#))
+        .expect("apply cpuset");
     assert_eq!(read(&d, "cpuset.cpus"), "0");
     let child = Child::spawn();
-    g.0.add_pid(child.raw()).expect("join a cgroup with a cpuset");
-    let err = g.0.apply(&res(r#"{"cpu":{"cpus":"999"}}"#)).expect_err("no cpu 999");
+    g.0.add_pid(child.raw())
+        .expect("join a cgroup with a cpuset");
+    let err =
+        g.0.apply(&res(r#"{"cpu":{"cpus":"999"}}"#))
+            .expect_err("no cpu 999");
     let msg = err.to_string();
     assert!(msg.contains("cpuset.cpus") && msg.contains("999"), "{msg}");
 }
@@ -260,17 +310,21 @@ fn cpuset_inherited_then_applied() {
 #[test]
 fn devices_rules_in_order() {
     let g = make(None);
-    let r = res(
-        r#"{"devices":[{"allow":false,"access":"rwm"},
+    let r = res(r#"{"devices":[{"allow":false,"access":"rwm"},
                        {"allow":true,"type":"c","major":1,"minor":3,"access":"rw"},
-                       {"allow":true,"type":"b","major":7,"minor":0,"access":"r"}]}"#,
-    );
+                       {"allow":true,"type":"b","major":7,"minor":0,"access":"r"}]}"#);
     g.0.apply(&r).expect("apply devices");
     let list = read(&host_v1_dir(&g.0, "devices"), "devices.list");
     let lines: Vec<&str> = list.lines().collect();
-    assert!(!lines.contains(&"a *:* rwm"), "deny-all was not applied: {list}");
+    assert!(
+        !lines.contains(&"a *:* rwm"),
+        "deny-all was not applied: {list}"
+    );
     assert!(lines.contains(&"b 7:0 r"), "{list}");
-    assert!(lines.contains(&"c 136:* rwm"), "default pts rule missing: {list}");
+    assert!(
+        lines.contains(&"c 136:* rwm"),
+        "default pts rule missing: {list}"
+    );
     // /dev/null: the spec allowed rw, the default set adds rwm.
     assert!(lines.iter().any(|l| l.starts_with("c 1:3 ")), "{list}");
     assert!(!lines.iter().any(|l| l.starts_with("c 4:")), "{list}");
@@ -283,10 +337,16 @@ fn freeze_and_thaw() {
     g.0.add_pid(child.raw()).expect("add pid");
     g.0.freeze().expect("freeze");
     assert!(g.0.is_frozen());
-    assert_eq!(read(&host_v1_dir(&g.0, "freezer"), "freezer.state"), "FROZEN");
+    assert_eq!(
+        read(&host_v1_dir(&g.0, "freezer"), "freezer.state"),
+        "FROZEN"
+    );
     g.0.thaw().expect("thaw");
     assert!(!g.0.is_frozen());
-    assert_eq!(read(&host_v1_dir(&g.0, "freezer"), "freezer.state"), "THAWED");
+    assert_eq!(
+        read(&host_v1_dir(&g.0, "freezer"), "freezer.state"),
+        "THAWED"
+    );
 }
 
 #[test]
@@ -297,12 +357,21 @@ fn kill_all_reaches_every_process() {
     g.0.add_pid(a.raw()).expect("add a");
     g.0.add_pid(b.raw()).expect("add b");
     g.0.kill_all(libc::SIGTERM).expect("SIGTERM all");
-    assert_eq!(a.wait(), WaitStatus::Signaled(a.pid, Signal::SIGTERM, false));
-    assert_eq!(b.wait(), WaitStatus::Signaled(b.pid, Signal::SIGTERM, false));
+    assert_eq!(
+        a.wait(),
+        WaitStatus::Signaled(a.pid, Signal::SIGTERM, false)
+    );
+    assert_eq!(
+        b.wait(),
+        WaitStatus::Signaled(b.pid, Signal::SIGTERM, false)
+    );
     let mut c = Child::spawn();
     g.0.add_pid(c.raw()).expect("add c");
     g.0.kill_all(libc::SIGKILL).expect("SIGKILL all");
-    assert_eq!(c.wait(), WaitStatus::Signaled(c.pid, Signal::SIGKILL, false));
+    assert_eq!(
+        c.wait(),
+        WaitStatus::Signaled(c.pid, Signal::SIGKILL, false)
+    );
     assert!(!g.0.is_frozen(), "kill_all must thaw again");
 }
 
@@ -311,7 +380,8 @@ fn stats_have_runc_fields() {
     let g = make(None);
     let child = Child::spawn();
     g.0.add_pid(child.raw()).expect("add pid");
-    g.0.apply(&res(r#"{"memory":{"limit":67108864},"pids":{"limit":20}}"#)).expect("apply");
+    g.0.apply(&res(r#"{"memory":{"limit":67108864},"pids":{"limit":20}}"#))
+        .expect("apply");
     let s = g.0.stats().expect("stats");
     assert!(s["cpu"]["usage"]["total"].is_u64(), "{s}");
     assert!(s["cpu"]["usage"]["percpu"].is_array(), "{s}");
@@ -329,25 +399,40 @@ fn stats_have_runc_fields() {
 fn hybrid_hugetlb_goes_to_unified() {
     let _root = V2RootGuard::new();
     let g = make(None);
-    g.0.apply(&res(r#"{"hugepageLimits":[{"pageSize":"2MB","limit":4194304}]}"#)).expect("hugetlb");
+    g.0.apply(&res(
+        r#"{"hugepageLimits":[{"pageSize":"2MB","limit":4194304}]}"#,
+    ))
+    .expect("hugetlb");
     let d = g.0.v2_dir().expect("unified dir");
     assert_eq!(read(d, "hugetlb.2MB.max"), "4194304");
     // unified keys go to the unified hierarchy; memory is bound to v1 here.
-    g.0.apply(&res(r#"{"unified":{"hugetlb.2MB.max":"2097152"}}"#)).expect("unified hugetlb");
+    g.0.apply(&res(r#"{"unified":{"hugetlb.2MB.max":"2097152"}}"#))
+        .expect("unified hugetlb");
     assert_eq!(read(d, "hugetlb.2MB.max"), "2097152");
-    let err = g.0.apply(&res(r#"{"unified":{"memory.max":"1000000"}}"#)).expect_err("memory is v1 here");
+    let err =
+        g.0.apply(&res(r#"{"unified":{"memory.max":"1000000"}}"#))
+            .expect_err("memory is v1 here");
     assert!(err.to_string().contains("memory.max"), "{err}");
     let e = g.0.entry().expect("entry");
-    assert!(e.v2_fd().is_some(), "hybrid: the unified part is entered with CLONE_INTO_CGROUP");
-    assert_eq!(e.tasks.len(), g.0.dirs.len() - 1, "one tasks file per v1 hierarchy");
+    assert!(
+        e.v2_fd().is_some(),
+        "hybrid: the unified part is entered with CLONE_INTO_CGROUP"
+    );
+    assert_eq!(
+        e.tasks.len(),
+        g.0.dirs.len() - 1,
+        "one tasks file per v1 hierarchy"
+    );
 }
 
 #[test]
 fn missing_files_warn_not_fail() {
     // blkio.weight does not exist here (machine-notes) and there is no v1 hugetlb.
     let g = make(None);
-    g.0.apply(&res(r#"{"blockIO":{"leafWeight":300},"memory":{"kernel":1000000}}"#))
-        .expect("missing files are warnings");
+    g.0.apply(&res(
+        r#"{"blockIO":{"leafWeight":300},"memory":{"kernel":1000000}}"#,
+    ))
+    .expect("missing files are warnings");
 }
 
 // ---- pure v1 view (the v1 hierarchies of this host without the unified one) ----
@@ -360,10 +445,15 @@ fn v1_only_layout() {
     let mut child = Child::spawn();
     g.0.add_pid(child.raw()).expect("add pid");
     assert_eq!(g.0.pids(), vec![child.raw()]);
-    let err = g.0.apply(&res(r#"{"unified":{"pids.max":"5"}}"#)).expect_err("no v2");
+    let err =
+        g.0.apply(&res(r#"{"unified":{"pids.max":"5"}}"#))
+            .expect_err("no v2");
     assert!(err.to_string().contains("cgroup v2"), "{err}");
     g.0.kill_all(libc::SIGKILL).expect("kill");
-    assert_eq!(child.wait(), WaitStatus::Signaled(child.pid, Signal::SIGKILL, false));
+    assert_eq!(
+        child.wait(),
+        WaitStatus::Signaled(child.pid, Signal::SIGKILL, false)
+    );
 }
 
 // ---- pure v2 view (the host's cgroup2 mount alone) ----
@@ -379,7 +469,10 @@ fn v2_create_freeze_kill_destroy() {
     let offered = read(root, "cgroup.controllers");
     let enabled = read(root, "cgroup.subtree_control");
     for c in offered.split_whitespace() {
-        assert!(enabled.split_whitespace().any(|e| e == c), "{c} not enabled: {enabled}");
+        assert!(
+            enabled.split_whitespace().any(|e| e == c),
+            "{c} not enabled: {enabled}"
+        );
     }
     let mut child = Child::spawn();
     g.0.add_pid(child.raw()).expect("add pid");
@@ -394,11 +487,16 @@ fn v2_create_freeze_kill_destroy() {
     assert!(!g.0.is_frozen());
 
     // memory/pids belong to v1 on this host: warnings, not errors.
-    g.0.apply(&res(r#"{"memory":{"limit":1000000},"pids":{"limit":3}}"#)).expect("warn only");
-    g.0.apply(&res(r#"{"devices":[{"allow":false,"access":"rwm"}]}"#)).expect("v2 devices: warn only");
+    g.0.apply(&res(r#"{"memory":{"limit":1000000},"pids":{"limit":3}}"#))
+        .expect("warn only");
+    g.0.apply(&res(r#"{"devices":[{"allow":false,"access":"rwm"}]}"#))
+        .expect("v2 devices: warn only");
 
     g.0.kill_all(libc::SIGKILL).expect("cgroup.kill");
-    assert_eq!(child.wait(), WaitStatus::Signaled(child.pid, Signal::SIGKILL, false));
+    assert_eq!(
+        child.wait(),
+        WaitStatus::Signaled(child.pid, Signal::SIGKILL, false)
+    );
     let s = g.0.stats().expect("stats");
     assert!(s["cpu"]["usage"]["total"].is_u64(), "{s}");
 }
@@ -411,7 +509,10 @@ fn v2_destroy_waits_for_populated() {
     g.0.add_pid(child.raw()).expect("add pid");
     g.0.destroy().expect("destroy kills and waits");
     assert!(!g.0.v2_dir().expect("dir").exists());
-    assert_eq!(child.wait(), WaitStatus::Signaled(child.pid, Signal::SIGKILL, false));
+    assert_eq!(
+        child.wait(),
+        WaitStatus::Signaled(child.pid, Signal::SIGKILL, false)
+    );
 }
 
 /// A forked child enters the v1 hierarchies by itself (`0` into `tasks`) and is then listed
@@ -427,7 +528,11 @@ fn entry_moves_the_calling_process_into_v1() {
     // the pipe, pause, _exit).
     let child = match unsafe { fork() }.expect("fork") {
         ForkResult::Child => {
-            let status: &[u8] = if entry.enter_self().is_ok() { b"k" } else { b"e" };
+            let status: &[u8] = if entry.enter_self().is_ok() {
+                b"k"
+            } else {
+                b"e"
+            };
             if nix::unistd::write(&done_w, status) != Ok(1) {
                 // SAFETY: _exit in a forked child.
                 unsafe { libc::_exit(3) };
@@ -437,14 +542,26 @@ fn entry_moves_the_calling_process_into_v1() {
                 unsafe { libc::pause() };
             }
         }
-        ForkResult::Parent { child } => Child { pid: child, reaped: false },
+        ForkResult::Parent { child } => Child {
+            pid: child,
+            reaped: false,
+        },
     };
     drop(done_w);
     let mut status = [0u8; 1];
-    assert_eq!(nix::unistd::read(&done_r, &mut status), Ok(1), "child's report");
+    assert_eq!(
+        nix::unistd::read(&done_r, &mut status),
+        Ok(1),
+        "child's report"
+    );
     assert_eq!(&status, b"k", "enter_self failed in the child");
     assert_eq!(g.0.pids(), vec![child.raw()]);
     for d in &g.0.dirs {
-        assert_eq!(read(d, "cgroup.procs"), child.raw().to_string(), "{}", d.display());
+        assert_eq!(
+            read(d, "cgroup.procs"),
+            child.raw().to_string(),
+            "{}",
+            d.display()
+        );
     }
 }

@@ -21,7 +21,11 @@ pub fn run_plugin() -> i32 {
     let env = cni::Env::from_process();
     if env.command != "VERSION" {
         if let Err(e) = std::io::stdin().read_to_end(&mut stdin) {
-            let err = cni::CniError::new(cni::code::IO_FAILURE, "cannot read the network config from stdin", e.to_string());
+            let err = cni::CniError::new(
+                cni::code::IO_FAILURE,
+                "cannot read the network config from stdin",
+                e.to_string(),
+            );
             println!("{}", err.to_json("1.0.0"));
             return 1;
         }

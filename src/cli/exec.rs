@@ -91,12 +91,17 @@ fn build_process(g: &Global, a: &Args) -> Result<Process> {
         let p: Process = serde_json::from_slice(&data)
             .map_err(|e| Error::Spec(format!("{}: invalid process JSON: {e}", path.display())))?;
         if p.args().as_ref().is_none_or(|v| v.is_empty()) {
-            return Err(Error::Spec(format!("{}: args must not be empty", path.display())));
+            return Err(Error::Spec(format!(
+                "{}: args must not be empty",
+                path.display()
+            )));
         }
         return Ok(p);
     }
     if a.args.is_empty() {
-        return Err(Error::Usage("exec needs a command (or --process FILE)".into()));
+        return Err(Error::Usage(
+            "exec needs a command (or --process FILE)".into(),
+        ));
     }
     let state = ContainerState::load(&g.root, &a.id)?;
     let mut p = state.process.clone().unwrap_or_default();
@@ -129,9 +134,14 @@ fn build_process(g: &Global, a: &Args) -> Result<Process> {
     if !a.cap.is_empty() {
         let mut caps = p.capabilities().clone().unwrap_or_default();
         for c in &a.cap {
-            let name = if c.starts_with("CAP_") { c.clone() } else { format!("CAP_{c}") };
-            let cap: Capability = serde_json::from_value(serde_json::Value::String(name.clone()))
-                .map_err(|_| Error::Usage(format!("--cap: unknown capability {name:?}")))?;
+            let name = if c.starts_with("CAP_") {
+                c.clone()
+            } else {
+                format!("CAP_{c}")
+            };
+            let cap: Capability =
+                serde_json::from_value(serde_json::Value::String(name.clone()))
+                    .map_err(|_| Error::Usage(format!("--cap: unknown capability {name:?}")))?;
             let mut b = caps.bounding().clone().unwrap_or_default();
             b.insert(cap);
             caps.set_bounding(Some(b));
@@ -156,9 +166,15 @@ fn parse_user(s: &str, base: &User) -> Result<User> {
         Some((a, b)) => (a, Some(b)),
         None => (s, None),
     };
-    u.set_uid(uid.parse().map_err(|_| Error::Usage(format!("--user {s:?}: uid must be a number")))?);
+    u.set_uid(
+        uid.parse()
+            .map_err(|_| Error::Usage(format!("--user {s:?}: uid must be a number")))?,
+    );
     if let Some(g) = gid {
-        u.set_gid(g.parse().map_err(|_| Error::Usage(format!("--user {s:?}: gid must be a number")))?);
+        u.set_gid(
+            g.parse()
+                .map_err(|_| Error::Usage(format!("--user {s:?}: gid must be a number")))?,
+        );
     }
     Ok(u)
 }

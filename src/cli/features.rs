@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use oci_spec::runtime::{
-    ApparmorBuilder, Arch, CgroupBuilder, Features, FeaturesBuilder, IntelRdtBuilder, LinuxFeatureBuilder,
-    LinuxNamespaceType, SeccompBuilder, SelinuxBuilder,
+    ApparmorBuilder, Arch, CgroupBuilder, Features, FeaturesBuilder, IntelRdtBuilder,
+    LinuxFeatureBuilder, LinuxNamespaceType, SeccompBuilder, SelinuxBuilder,
 };
 
 use crate::cli::Global;
@@ -17,30 +17,89 @@ pub struct Args {}
 
 pub fn run(_g: &Global, _a: Args) -> Result<i32> {
     let doc = features()?;
-    let text = serde_json::to_string_pretty(&doc).map_err(|e| Error::other(format!("features: encode JSON: {e}")))?;
+    let text = serde_json::to_string_pretty(&doc)
+        .map_err(|e| Error::other(format!("features: encode JSON: {e}")))?;
     println!("{text}");
     Ok(0)
 }
 
 /// Hooks podrun runs.
-const HOOKS: &[&str] = &["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"];
+const HOOKS: &[&str] = &[
+    "prestart",
+    "createRuntime",
+    "createContainer",
+    "startContainer",
+    "poststart",
+    "poststop",
+];
 
 /// Mount options podrun maps to mount flags or propagation (as runc's list, without the
 /// recursive `r*` attribute forms).
 const MOUNT_OPTIONS: &[&str] = &[
-    "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "iversion", "lazytime",
-    "loud", "mand", "noatime", "nodev", "nodiratime", "noexec", "noiversion", "nolazytime", "nomand",
-    "norelatime", "nostrictatime", "nosuid", "nosymfollow", "private", "rbind", "relatime", "remount",
-    "ro", "rprivate", "rshared", "rslave", "runbindable", "rw", "shared", "silent", "slave",
-    "strictatime", "suid", "symfollow", "sync", "unbindable",
+    "async",
+    "atime",
+    "bind",
+    "defaults",
+    "dev",
+    "diratime",
+    "dirsync",
+    "exec",
+    "iversion",
+    "lazytime",
+    "loud",
+    "mand",
+    "noatime",
+    "nodev",
+    "nodiratime",
+    "noexec",
+    "noiversion",
+    "nolazytime",
+    "nomand",
+    "norelatime",
+    "nostrictatime",
+    "nosuid",
+    "nosymfollow",
+    "private",
+    "rbind",
+    "relatime",
+    "remount",
+    "ro",
+    "rprivate",
+    "rshared",
+    "rslave",
+    "runbindable",
+    "rw",
+    "shared",
+    "silent",
+    "slave",
+    "strictatime",
+    "suid",
+    "symfollow",
+    "sync",
+    "unbindable",
 ];
 
 /// Architectures libseccomp can add to a filter (oci-spec spelling).
 const ARCHES: &[&str] = &[
-    "SCMP_ARCH_X86", "SCMP_ARCH_X86_64", "SCMP_ARCH_X32", "SCMP_ARCH_ARM", "SCMP_ARCH_AARCH64",
-    "SCMP_ARCH_MIPS", "SCMP_ARCH_MIPS64", "SCMP_ARCH_MIPS64N32", "SCMP_ARCH_MIPSEL", "SCMP_ARCH_MIPSEL64",
-    "SCMP_ARCH_MIPSEL64N32", "SCMP_ARCH_PPC", "SCMP_ARCH_PPC64", "SCMP_ARCH_PPC64LE", "SCMP_ARCH_S390",
-    "SCMP_ARCH_S390X", "SCMP_ARCH_PARISC", "SCMP_ARCH_PARISC64", "SCMP_ARCH_RISCV64",
+    "SCMP_ARCH_X86",
+    "SCMP_ARCH_X86_64",
+    "SCMP_ARCH_X32",
+    "SCMP_ARCH_ARM",
+    "SCMP_ARCH_AARCH64",
+    "SCMP_ARCH_MIPS",
+    "SCMP_ARCH_MIPS64",
+    "SCMP_ARCH_MIPS64N32",
+    "SCMP_ARCH_MIPSEL",
+    "SCMP_ARCH_MIPSEL64",
+    "SCMP_ARCH_MIPSEL64N32",
+    "SCMP_ARCH_PPC",
+    "SCMP_ARCH_PPC64",
+    "SCMP_ARCH_PPC64LE",
+    "SCMP_ARCH_S390",
+    "SCMP_ARCH_S390X",
+    "SCMP_ARCH_PARISC",
+    "SCMP_ARCH_PARISC64",
+    "SCMP_ARCH_RISCV64",
 ];
 
 fn strings(list: &[&str]) -> Vec<String> {
@@ -89,13 +148,31 @@ pub fn features() -> Result<Features> {
         .capabilities(capabilities())
         .cgroup(cgroup)
         .seccomp(seccomp)
-        .apparmor(ApparmorBuilder::default().enabled(false).build().map_err(build_err("apparmor"))?)
-        .selinux(SelinuxBuilder::default().enabled(false).build().map_err(build_err("selinux"))?)
-        .intel_rdt(IntelRdtBuilder::default().enabled(false).build().map_err(build_err("intelRdt"))?)
+        .apparmor(
+            ApparmorBuilder::default()
+                .enabled(false)
+                .build()
+                .map_err(build_err("apparmor"))?,
+        )
+        .selinux(
+            SelinuxBuilder::default()
+                .enabled(false)
+                .build()
+                .map_err(build_err("selinux"))?,
+        )
+        .intel_rdt(
+            IntelRdtBuilder::default()
+                .enabled(false)
+                .build()
+                .map_err(build_err("intelRdt"))?,
+        )
         .build()
         .map_err(build_err("linux"))?;
     let annotations = HashMap::from([
-        ("io.github.podrun.version".to_string(), env!("CARGO_PKG_VERSION").to_string()),
+        (
+            "io.github.podrun.version".to_string(),
+            env!("CARGO_PKG_VERSION").to_string(),
+        ),
         (
             "io.github.podrun.libseccomp.version".to_string(),
             libseccomp::ScmpVersion::current()
@@ -120,16 +197,34 @@ mod tests {
     fn document_has_the_spec_fields() {
         let doc = serde_json::to_value(super::features().expect("features")).expect("json");
         assert_eq!(doc["ociVersionMin"], "1.0.0");
-        assert!(doc["ociVersionMax"].as_str().is_some_and(|v| v.starts_with("1.")), "{doc}");
-        assert!(doc["hooks"].as_array().is_some_and(|h| h.iter().any(|x| x == "createRuntime")));
+        assert!(
+            doc["ociVersionMax"]
+                .as_str()
+                .is_some_and(|v| v.starts_with("1.")),
+            "{doc}"
+        );
+        assert!(doc["hooks"]
+            .as_array()
+            .is_some_and(|h| h.iter().any(|x| x == "createRuntime")));
         let linux = &doc["linux"];
-        assert!(linux["namespaces"].as_array().is_some_and(|n| n.iter().any(|x| x == "network")), "{linux}");
-        assert!(linux["capabilities"].as_array().is_some_and(|c| c.iter().any(|x| x == "CAP_SYS_ADMIN")));
+        assert!(
+            linux["namespaces"]
+                .as_array()
+                .is_some_and(|n| n.iter().any(|x| x == "network")),
+            "{linux}"
+        );
+        assert!(linux["capabilities"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|x| x == "CAP_SYS_ADMIN")));
         assert_eq!(linux["cgroup"]["v1"], true);
         assert_eq!(linux["cgroup"]["systemd"], false);
         assert_eq!(linux["seccomp"]["enabled"], true);
-        assert!(linux["seccomp"]["actions"].as_array().is_some_and(|a| a.iter().any(|x| x == "SCMP_ACT_ERRNO")));
-        assert!(linux["seccomp"]["archs"].as_array().is_some_and(|a| a.iter().any(|x| x == "SCMP_ARCH_X86_64")));
+        assert!(linux["seccomp"]["actions"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x == "SCMP_ACT_ERRNO")));
+        assert!(linux["seccomp"]["archs"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x == "SCMP_ARCH_X86_64")));
         assert_eq!(linux["apparmor"]["enabled"], false);
         assert_eq!(linux["intelRdt"]["enabled"], false);
     }

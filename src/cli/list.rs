@@ -44,13 +44,29 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
             let _ = writeln!(out, "{}", serde_json::Value::Array(arr));
         }
         "table" => {
-            let _ = writeln!(out, "{:<20} {:<8} {:<10} {:<40} {:<32} OWNER", "ID", "PID", "STATUS", "BUNDLE", "CREATED");
+            let _ = writeln!(
+                out,
+                "{:<20} {:<8} {:<10} {:<40} {:<32} OWNER",
+                "ID", "PID", "STATUS", "BUNDLE", "CREATED"
+            );
             for (s, st) in &states {
                 let pid = if st == "stopped" { 0 } else { s.pid };
-                let _ = writeln!(out, "{:<20} {:<8} {:<10} {:<40} {:<32} root", s.id, pid, st, s.bundle.display(), s.created);
+                let _ = writeln!(
+                    out,
+                    "{:<20} {:<8} {:<10} {:<40} {:<32} root",
+                    s.id,
+                    pid,
+                    st,
+                    s.bundle.display(),
+                    s.created
+                );
             }
         }
-        f => return Err(Error::Usage(format!("invalid format {f:?}: use table or json"))),
+        f => {
+            return Err(Error::Usage(format!(
+                "invalid format {f:?}: use table or json"
+            )))
+        }
     }
     Ok(0)
 }

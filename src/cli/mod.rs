@@ -31,7 +31,11 @@ pub mod update;
 pub const DEFAULT_ROOT: &str = "/run/podrun";
 
 #[derive(Parser, Debug)]
-#[command(name = "podrun", about = "An OCI container runtime that knows about pods", disable_version_flag = true)]
+#[command(
+    name = "podrun",
+    about = "An OCI container runtime that knows about pods",
+    disable_version_flag = true
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -130,7 +134,11 @@ fn try_parse_from(args: Vec<OsString>) -> std::result::Result<Cli, clap::Error> 
     let m = Global::augment_args(clap::Command::new("podrun").disable_version_flag(true))
         .subcommand(sub)
         .try_get_matches_from(args)?;
-    Ok(Cli { global: Global::from_arg_matches(&m)?, version: false, command: Some(Command::from_arg_matches(&m)?) })
+    Ok(Cli {
+        global: Global::from_arg_matches(&m)?,
+        version: false,
+        command: Some(Command::from_arg_matches(&m)?),
+    })
 }
 
 /// The command an argument vector names, when only global flags come before it and no help
@@ -147,7 +155,9 @@ fn named_command(args: &[OsString]) -> Option<&str> {
                 it.next()?;
             }
             "--debug" | "--systemd-cgroup" => {}
-            _ if a.starts_with("--root=") || a.starts_with("--log=") || a.starts_with("--log-format=") => {}
+            _ if a.starts_with("--root=")
+                || a.starts_with("--log=")
+                || a.starts_with("--log-format=") => {}
             _ if a.starts_with('-') => return None,
             _ => return Some(a),
         }
@@ -163,7 +173,11 @@ fn command_definition(name: &str) -> Option<clap::Command> {
         A::augment_args(clap::Command::new(name))
     }
     fn nested<S: clap::Subcommand>(name: &'static str) -> clap::Command {
-        S::augment_subcommands(clap::Command::new(name).subcommand_required(true).arg_required_else_help(true))
+        S::augment_subcommands(
+            clap::Command::new(name)
+                .subcommand_required(true)
+                .arg_required_else_help(true),
+        )
     }
     Some(match name {
         "create" => leaf::<create::Args>("create"),
@@ -198,7 +212,10 @@ pub fn preserve_fds_range() -> clap::builder::RangedI64ValueParser<u32> {
 
 pub fn print_version() {
     println!("podrun version {}", env!("CARGO_PKG_VERSION"));
-    println!("commit: {}", option_env!("PODRUN_COMMIT").unwrap_or("unknown"));
+    println!(
+        "commit: {}",
+        option_env!("PODRUN_COMMIT").unwrap_or("unknown")
+    );
     println!("spec: {}", crate::spec::OCI_VERSION);
 }
 
@@ -206,7 +223,10 @@ pub fn print_version() {
 pub fn dispatch(g: &Global, cmd: Command) -> Result<i32> {
     // Only the commands that make cgroups refuse: containerd passes the same global flags to
     // `delete --force` after a failed create, and that (and state, list, spec, ...) must work.
-    let makes_cgroups = matches!(cmd, Command::Create(_) | Command::Run(_) | Command::Pod(pod::PodCommand::Create(_)));
+    let makes_cgroups = matches!(
+        cmd,
+        Command::Create(_) | Command::Run(_) | Command::Pod(pod::PodCommand::Create(_))
+    );
     if g.systemd_cgroup && makes_cgroups && !crate::cgroups::systemd_available() {
         return Err(crate::Error::Usage(
             "--systemd-cgroup: systemd is not running on this host (PID 1 is not systemd); use cgroupfs (omit --systemd-cgroup)".into(),
@@ -242,7 +262,10 @@ mod tests {
     use clap::CommandFactory;
 
     fn argv(line: &str) -> Vec<OsString> {
-        std::iter::once("podrun").chain(line.split_whitespace()).map(OsString::from).collect()
+        std::iter::once("podrun")
+            .chain(line.split_whitespace())
+            .map(OsString::from)
+            .collect()
     }
 
     #[test]
@@ -252,7 +275,8 @@ mod tests {
         for derived in full.get_subcommands() {
             let name = derived.get_name();
             names.push(name.to_string());
-            let fast = command_definition(name).unwrap_or_else(|| panic!("no fast definition of {name}"));
+            let fast =
+                command_definition(name).unwrap_or_else(|| panic!("no fast definition of {name}"));
             // about and display order only show in help, which the full tree prints
             let mut fast = fast.display_order(derived.get_display_order());
             if let Some(about) = derived.get_about() {
@@ -261,9 +285,16 @@ mod tests {
             if let Some(about) = derived.get_long_about() {
                 fast = fast.long_about(about.clone());
             }
-            assert_eq!(format!("{fast:?}"), format!("{derived:?}"), "definition of `{name}`");
+            assert_eq!(
+                format!("{fast:?}"),
+                format!("{derived:?}"),
+                "definition of `{name}`"
+            );
         }
-        assert!(names.len() >= 20 && names.iter().any(|n| n == "run"), "{names:?}");
+        assert!(
+            names.len() >= 20 && names.iter().any(|n| n == "run"),
+            "{names:?}"
+        );
         assert!(command_definition("bogus").is_none());
     }
 

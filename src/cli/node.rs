@@ -45,7 +45,8 @@ pub fn run(g: &Global, cmd: NodeCommand) -> Result<i32> {
         }
         NodeCommand::Show => {
             let v = node::show(&g.root)?;
-            let text = serde_json::to_string_pretty(&v).map_err(|e| Error::other(format!("encode: {e}")))?;
+            let text = serde_json::to_string_pretty(&v)
+                .map_err(|e| Error::other(format!("encode: {e}")))?;
             println!("{text}");
             Ok(0)
         }

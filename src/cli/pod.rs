@@ -89,15 +89,26 @@ fn create(g: &Global, a: CreateArgs) -> Result<i32> {
     } else {
         Some(net_config(&a)?)
     };
-    let opts = CreateOptions { name: a.name, hostname: a.hostname, share_pid: a.share_pid, network, fixed_ip: a.ip };
+    let opts = CreateOptions {
+        name: a.name,
+        hostname: a.hostname,
+        share_pid: a.share_pid,
+        network,
+        fixed_ip: a.ip,
+    };
     pod::create(&g.root, &opts)?;
     Ok(0)
 }
 
 fn net_config(a: &CreateArgs) -> Result<NetConfig> {
-    let subnet = Ipv4Cidr::parse_subnet(&a.subnet).map_err(|e| Error::Usage(format!("--subnet: {e}")))?;
+    let subnet =
+        Ipv4Cidr::parse_subnet(&a.subnet).map_err(|e| Error::Usage(format!("--subnet: {e}")))?;
     let defaults = NetConfig::default();
-    let network = if a.bridge == defaults.bridge { defaults.network.clone() } else { a.bridge.clone() };
+    let network = if a.bridge == defaults.bridge {
+        defaults.network.clone()
+    } else {
+        a.bridge.clone()
+    };
     let cfg = NetConfig {
         network,
         bridge: a.bridge.clone(),
@@ -137,7 +148,9 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
 }
 
 fn table(pods: &[PodState]) -> String {
-    let mut rows = vec![["NAME", "STATUS", "PID", "IP", "CONTAINERS", "CREATED"].map(String::from).to_vec()];
+    let mut rows = vec![["NAME", "STATUS", "PID", "IP", "CONTAINERS", "CREATED"]
+        .map(String::from)
+        .to_vec()];
     for p in pods {
         rows.push(vec![
             p.name.clone(),
@@ -148,10 +161,16 @@ fn table(pods: &[PodState]) -> String {
             p.created.clone(),
         ]);
     }
-    let widths: Vec<usize> = (0..6).map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..6)
+        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+        .collect();
     let mut out = String::new();
     for r in rows {
-        let line: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let line: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
         out.push_str(line.join("   ").trim_end());
         out.push('\n');
     }

@@ -56,7 +56,8 @@ impl Channel {
     }
 
     pub fn send_with_fd(&self, msg: &Msg, fd: Option<RawFd>) -> Result<()> {
-        let data = serde_json::to_vec(msg).map_err(|e| Error::other(format!("encode message: {e}")))?;
+        let data =
+            serde_json::to_vec(msg).map_err(|e| Error::other(format!("encode message: {e}")))?;
         let iov = [IoSlice::new(&data)];
         let fds;
         let cmsg: Vec<ControlMessage> = match fd {
@@ -66,8 +67,14 @@ impl Channel {
             }
             None => Vec::new(),
         };
-        sendmsg::<()>(self.fd.as_raw_fd(), &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None)
-            .sys(|| format!("send {msg:?}"))?;
+        sendmsg::<()>(
+            self.fd.as_raw_fd(),
+            &iov,
+            &cmsg,
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        )
+        .sys(|| format!("send {msg:?}"))?;
         Ok(())
     }
 
@@ -77,7 +84,11 @@ impl Channel {
         loop {
             // MSG_TRUNC on a SEQPACKET socket returns the packet's whole length; MSG_PEEK
             // leaves it (and any fd riding along) queued.
-            match nix::sys::socket::recv(self.fd.as_raw_fd(), &mut [], MsgFlags::MSG_PEEK | MsgFlags::MSG_TRUNC) {
+            match nix::sys::socket::recv(
+                self.fd.as_raw_fd(),
+                &mut [],
+                MsgFlags::MSG_PEEK | MsgFlags::MSG_TRUNC,
+            ) {
                 Ok(n) => return Ok(n),
                 Err(nix::Error::EINTR) => continue,
                 Err(e) => return Err(Error::sys("receive from container init", e)),
@@ -138,7 +149,10 @@ mod tests {
         a.send_with_fd(&Msg::Pty, Some(file.as_raw_fd())).unwrap();
         a.send(&Msg::Ready).unwrap();
         drop(a);
-        assert_eq!(b.recv().unwrap().map(|(m, fd)| (m, fd.is_some())), Some((Msg::Go(big), false)));
+        assert_eq!(
+            b.recv().unwrap().map(|(m, fd)| (m, fd.is_some())),
+            Some((Msg::Go(big), false))
+        );
         let (m, fd) = b.recv().unwrap().unwrap();
         assert_eq!(m, Msg::Pty);
         let fd = fd.expect("the fd rode along");

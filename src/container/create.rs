@@ -82,7 +82,9 @@ impl Drop for Cleanup {
 
 /// The bundle directory: given, or the current directory; made absolute.
 pub fn bundle_dir(b: Option<&Path>) -> Result<PathBuf> {
-    let b = b.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    let b = b
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
     std::fs::canonicalize(&b).map_err(|e| Error::Spec(format!("bundle {}: {e}", b.display())))
 }
 
@@ -107,16 +109,19 @@ pub fn create(root: &Path, opts: &CreateOpts) -> Result<Created> {
     let terminal = process.terminal().unwrap_or(false);
     if terminal && opts.console_socket.is_none() && !opts.foreground {
         return Err(Error::Usage(
-            "process.terminal is true: --console-socket is required (or use run in the foreground)".into(),
+            "process.terminal is true: --console-socket is required (or use run in the foreground)"
+                .into(),
         ));
     }
     if !terminal && opts.console_socket.is_some() {
-        return Err(Error::Usage("--console-socket given but process.terminal is false".into()));
+        return Err(Error::Usage(
+            "--console-socket given but process.terminal is false".into(),
+        ));
     }
     let console_sock = match &opts.console_socket {
-        Some(p) if terminal => Some(
-            UnixStream::connect(p).map_err(|e| Error::io("connect to console socket", p, e))?,
-        ),
+        Some(p) if terminal => {
+            Some(UnixStream::connect(p).map_err(|e| Error::io("connect to console socket", p, e))?)
+        }
         _ => None,
     };
 
@@ -131,9 +136,14 @@ pub fn create(root: &Path, opts: &CreateOpts) -> Result<Created> {
         crate::pod::add_member(root, pod, &opts.id)?;
         cleanup.pod = Some((root.to_path_buf(), pod.clone(), opts.id.clone()));
     }
-    let dir_path = cleanup.dir.as_ref().map(|d| d.dir.clone()).unwrap_or_default();
+    let dir_path = cleanup
+        .dir
+        .as_ref()
+        .map(|d| d.dir.clone())
+        .unwrap_or_default();
     let fifo_path = dir_path.join(crate::state::EXEC_FIFO);
-    nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o622)).sys(|| format!("mkfifo {}", fifo_path.display()))?;
+    nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o622))
+        .sys(|| format!("mkfifo {}", fifo_path.display()))?;
     // mkfifo's mode went through the umask (0622 -> 0600); an init that is not host root (a
     // user namespace) must still be able to open it for writing, as with runc.
     nix::sys::stat::fchmodat(
@@ -143,8 +153,12 @@ pub fn create(root: &Path, opts: &CreateOpts) -> Result<Created> {
         nix::sys::stat::FchmodatFlags::NoFollowSymlink,
     )
     .sys(|| format!("chmod 0622 {}", fifo_path.display()))?;
-    let fifo = nix::fcntl::open(&fifo_path, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC, Mode::empty())
-        .sys(|| format!("open {}", fifo_path.display()))?;
+    let fifo = nix::fcntl::open(
+        &fifo_path,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .sys(|| format!("open {}", fifo_path.display()))?;
 
     let cgroup_path = spec
         .linux()
@@ -160,19 +174,33 @@ pub fn create(root: &Path, opts: &CreateOpts) -> Result<Created> {
         bundle: opts.bundle.clone(),
         rootfs: rootfs.clone(),
         created: crate::logging::rfc3339_now(),
-        annotations: spec.annotations().clone().unwrap_or_default().into_iter().collect(),
+        annotations: spec
+            .annotations()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
         creating: true,
         cgroup_path: Some(cg.path.clone()),
         hooks: spec.hooks().clone(),
         process: Some(process.clone()),
-        namespaces: plan.all_types.iter().map(|t| spec::ns_oci_name(*t).to_string()).collect(),
+        namespaces: plan
+            .all_types
+            .iter()
+            .map(|t| spec::ns_oci_name(*t).to_string())
+            .collect(),
         pod: opts.pod.clone(),
         no_pivot: opts.no_pivot,
         seccomp: spec.linux().as_ref().and_then(|l| l.seccomp().clone()),
     };
     // Recorded before anything else exists, so that `delete --force` after a killed create
     // finds and removes the cgroup and the process.
-    state.save(cleanup.dir.as_ref().ok_or_else(|| Error::other("state dir missing"))?)?;
+    state.save(
+        cleanup
+            .dir
+            .as_ref()
+            .ok_or_else(|| Error::other("state dir missing"))?,
+    )?;
     cleanup.cgroup = Some(cg.clone());
     setup_cgroup(&spec, &cg)?;
     let entry = cg.entry()?;
@@ -183,10 +211,10 @@ pub fn create(root: &Path, opts: &CreateOpts) -> Result<Created> {
         (None, true) => ConsoleTarget::Parent,
         (None, false) => ConsoleTarget::None,
     };
-    let parent_hooks = spec
-        .hooks()
-        .as_ref()
-        .is_some_and(|h| h.prestart().as_ref().is_some_and(|v| !v.is_empty()) || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty()));
+    let parent_hooks = spec.hooks().as_ref().is_some_and(|h| {
+        h.prestart().as_ref().is_some_and(|v| !v.is_empty())
+            || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
+    });
     let cfg = InitConfig {
         mode: InitMode::Create,
         id: &opts.id,
@@ -227,7 +255,10 @@ pub fn create(root: &Path, opts: &CreateOpts) -> Result<Created> {
     parent.send(&Msg::Go(hook_state))?;
     // Recorded while the init sets itself up (until Ready it dies with us: PDEATHSIG).
     state.start_time = sys::proc_start_time(pid).unwrap_or(0);
-    let dir = cleanup.dir.as_ref().ok_or_else(|| Error::other("state dir missing"))?;
+    let dir = cleanup
+        .dir
+        .as_ref()
+        .ok_or_else(|| Error::other("state dir missing"))?;
     state.save(dir)?;
     let pty_master = handshake(&parent, &spec, &state, pid)?;
     if stage.is_some() {
@@ -246,7 +277,12 @@ pub fn create(root: &Path, opts: &CreateOpts) -> Result<Created> {
 }
 
 /// Answers the init until it is Ready; runs prestart + createRuntime hooks when asked.
-fn handshake(chan: &Channel, spec: &Spec, state: &ContainerState, pid: i32) -> Result<Option<OwnedFd>> {
+fn handshake(
+    chan: &Channel,
+    spec: &Spec,
+    state: &ContainerState,
+    pid: i32,
+) -> Result<Option<OwnedFd>> {
     let mut pty = None;
     loop {
         match chan.recv()? {
@@ -265,10 +301,16 @@ fn handshake(chan: &Channel, spec: &Spec, state: &ContainerState, pid: i32) -> R
                 chan.send(&Msg::HooksDone)?;
             }
             Some((Msg::Error(e), _)) => return Err(Error::other(e)),
-            Some((m, _)) => return Err(Error::other(format!("unexpected message from container init: {m:?}"))),
+            Some((m, _)) => {
+                return Err(Error::other(format!(
+                    "unexpected message from container init: {m:?}"
+                )))
+            }
             None => {
                 let status = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
-                return Err(Error::other(format!("container init exited during setup: {status:?}")));
+                return Err(Error::other(format!(
+                    "container init exited during setup: {status:?}"
+                )));
             }
         }
     }
@@ -298,7 +340,12 @@ const STAGE_SYSCALLS: &[&str] = &["execveat", "openat", "write", "close", "execv
 fn init_binary(spec: &Spec, plan: &NamespacePlan) -> Result<Option<OwnedFd>> {
     let why_not = if !plan.clone_flags.contains(CloneFlags::CLONE_NEWPID) {
         Some("the container has no new pid namespace of its own")
-    } else if spec.hooks().as_ref().and_then(|h| h.start_container().as_ref()).is_some_and(|v| !v.is_empty()) {
+    } else if spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.start_container().as_ref())
+        .is_some_and(|v| !v.is_empty())
+    {
         Some("startContainer hooks run between start and exec")
     } else if spec
         .linux()
@@ -312,10 +359,15 @@ fn init_binary(spec: &Spec, plan: &NamespacePlan) -> Result<Option<OwnedFd>> {
     };
     match why_not {
         Some(why) => tracing::debug!("{why}: re-executing from a sealed copy of podrun"),
-        None => match sys::sealed_memfd_copy(&sys::podrun_exe_dir().join("podrun-init"), "podrun-init") {
-            Ok(fd) => return Ok(Some(fd)),
-            Err(e) => tracing::debug!("podrun-init unusable ({e}): re-executing from a sealed copy of podrun"),
-        },
+        None => {
+            match sys::sealed_memfd_copy(&sys::podrun_exe_dir().join("podrun-init"), "podrun-init")
+            {
+                Ok(fd) => return Ok(Some(fd)),
+                Err(e) => tracing::debug!(
+                    "podrun-init unusable ({e}): re-executing from a sealed copy of podrun"
+                ),
+            }
+        }
     }
     sys::ensure_cloned_binary()?;
     Ok(None)
@@ -327,7 +379,9 @@ pub(crate) fn wait_for_exec(chan: &Channel) -> Result<()> {
     match chan.recv()? {
         None => Ok(()),
         Some((Msg::Error(e), _)) => Err(Error::other(e)),
-        Some((m, _)) => Err(Error::other(format!("unexpected message from container init: {m:?}"))),
+        Some((m, _)) => Err(Error::other(format!(
+            "unexpected message from container init: {m:?}"
+        ))),
     }
 }
 
@@ -355,7 +409,9 @@ impl NamespacePlan {
             unshare: CloneFlags::empty(),
             all_types: Vec::new(),
         };
-        let joining_user = list.iter().any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_some());
+        let joining_user = list
+            .iter()
+            .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_some());
         for ns in &list {
             plan.all_types.push(ns.typ());
             let flag = namespaces::clone_flag(ns.typ());
@@ -388,7 +444,12 @@ impl NamespacePlan {
 /// Forks the init: clone with the pid/user flags, fork-like (the child runs on a copy of our
 /// stack). podrun is single-threaded here, so the child may use the allocator. With a cgroup
 /// v2 directory fd the child is born in that cgroup; returns (pid, in_v2_cgroup).
-pub fn fork_init(flags: CloneFlags, v2_cgroup: Option<RawFd>, cfg: InitConfig, child_chan: Channel) -> Result<(i32, bool)> {
+pub fn fork_init(
+    flags: CloneFlags,
+    v2_cgroup: Option<RawFd>,
+    cfg: InitConfig,
+    child_chan: Channel,
+) -> Result<(i32, bool)> {
     // SAFETY: podrun is single-threaded here (no runtime threads exist outside net calls),
     // and the child runs init code that is written for a forked child.
     match unsafe { sys::fork_into_cgroup(flags.bits(), v2_cgroup)? } {
@@ -442,10 +503,16 @@ fn write_id_maps(spec: &Spec, pid: i32) -> Result<()> {
     let uid = fmt(linux.uid_mappings());
     let gid = fmt(linux.gid_mappings());
     let base = PathBuf::from(format!("/proc/{pid}"));
-    std::fs::write(base.join("uid_map"), &uid)
-        .map_err(|e| Error::Spec(format!("linux.uidMappings {uid:?}: cannot write uid_map: {e}")))?;
-    std::fs::write(base.join("gid_map"), &gid)
-        .map_err(|e| Error::Spec(format!("linux.gidMappings {gid:?}: cannot write gid_map: {e}")))?;
+    std::fs::write(base.join("uid_map"), &uid).map_err(|e| {
+        Error::Spec(format!(
+            "linux.uidMappings {uid:?}: cannot write uid_map: {e}"
+        ))
+    })?;
+    std::fs::write(base.join("gid_map"), &gid).map_err(|e| {
+        Error::Spec(format!(
+            "linux.gidMappings {gid:?}: cannot write gid_map: {e}"
+        ))
+    })?;
     Ok(())
 }
 
@@ -493,4 +560,3 @@ fn apply_pod(spec: &mut Spec, root: &Path, pod: &str) -> Result<()> {
     spec.set_linux(Some(linux));
     Ok(())
 }
-

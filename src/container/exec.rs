@@ -39,24 +39,38 @@ pub fn exec(root: &Path, opts: ExecOpts) -> Result<Execed> {
     match state.status(root) {
         Status::Running | Status::Created => {}
         Status::Paused if opts.ignore_paused => {}
-        Status::Paused => return Err(Error::BadState(format!("cannot exec in a paused container: {id}"))),
-        s => return Err(Error::BadState(format!("cannot exec in a {s} container: {id}"))),
+        Status::Paused => {
+            return Err(Error::BadState(format!(
+                "cannot exec in a paused container: {id}"
+            )))
+        }
+        s => {
+            return Err(Error::BadState(format!(
+                "cannot exec in a {s} container: {id}"
+            )))
+        }
     }
     // The pidfd pins the process while its namespaces are opened.
     let pidfd = sys::pidfd_for(state.pid, state.start_time)
         .ok_or_else(|| Error::BadState(format!("cannot exec in a stopped container: {id}")))?;
     let (joins, pid_join) = open_container_namespaces(&state)?;
     if !sys::process_matches(state.pid, state.start_time) {
-        return Err(Error::BadState(format!("cannot exec in a stopped container: {id}")));
+        return Err(Error::BadState(format!(
+            "cannot exec in a stopped container: {id}"
+        )));
     }
     drop(pidfd);
 
     let terminal = opts.process.terminal().unwrap_or(false);
     if terminal && opts.console_socket.is_none() && opts.detach {
-        return Err(Error::Usage("--tty with --detach needs --console-socket".into()));
+        return Err(Error::Usage(
+            "--tty with --detach needs --console-socket".into(),
+        ));
     }
     let console_sock = match &opts.console_socket {
-        Some(p) if terminal => Some(UnixStream::connect(p).map_err(|e| Error::io("connect to console socket", p, e))?),
+        Some(p) if terminal => {
+            Some(UnixStream::connect(p).map_err(|e| Error::io("connect to console socket", p, e))?)
+        }
         _ => None,
     };
     let console = match (&console_sock, terminal) {
@@ -95,7 +109,12 @@ pub fn exec(root: &Path, opts: ExecOpts) -> Result<Execed> {
     if let Some(p) = &pid_join {
         namespaces::join(p)?;
     }
-    let (pid, in_v2) = fork_init(CloneFlags::empty(), entry.as_ref().and_then(|e| e.v2_fd()), cfg, child)?;
+    let (pid, in_v2) = fork_init(
+        CloneFlags::empty(),
+        entry.as_ref().and_then(|e| e.v2_fd()),
+        cfg,
+        child,
+    )?;
     drop(entry);
     let kill_child = |e: Error| {
         // SAFETY: our own child.
@@ -113,7 +132,11 @@ pub fn exec(root: &Path, opts: ExecOpts) -> Result<Execed> {
             Some((Msg::Ready, _)) => break,
             Some((Msg::Pty, fd)) => pty = fd,
             Some((Msg::Error(e), _)) => return Err(kill_child(Error::other(e))),
-            Some((m, _)) => return Err(kill_child(Error::other(format!("unexpected message {m:?}")))),
+            Some((m, _)) => {
+                return Err(kill_child(Error::other(format!(
+                    "unexpected message {m:?}"
+                ))))
+            }
             None => {
                 let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
                 return Err(Error::other("exec: the process exited during setup"));
@@ -127,7 +150,10 @@ pub fn exec(root: &Path, opts: ExecOpts) -> Result<Execed> {
     if let Some(pf) = &opts.pid_file {
         crate::container::create::write_pid_file(pf, pid)?;
     }
-    Ok(Execed { pid, pty_master: pty })
+    Ok(Execed {
+        pid,
+        pty_master: pty,
+    })
 }
 
 /// Opens /proc/<init>/ns/* for every namespace type the container has; a namespace that is
@@ -136,7 +162,11 @@ fn open_container_namespaces(state: &ContainerState) -> Result<(Vec<JoinNs>, Opt
     let mut joins = Vec::new();
     let mut pid_join = None;
     for t in JOIN_ORDER {
-        if !state.namespaces.iter().any(|n| n == crate::spec::ns_oci_name(t)) {
+        if !state
+            .namespaces
+            .iter()
+            .any(|n| n == crate::spec::ns_oci_name(t))
+        {
             continue;
         }
         let name = crate::spec::ns_name(t);

@@ -14,7 +14,9 @@ use crate::error::{Error, Result, SysContext};
 /// Blocks every signal in podrun (the child unblocks before exec), so they can be read from a
 /// signalfd and forwarded. Call before forking the container's process.
 pub fn block_signals() -> Result<()> {
-    SigSet::all().thread_set_mask().sys(|| "block signals".into())?;
+    SigSet::all()
+        .thread_set_mask()
+        .sys(|| "block signals".into())?;
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&SigSet::all()), None);
     Ok(())
 }
@@ -69,8 +71,11 @@ fn exit_code(ws: WaitStatus) -> Option<i32> {
 
 /// Waits for `pid`, forwarding signals and relaying the pty; returns its exit code.
 pub fn wait(pid: i32, pty: Option<OwnedFd>) -> Result<i32> {
-    let sfd = SignalFd::with_flags(&SigSet::all(), SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
-        .sys(|| "signalfd".into())?;
+    let sfd = SignalFd::with_flags(
+        &SigSet::all(),
+        SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
+    )
+    .sys(|| "signalfd".into())?;
     let _raw = pty.as_ref().and_then(|_| make_raw(0));
     if let Some(m) = &pty {
         copy_winsize(0, m.as_raw_fd());
@@ -85,11 +90,23 @@ pub fn wait(pid: i32, pty: Option<OwnedFd>) -> Result<i32> {
                 return Ok(c);
             }
         }
-        let mut fds = vec![libc::pollfd { fd: sfd.as_fd().as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+        let mut fds = vec![libc::pollfd {
+            fd: sfd.as_fd().as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
         if let (Some(m), true) = (&pty, pty_open) {
-            fds.push(libc::pollfd { fd: m.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+            fds.push(libc::pollfd {
+                fd: m.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            });
             if stdin_open {
-                fds.push(libc::pollfd { fd: 0, events: libc::POLLIN, revents: 0 });
+                fds.push(libc::pollfd {
+                    fd: 0,
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
             }
         }
         // With the process gone, drain the pty without blocking forever.
@@ -180,4 +197,3 @@ fn write_all(fd: RawFd, mut data: &[u8]) {
         data = &data[n as usize..];
     }
 }
-

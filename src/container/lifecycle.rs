@@ -18,12 +18,25 @@ pub fn start(root: &Path, id: &str) -> Result<ContainerState> {
     let state = ContainerState::load(root, id)?;
     match state.status(root) {
         Status::Created => {}
-        Status::Stopped => return Err(Error::BadState(format!("cannot start a container that has stopped: {id}"))),
-        Status::Creating => return Err(Error::BadState(format!("container {id} is still being created"))),
-        s => return Err(Error::BadState(format!("cannot start an already {s} container: {id}"))),
+        Status::Stopped => {
+            return Err(Error::BadState(format!(
+                "cannot start a container that has stopped: {id}"
+            )))
+        }
+        Status::Creating => {
+            return Err(Error::BadState(format!(
+                "container {id} is still being created"
+            )))
+        }
+        s => {
+            return Err(Error::BadState(format!(
+                "cannot start an already {s} container: {id}"
+            )))
+        }
     }
-    let pidfd = sys::pidfd_for(state.pid, state.start_time)
-        .ok_or_else(|| Error::BadState(format!("cannot start a container that has stopped: {id}")))?;
+    let pidfd = sys::pidfd_for(state.pid, state.start_time).ok_or_else(|| {
+        Error::BadState(format!("cannot start a container that has stopped: {id}"))
+    })?;
     release_init(&dir, &pidfd, id)?;
     if let Some(h) = state.hooks.as_ref().and_then(|h| h.poststart().clone()) {
         crate::hooks::run_hooks_warn("poststart", &h, &state.hook_state(Status::Running));
@@ -42,8 +55,16 @@ fn release_init(dir: &StateDir, pidfd: &OwnedFd, id: &str) -> Result<()> {
     )
     .map_err(|e| Error::sys(format!("open exec fifo {}", fifo_path.display()), e))?;
     let mut fds = [
-        libc::pollfd { fd: fifo.as_raw_fd(), events: libc::POLLIN, revents: 0 },
-        libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+        libc::pollfd {
+            fd: fifo.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: pidfd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
     ];
     loop {
         // SAFETY: two valid pollfds.
@@ -72,7 +93,9 @@ fn release_init(dir: &StateDir, pidfd: &OwnedFd, id: &str) -> Result<()> {
             }
         }
         if fds[1].revents != 0 {
-            return Err(Error::BadState(format!("container {id}: init exited before start")));
+            return Err(Error::BadState(format!(
+                "container {id}: init exited before start"
+            )));
         }
         fds[0].revents = 0;
     }
@@ -200,4 +223,3 @@ fn reap_if_child(pid: i32) {
 pub fn force_delete(root: &Path, id: &str) -> Result<()> {
     delete(root, id, true)
 }
-

@@ -17,7 +17,9 @@ pub struct Ipv4Cidr {
 impl Ipv4Cidr {
     pub fn new(addr: Ipv4Addr, prefix: u8) -> crate::Result<Ipv4Cidr> {
         if prefix > 32 {
-            return Err(Error::Usage(format!("prefix length {prefix} is more than 32")));
+            return Err(Error::Usage(format!(
+                "prefix length {prefix} is more than 32"
+            )));
         }
         Ok(Ipv4Cidr { addr, prefix })
     }
@@ -57,7 +59,10 @@ impl Ipv4Cidr {
 
     /// The same prefix length with another address (an interface address in this subnet).
     pub fn with_addr(&self, addr: Ipv4Addr) -> Ipv4Cidr {
-        Ipv4Cidr { addr, prefix: self.prefix }
+        Ipv4Cidr {
+            addr,
+            prefix: self.prefix,
+        }
     }
 
     /// The first host address (network + 1), the conventional gateway.
@@ -122,7 +127,14 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        for s in ["10.244.1.0", "10.244.1.0/33", "10.244.1/24", "x/24", "10.244.1.0/", "10.244.1.0/+4"] {
+        for s in [
+            "10.244.1.0",
+            "10.244.1.0/33",
+            "10.244.1/24",
+            "x/24",
+            "10.244.1.0/",
+            "10.244.1.0/+4",
+        ] {
             assert!(s.parse::<Ipv4Cidr>().is_err(), "{s}");
         }
         assert!(Ipv4Cidr::parse_subnet("10.244.1.5/24").is_err());

@@ -58,7 +58,11 @@ pub struct CniError {
 
 impl CniError {
     pub fn new(code: u32, msg: impl Into<String>, details: impl Into<String>) -> CniError {
-        CniError { code, msg: msg.into(), details: details.into() }
+        CniError {
+            code,
+            msg: msg.into(),
+            details: details.into(),
+        }
     }
 
     pub fn to_json(&self, version: &str) -> Value {
@@ -146,8 +150,13 @@ pub struct ValidAttachment {
 
 /// Parses and checks a network config; errors carry the spec's codes.
 pub fn parse_config(bytes: &[u8]) -> Result<PluginConfig, CniError> {
-    let conf: PluginConfig = serde_json::from_slice(bytes)
-        .map_err(|e| CniError::new(code::DECODING_FAILURE, "failed to decode the network configuration", e.to_string()))?;
+    let conf: PluginConfig = serde_json::from_slice(bytes).map_err(|e| {
+        CniError::new(
+            code::DECODING_FAILURE,
+            "failed to decode the network configuration",
+            e.to_string(),
+        )
+    })?;
     if !SUPPORTED_VERSIONS.contains(&conf.cni_version.as_str()) {
         return Err(CniError::new(
             code::INCOMPATIBLE_VERSION,
@@ -159,10 +168,14 @@ pub fn parse_config(bytes: &[u8]) -> Result<PluginConfig, CniError> {
         return Err(invalid(format!("invalid network name {:?}", conf.name)));
     }
     if conf.ip_masq {
-        return Err(invalid("ipMasq is not supported: podrun never adds NAT or masquerading (set ipMasq to false)"));
+        return Err(invalid(
+            "ipMasq is not supported: podrun never adds NAT or masquerading (set ipMasq to false)",
+        ));
     }
     if conf.is_default_gateway && !conf.is_gateway {
-        return Err(invalid("isDefaultGateway needs isGateway (the bridge must hold the gateway address)"));
+        return Err(invalid(
+            "isDefaultGateway needs isGateway (the bridge must hold the gateway address)",
+        ));
     }
     net_config(&conf, "eth0")?;
     Ok(conf)
@@ -170,9 +183,15 @@ pub fn parse_config(bytes: &[u8]) -> Result<PluginConfig, CniError> {
 
 /// The NetConfig that `attach` takes, from a plugin config and the interface name.
 pub fn net_config(conf: &PluginConfig, ifname: &str) -> Result<NetConfig, CniError> {
-    let ipam = conf.ipam.as_ref().ok_or_else(|| invalid("missing ipam section"))?;
+    let ipam = conf
+        .ipam
+        .as_ref()
+        .ok_or_else(|| invalid("missing ipam section"))?;
     if ipam.typ != "host-local" {
-        return Err(invalid(format!("ipam type {:?} is not supported (only host-local)", ipam.typ)));
+        return Err(invalid(format!(
+            "ipam type {:?} is not supported (only host-local)",
+            ipam.typ
+        )));
     }
     let range = match (&ipam.subnet, ipam.ranges.as_slice()) {
         (Some(subnet), []) => RangeConfig {
@@ -183,21 +202,35 @@ pub fn net_config(conf: &PluginConfig, ifname: &str) -> Result<NetConfig, CniErr
         },
         (None, [set]) if set.len() == 1 => set[0].clone(),
         (None, []) => return Err(invalid("ipam needs a subnet or ranges")),
-        _ => return Err(invalid("only one IPv4 range is supported (ipam.subnet, or ranges with one range)")),
+        _ => {
+            return Err(invalid(
+                "only one IPv4 range is supported (ipam.subnet, or ranges with one range)",
+            ))
+        }
     };
-    let subnet = Ipv4Cidr::parse_subnet(&range.subnet).map_err(|e| invalid(format!("ipam subnet: {e}")))?;
+    let subnet =
+        Ipv4Cidr::parse_subnet(&range.subnet).map_err(|e| invalid(format!("ipam subnet: {e}")))?;
     let gateway = range.gateway.unwrap_or_else(|| subnet.first_host());
     // host-local's routes: each via its `gw`, else via the range's gateway (what the bridge
     // plugin configures); the default route via the gateway is the same as isDefaultGateway.
     let mut default_route = conf.is_default_gateway;
     let mut routes = Vec::new();
     for r in &ipam.routes {
-        let dst: Ipv4Cidr = r.dst.parse().map_err(|e| invalid(format!("ipam route {}: {e}", r.dst)))?;
+        let dst: Ipv4Cidr = r
+            .dst
+            .parse()
+            .map_err(|e| invalid(format!("ipam route {}: {e}", r.dst)))?;
         // host bits are dropped, as Go's ParseCIDR (the reference plugins) does
-        let dst = Ipv4Cidr { addr: dst.network(), prefix: dst.prefix };
+        let dst = Ipv4Cidr {
+            addr: dst.network(),
+            prefix: dst.prefix,
+        };
         let gw = r.gw.unwrap_or(gateway);
         if !subnet.contains(gw) {
-            return Err(invalid(format!("ipam route {} via {gw}: the gateway is not in subnet {subnet}", r.dst)));
+            return Err(invalid(format!(
+                "ipam route {} via {gw}: the gateway is not in subnet {subnet}",
+                r.dst
+            )));
         }
         if dst.prefix == 0 && gw == gateway {
             default_route = true;
@@ -211,7 +244,10 @@ pub fn net_config(conf: &PluginConfig, ifname: &str) -> Result<NetConfig, CniErr
         subnet,
         gateway,
         mtu: conf.mtu.unwrap_or(1500),
-        store_dir: ipam.data_dir.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+        store_dir: ipam
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
         ifname: ifname.to_string(),
         gateway_on_bridge: conf.is_gateway,
         default_route,
@@ -249,20 +285,34 @@ impl Env {
     /// The address asked for with `IP=` in `CNI_ARGS` (host-local's one argument). As in the
     /// reference plugins, another key is an error unless `IgnoreUnknown` is `1` or `true`.
     pub fn requested_ip(&self) -> Result<Option<Ipv4Addr>, CniError> {
-        let bad = |msg: String| CniError::new(code::INVALID_ENV, msg, format!("CNI_ARGS={}", self.args));
+        let bad =
+            |msg: String| CniError::new(code::INVALID_ENV, msg, format!("CNI_ARGS={}", self.args));
         let mut pairs = Vec::new();
         for pair in self.args.split(';').filter(|p| !p.is_empty()) {
-            let (k, v) = pair.split_once('=').ok_or_else(|| bad(format!("CNI_ARGS: {pair:?} is not KEY=VALUE")))?;
+            let (k, v) = pair
+                .split_once('=')
+                .ok_or_else(|| bad(format!("CNI_ARGS: {pair:?} is not KEY=VALUE")))?;
             pairs.push((k, v));
         }
-        let ignore_unknown = pairs.iter().any(|(k, v)| *k == "IgnoreUnknown" && (*v == "1" || v.eq_ignore_ascii_case("true")));
+        let ignore_unknown = pairs
+            .iter()
+            .any(|(k, v)| *k == "IgnoreUnknown" && (*v == "1" || v.eq_ignore_ascii_case("true")));
         let mut ip = None;
         for (k, v) in pairs {
             match k {
-                "IP" => ip = Some(v.parse::<Ipv4Addr>().map_err(|_| bad(format!("CNI_ARGS: IP={v} is not an IPv4 address")))?),
+                "IP" => {
+                    ip = Some(
+                        v.parse::<Ipv4Addr>()
+                            .map_err(|_| bad(format!("CNI_ARGS: IP={v} is not an IPv4 address")))?,
+                    )
+                }
                 "IgnoreUnknown" => {}
                 _ if ignore_unknown => {}
-                _ => return Err(bad(format!("CNI_ARGS: unknown argument {k:?} (and IgnoreUnknown is not set)"))),
+                _ => {
+                    return Err(bad(format!(
+                        "CNI_ARGS: unknown argument {k:?} (and IgnoreUnknown is not set)"
+                    )))
+                }
             }
         }
         Ok(ip)
@@ -270,7 +320,11 @@ impl Env {
 
     fn require(&self, name: &str, value: &str) -> Result<(), CniError> {
         if value.is_empty() {
-            return Err(CniError::new(code::INVALID_ENV, format!("{name} is required for {}", self.command), ""));
+            return Err(CniError::new(
+                code::INVALID_ENV,
+                format!("{name} is required for {}", self.command),
+                "",
+            ));
         }
         Ok(())
     }
@@ -279,14 +333,24 @@ impl Env {
 /// Runs one CNI command; `Ok(Some(json))` is printed on stdout.
 pub fn run_command(env: &Env, stdin: &[u8]) -> Result<Option<Value>, CniError> {
     match env.command.as_str() {
-        "VERSION" => Ok(Some(json!({"cniVersion": "1.0.0", "supportedVersions": SUPPORTED_VERSIONS}))),
+        "VERSION" => Ok(Some(
+            json!({"cniVersion": "1.0.0", "supportedVersions": SUPPORTED_VERSIONS}),
+        )),
         "ADD" => cmd_add(env, &parse_config(stdin)?).map(Some),
         "DEL" => cmd_del(env, &parse_config(stdin)?).map(|()| None),
         "CHECK" => cmd_check(env, &parse_config(stdin)?).map(|()| None),
         "STATUS" => cmd_status(&parse_config(stdin)?).map(|()| None),
         "GC" => cmd_gc(&parse_config(stdin)?).map(|()| None),
-        "" => Err(CniError::new(code::INVALID_ENV, "CNI_COMMAND is not set", "")),
-        other => Err(CniError::new(code::INVALID_ENV, format!("unknown CNI_COMMAND {other:?}"), "expected ADD, DEL, CHECK, VERSION, STATUS or GC")),
+        "" => Err(CniError::new(
+            code::INVALID_ENV,
+            "CNI_COMMAND is not set",
+            "",
+        )),
+        other => Err(CniError::new(
+            code::INVALID_ENV,
+            format!("unknown CNI_COMMAND {other:?}"),
+            "expected ADD, DEL, CHECK, VERSION, STATUS or GC",
+        )),
     }
 }
 
@@ -295,13 +359,23 @@ fn open_netns(path: &str) -> Result<File, CniError> {
         .read(true)
         .custom_flags(libc::O_CLOEXEC)
         .open(path)
-        .map_err(|e| CniError::new(code::INVALID_ENV, format!("cannot open CNI_NETNS {path}"), e.to_string()))
+        .map_err(|e| {
+            CniError::new(
+                code::INVALID_ENV,
+                format!("cannot open CNI_NETNS {path}"),
+                e.to_string(),
+            )
+        })
 }
 
 fn check_container_id(env: &Env) -> Result<(), CniError> {
     env.require("CNI_CONTAINERID", &env.container_id)?;
     if env.container_id.contains(['\r', '\n', '/']) {
-        return Err(CniError::new(code::INVALID_ENV, "CNI_CONTAINERID has a forbidden character", ""));
+        return Err(CniError::new(
+            code::INVALID_ENV,
+            "CNI_CONTAINERID has a forbidden character",
+            "",
+        ));
     }
     Ok(())
 }
@@ -313,12 +387,17 @@ fn cmd_add(env: &Env, conf: &PluginConfig) -> Result<Value, CniError> {
     let cfg = net_config(conf, &env.ifname)?;
     let fixed_ip = env.requested_ip()?;
     let netns = open_netns(&env.netns)?;
-    let att = attach(&cfg, netns.as_fd(), &env.container_id, fixed_ip).map_err(|e| plugin_failure("ADD failed", e))?;
+    let att = attach(&cfg, netns.as_fd(), &env.container_id, fixed_ip)
+        .map_err(|e| plugin_failure("ADD failed", e))?;
     if conf.hairpin_mode {
         let path = format!("/sys/class/net/{}/brport/hairpin_mode", att.host_veth);
         if let Err(e) = std::fs::write(&path, "1") {
             let _ = detach_owner(&cfg, &env.container_id, Some(&env.ifname), false);
-            return Err(CniError::new(code::PLUGIN_FAILURE, "set hairpin mode", format!("{path}: {e}")));
+            return Err(CniError::new(
+                code::PLUGIN_FAILURE,
+                "set hairpin mode",
+                format!("{path}: {e}"),
+            ));
         }
     }
     Ok(result_json(&conf.cni_version, &cfg, &att, &env.netns))
@@ -327,11 +406,14 @@ fn cmd_add(env: &Env, conf: &PluginConfig) -> Result<Value, CniError> {
 /// The ADD result in the config's version: interfaces (bridge, host veth, container side),
 /// ips (0.3.x/0.4.0 also carry `version: "4"`), routes, dns.
 pub fn result_json(version: &str, cfg: &NetConfig, att: &Attachment, netns: &str) -> Value {
-    let mut ip = json!({"interface": 2, "address": att.ip.to_string(), "gateway": att.gateway.to_string()});
+    let mut ip =
+        json!({"interface": 2, "address": att.ip.to_string(), "gateway": att.gateway.to_string()});
     if version.starts_with("0.") {
         ip["version"] = json!("4");
     }
-    let default = cfg.default_route.then(|| json!({"dst": "0.0.0.0/0", "gw": att.gateway.to_string()}));
+    let default = cfg
+        .default_route
+        .then(|| json!({"dst": "0.0.0.0/0", "gw": att.gateway.to_string()}));
     let more = cfg.routes.iter().map(|(dst, gw)| json!({"dst": format!("{}/{}", dst.network(), dst.prefix), "gw": gw.to_string()}));
     // the reference plugins' order: ipam routes, then the default route of isDefaultGateway
     let routes: Vec<Value> = more.chain(default).collect();
@@ -355,7 +437,8 @@ fn cmd_del(env: &Env, conf: &PluginConfig) -> Result<(), CniError> {
     env.require("CNI_IFNAME", &env.ifname)?;
     let cfg = net_config(conf, &env.ifname)?;
     // The netns may be gone: the host veth is found by name, the address by owner.
-    detach_owner(&cfg, &env.container_id, Some(&env.ifname), false).map_err(|e| plugin_failure("DEL failed", e))
+    detach_owner(&cfg, &env.container_id, Some(&env.ifname), false)
+        .map_err(|e| plugin_failure("DEL failed", e))
 }
 
 fn cmd_check(env: &Env, conf: &PluginConfig) -> Result<(), CniError> {
@@ -363,31 +446,67 @@ fn cmd_check(env: &Env, conf: &PluginConfig) -> Result<(), CniError> {
     env.require("CNI_NETNS", &env.netns)?;
     env.require("CNI_IFNAME", &env.ifname)?;
     let cfg = net_config(conf, &env.ifname)?;
-    let prev = conf.prev_result.as_ref().ok_or_else(|| invalid("CHECK needs prevResult"))?;
+    let prev = conf
+        .prev_result
+        .as_ref()
+        .ok_or_else(|| invalid("CHECK needs prevResult"))?;
     let att = attachment_from_result(prev, &cfg, &env.ifname)?;
     if att.host_veth != veth_name(&env.container_id) {
-        return Err(CniError::new(code::PLUGIN_FAILURE, "CHECK failed", format!("prevResult names host interface {}, expected {}", att.host_veth, veth_name(&env.container_id))));
+        return Err(CniError::new(
+            code::PLUGIN_FAILURE,
+            "CHECK failed",
+            format!(
+                "prevResult names host interface {}, expected {}",
+                att.host_veth,
+                veth_name(&env.container_id)
+            ),
+        ));
     }
     let netns = open_netns(&env.netns)?;
     check(&cfg, netns.as_fd(), &att).map_err(|e| plugin_failure("CHECK failed", e))
 }
 
 /// Rebuilds what ADD made from its result (prevResult).
-pub fn attachment_from_result(prev: &Value, cfg: &NetConfig, ifname: &str) -> Result<Attachment, CniError> {
+pub fn attachment_from_result(
+    prev: &Value,
+    cfg: &NetConfig,
+    ifname: &str,
+) -> Result<Attachment, CniError> {
     let bad = |what: &str| invalid(format!("prevResult: {what}"));
-    let ifaces = prev["interfaces"].as_array().ok_or_else(|| bad("no interfaces"))?;
-    let pod_index = ifaces.iter().position(|i| i["name"] == ifname && i["sandbox"].is_string()).ok_or_else(|| bad("no container interface"))?;
-    let host = ifaces.iter().find(|i| i["sandbox"].is_null() && i["name"] != cfg.bridge.as_str()).ok_or_else(|| bad("no host veth"))?;
+    let ifaces = prev["interfaces"]
+        .as_array()
+        .ok_or_else(|| bad("no interfaces"))?;
+    let pod_index = ifaces
+        .iter()
+        .position(|i| i["name"] == ifname && i["sandbox"].is_string())
+        .ok_or_else(|| bad("no container interface"))?;
+    let host = ifaces
+        .iter()
+        .find(|i| i["sandbox"].is_null() && i["name"] != cfg.bridge.as_str())
+        .ok_or_else(|| bad("no host veth"))?;
     let ip = prev["ips"]
         .as_array()
-        .and_then(|ips| ips.iter().find(|ip| ip["interface"].as_u64() == Some(pod_index as u64)))
+        .and_then(|ips| {
+            ips.iter()
+                .find(|ip| ip["interface"].as_u64() == Some(pod_index as u64))
+        })
         .ok_or_else(|| bad("no address on the container interface"))?;
-    let address: Ipv4Cidr = ip["address"].as_str().unwrap_or_default().parse().map_err(|e| bad(&format!("address: {e}")))?;
+    let address: Ipv4Cidr = ip["address"]
+        .as_str()
+        .unwrap_or_default()
+        .parse()
+        .map_err(|e| bad(&format!("address: {e}")))?;
     Ok(Attachment {
         ip: address,
-        gateway: ip["gateway"].as_str().and_then(|g| g.parse().ok()).unwrap_or(cfg.gateway),
+        gateway: ip["gateway"]
+            .as_str()
+            .and_then(|g| g.parse().ok())
+            .unwrap_or(cfg.gateway),
         host_veth: host["name"].as_str().unwrap_or_default().to_string(),
-        mac: ifaces[pod_index]["mac"].as_str().unwrap_or_default().to_string(),
+        mac: ifaces[pod_index]["mac"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
         bridge_created: false,
         bridge: cfg.bridge.clone(),
         ifname: ifname.to_string(),
@@ -399,7 +518,9 @@ pub fn attachment_from_result(prev: &Value, cfg: &NetConfig, ifname: &str) -> Re
 fn cmd_status(conf: &PluginConfig) -> Result<(), CniError> {
     let cfg = net_config(conf, "eth0")?;
     let store = cfg.store().map_err(|e| plugin_failure("STATUS", e))?;
-    let _lock = store.lock().map_err(|e| CniError::new(50, "the IPAM store is not usable", e.to_string()))?;
+    let _lock = store
+        .lock()
+        .map_err(|e| CniError::new(50, "the IPAM store is not usable", e.to_string()))?;
     Ok(())
 }
 
@@ -415,7 +536,9 @@ fn cmd_gc(conf: &PluginConfig) -> Result<(), CniError> {
     let store = cfg.store().map_err(|e| plugin_failure("GC", e))?;
     let stale: Vec<(String, String)> = {
         let lock = store.lock().map_err(|e| plugin_failure("GC", e))?;
-        let allocations = store.allocations(&lock).map_err(|e| plugin_failure("GC", e))?;
+        let allocations = store
+            .allocations(&lock)
+            .map_err(|e| plugin_failure("GC", e))?;
         allocations
             .into_iter()
             .map(|(_, owner, ifname)| (owner, ifname.unwrap_or_default()))
@@ -424,8 +547,18 @@ fn cmd_gc(conf: &PluginConfig) -> Result<(), CniError> {
     };
     for (owner, ifname) in stale {
         let mut c = cfg.clone();
-        c.ifname = if ifname.is_empty() { c.ifname } else { ifname.clone() };
-        detach_owner(&c, &owner, (!ifname.is_empty()).then_some(ifname.as_str()), false).map_err(|e| plugin_failure("GC", e))?;
+        c.ifname = if ifname.is_empty() {
+            c.ifname
+        } else {
+            ifname.clone()
+        };
+        detach_owner(
+            &c,
+            &owner,
+            (!ifname.is_empty()).then_some(ifname.as_str()),
+            false,
+        )
+        .map_err(|e| plugin_failure("GC", e))?;
     }
     Ok(())
 }
@@ -438,12 +571,20 @@ pub fn main_with(env: &Env, stdin: &[u8], out: &mut impl std::io::Write) -> i32 
         .unwrap_or_else(|| "1.0.0".into());
     match run_command(env, stdin) {
         Ok(Some(v)) => {
-            let _ = writeln!(out, "{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            let _ = writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(&v).unwrap_or_default()
+            );
             0
         }
         Ok(None) => 0,
         Err(e) => {
-            let _ = writeln!(out, "{}", serde_json::to_string_pretty(&e.to_json(&version)).unwrap_or_default());
+            let _ = writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(&e.to_json(&version)).unwrap_or_default()
+            );
             1
         }
     }
@@ -463,9 +604,20 @@ mod tests {
 
     #[test]
     fn reference_plugin_config_is_understood() {
-        let c = parse_config(&conf(r#","isDefaultGateway":true,"mtu":1400,"hairpinMode":true"#)).unwrap();
+        let c = parse_config(&conf(
+            r#","isDefaultGateway":true,"mtu":1400,"hairpinMode":true"#,
+        ))
+        .unwrap();
         let n = net_config(&c, "eth1").unwrap();
-        assert_eq!((n.bridge.as_str(), n.network.as_str(), n.mtu, n.ifname.as_str()), ("br9", "n", 1400, "eth1"));
+        assert_eq!(
+            (
+                n.bridge.as_str(),
+                n.network.as_str(),
+                n.mtu,
+                n.ifname.as_str()
+            ),
+            ("br9", "n", 1400, "eth1")
+        );
         assert_eq!(n.gateway, Ipv4Addr::new(10, 244, 9, 1));
         assert!(n.gateway_on_bridge && n.default_route);
         assert_eq!(n.store_dir, PathBuf::from("/tmp/x"));
@@ -484,13 +636,22 @@ mod tests {
         assert_eq!(n.gateway, Ipv4Addr::new(10, 244, 8, 254));
         assert!(n.default_route);
         let r = n.range().unwrap();
-        assert_eq!((r.start, r.end), (Ipv4Addr::new(10, 244, 8, 10), Ipv4Addr::new(10, 244, 8, 20)));
+        assert_eq!(
+            (r.start, r.end),
+            (Ipv4Addr::new(10, 244, 8, 10), Ipv4Addr::new(10, 244, 8, 20))
+        );
         assert_eq!(n.store_dir, PathBuf::from(DEFAULT_DATA_DIR));
     }
 
     #[test]
     fn cni_args() {
-        let ip = |a: &str| Env { args: a.into(), ..Env::default() }.requested_ip();
+        let ip = |a: &str| {
+            Env {
+                args: a.into(),
+                ..Env::default()
+            }
+            .requested_ip()
+        };
         assert_eq!(ip(""), Ok(None));
         assert_eq!(ip("IP=10.244.1.7"), Ok(Some(Ipv4Addr::new(10, 244, 1, 7))));
         let k8s = "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web;K8S_POD_INFRA_CONTAINER_ID=abc;IP=10.244.1.9";
@@ -514,7 +675,10 @@ mod tests {
         let cidr = |s: &str| s.parse::<Ipv4Cidr>().unwrap();
         assert_eq!(
             n.routes,
-            vec![(cidr("10.244.0.0/16"), Ipv4Addr::new(10, 244, 1, 1)), (cidr("10.96.0.0/12"), Ipv4Addr::new(10, 244, 1, 254))]
+            vec![
+                (cidr("10.244.0.0/16"), Ipv4Addr::new(10, 244, 1, 1)),
+                (cidr("10.96.0.0/12"), Ipv4Addr::new(10, 244, 1, 254))
+            ]
         );
         let att = Attachment {
             ip: cidr("10.244.1.2/24"),
@@ -538,37 +702,60 @@ mod tests {
     fn bad_configs_have_spec_codes() {
         let code_of = |b: &[u8]| parse_config(b).unwrap_err().code;
         assert_eq!(code_of(b"{not json"), code::DECODING_FAILURE);
-        let v999 = String::from_utf8(conf("")).unwrap().replace("\"1.0.0\"", "\"9.9.9\"");
+        let v999 = String::from_utf8(conf(""))
+            .unwrap()
+            .replace("\"1.0.0\"", "\"9.9.9\"");
         assert_eq!(code_of(v999.as_bytes()), code::INCOMPATIBLE_VERSION);
         assert_eq!(code_of(&conf(r#","ipMasq":true"#)), code::INVALID_CONFIG);
-        assert_eq!(code_of(br#"{"cniVersion":"1.0.0","name":"n","type":"bridge"}"#), code::INVALID_CONFIG);
-        assert_eq!(code_of(br#"{"cniVersion":"1.0.0","name":"n","type":"bridge","ipam":{"type":"dhcp"}}"#), code::INVALID_CONFIG);
+        assert_eq!(
+            code_of(br#"{"cniVersion":"1.0.0","name":"n","type":"bridge"}"#),
+            code::INVALID_CONFIG
+        );
+        assert_eq!(
+            code_of(br#"{"cniVersion":"1.0.0","name":"n","type":"bridge","ipam":{"type":"dhcp"}}"#),
+            code::INVALID_CONFIG
+        );
         assert_eq!(code_of(br#"{"cniVersion":"1.0.0","name":"n","type":"bridge","ipam":{"type":"host-local","subnet":"10.0.0.0/31"}}"#), code::INVALID_CONFIG);
         let no_gw = br#"{"cniVersion":"1.0.0","name":"n","type":"bridge","isDefaultGateway":true,"ipam":{"type":"host-local","subnet":"10.0.0.0/24"}}"#;
         assert_eq!(code_of(no_gw), code::INVALID_CONFIG);
         let routes = br#"{"cniVersion":"1.0.0","name":"n","type":"bridge","ipam":{"type":"host-local","subnet":"10.0.0.0/24","routes":[{"dst":"10.1.0.0/16","gw":"10.9.0.1"}]}}"#;
         assert_eq!(code_of(routes), code::INVALID_CONFIG);
-
     }
 
     #[test]
     fn env_errors() {
         let mut out = Vec::new();
-        let env = Env { command: "ADD".into(), container_id: "c1".into(), netns: String::new(), ifname: "eth0".into(), args: String::new() };
+        let env = Env {
+            command: "ADD".into(),
+            container_id: "c1".into(),
+            netns: String::new(),
+            ifname: "eth0".into(),
+            args: String::new(),
+        };
         assert_eq!(main_with(&env, &conf(""), &mut out), 1);
         let v: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["code"], code::INVALID_ENV);
         assert!(v["msg"].as_str().unwrap().contains("CNI_NETNS"));
-        let env = Env { command: "BOGUS".into(), ..Env::default() };
+        let env = Env {
+            command: "BOGUS".into(),
+            ..Env::default()
+        };
         out.clear();
         assert_eq!(main_with(&env, &conf(""), &mut out), 1);
         let v: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["code"], code::INVALID_ENV);
-        let env = Env { command: "VERSION".into(), ..Env::default() };
+        let env = Env {
+            command: "VERSION".into(),
+            ..Env::default()
+        };
         out.clear();
         assert_eq!(main_with(&env, b"{}", &mut out), 0);
         let v: Value = serde_json::from_slice(&out).unwrap();
-        assert!(v["supportedVersions"].as_array().unwrap().iter().any(|x| x == "0.4.0"));
+        assert!(v["supportedVersions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x == "0.4.0"));
     }
 
     #[test]
@@ -578,7 +765,19 @@ mod tests {
         let prev = json!({"cniVersion":"1.0.0","interfaces":[{"name":"br9","mac":"a"},{"name":"veth1234abcd","mac":"b"},{"name":"eth0","mac":"c","sandbox":"/run/netns/x"}],
             "ips":[{"interface":2,"address":"10.244.9.5/24","gateway":"10.244.9.1"}]});
         let a = attachment_from_result(&prev, &n, "eth0").unwrap();
-        assert_eq!((a.host_veth.as_str(), a.mac.as_str(), a.ip.to_string().as_str()), ("veth1234abcd", "c", "10.244.9.5/24"));
-        assert_eq!(attachment_from_result(&json!({}), &n, "eth0").unwrap_err().code, code::INVALID_CONFIG);
+        assert_eq!(
+            (
+                a.host_veth.as_str(),
+                a.mac.as_str(),
+                a.ip.to_string().as_str()
+            ),
+            ("veth1234abcd", "c", "10.244.9.5/24")
+        );
+        assert_eq!(
+            attachment_from_result(&json!({}), &n, "eth0")
+                .unwrap_err()
+                .code,
+            code::INVALID_CONFIG
+        );
     }
 }

@@ -44,8 +44,11 @@ impl Range {
                 "subnet {subnet} is too small: it needs room for a gateway and a pod (/30 or larger)"
             )));
         }
-        if !subnet.contains(gateway) || gateway == subnet.network() || gateway == subnet.broadcast() {
-            return Err(Error::Usage(format!("gateway {gateway} is not a host address of subnet {subnet}")));
+        if !subnet.contains(gateway) || gateway == subnet.network() || gateway == subnet.broadcast()
+        {
+            return Err(Error::Usage(format!(
+                "gateway {gateway} is not a host address of subnet {subnet}"
+            )));
         }
         Ok(Range {
             subnet,
@@ -67,13 +70,18 @@ impl Range {
             return Some(format!("requested IP address {ip} is outside subnet {s}"));
         }
         if ip == s.network() || ip == s.broadcast() {
-            return Some(format!("requested IP address {ip} is the network or broadcast address of {s}"));
+            return Some(format!(
+                "requested IP address {ip} is the network or broadcast address of {s}"
+            ));
         }
         if ip == self.gateway {
             return Some(format!("requested IP address {ip} is the gateway of {s}"));
         }
         if !self.in_range(ip) {
-            return Some(format!("requested IP address {ip} is outside the range {}-{}", self.start, self.end));
+            return Some(format!(
+                "requested IP address {ip} is outside the range {}-{}",
+                self.start, self.end
+            ));
         }
         None
     }
@@ -111,7 +119,9 @@ impl Store {
             let flock = crate::lockfile::lock_exclusive(&path)?;
             let held = flock.metadata().io("stat lock", &path)?;
             match std::fs::metadata(&path) {
-                Ok(now) if now.ino() == held.ino() && now.dev() == held.dev() => return Ok(StoreLock { _flock: flock }),
+                Ok(now) if now.ino() == held.ino() && now.dev() == held.dev() => {
+                    return Ok(StoreLock { _flock: flock })
+                }
                 Ok(_) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(Error::io("stat lock", &path, e)),
@@ -131,7 +141,9 @@ impl Store {
             let name = entry.io("read IPAM store", &self.dir)?.file_name();
             // dot files are temporary files of writers killed halfway (IP files, the bridge
             // marker): only lock holders write, so under the lock they are all stale
-            let stale_or_position = name.to_str().is_some_and(|n| n.starts_with("last_reserved_ip.") || n.starts_with('.'));
+            let stale_or_position = name
+                .to_str()
+                .is_some_and(|n| n.starts_with("last_reserved_ip.") || n.starts_with('.'));
             if name != "lock" && !stale_or_position {
                 return Ok(false);
             }
@@ -147,7 +159,9 @@ impl Store {
         std::fs::remove_file(&lock_path).io("remove", &lock_path)?;
         match std::fs::remove_dir(&self.dir) {
             Ok(()) => Ok(true),
-            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTEMPTY) | Some(libc::ENOENT)) => Ok(false),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTEMPTY) | Some(libc::ENOENT)) => {
+                Ok(false)
+            }
             Err(e) => Err(Error::io("remove IPAM store", &self.dir, e)),
         }
     }
@@ -180,7 +194,10 @@ impl Store {
                 return Ok(ip);
             }
         }
-        Err(Error::Other(format!("no IP addresses available in {}", range.subnet)))
+        Err(Error::Other(format!(
+            "no IP addresses available in {}",
+            range.subnet
+        )))
     }
 
     /// Every address of the range once, starting after the last reserved one, gateway skipped.
@@ -189,7 +206,9 @@ impl Store {
         let start = u64::from(u32::from(range.start));
         let end = u64::from(u32::from(range.end));
         let first = match self.last_reserved() {
-            Some(last) if range.in_range(last) && u64::from(u32::from(last)) < end => u64::from(u32::from(last)) + 1,
+            Some(last) if range.in_range(last) && u64::from(u32::from(last)) < end => {
+                u64::from(u32::from(last)) + 1
+            }
             _ => start,
         };
         let count = end - start + 1;
@@ -239,7 +258,11 @@ impl Store {
     }
 
     fn last_reserved(&self) -> Option<Ipv4Addr> {
-        std::fs::read_to_string(self.dir.join(LAST_RESERVED)).ok()?.trim().parse().ok()
+        std::fs::read_to_string(self.dir.join(LAST_RESERVED))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
     }
 
     fn write_last_reserved(&self, ip: Ipv4Addr) -> Result<()> {
@@ -259,7 +282,11 @@ impl Store {
         let mut out = Vec::new();
         for entry in rd {
             let entry = entry.io("read IPAM store", &self.dir)?;
-            if let Some(ip) = entry.file_name().to_str().and_then(|n| n.parse::<Ipv4Addr>().ok()) {
+            if let Some(ip) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<Ipv4Addr>().ok())
+            {
                 out.push(ip);
             }
         }
@@ -285,7 +312,9 @@ impl Store {
     pub fn allocations(&self, lock: &StoreLock) -> Result<Vec<(Ipv4Addr, String, Option<String>)>> {
         let mut out = Vec::new();
         for ip in self.allocated(lock)? {
-            let Ok(content) = std::fs::read_to_string(self.dir.join(ip.to_string())) else { continue };
+            let Ok(content) = std::fs::read_to_string(self.dir.join(ip.to_string())) else {
+                continue;
+            };
             let (owner, ifname) = parse_content(&content);
             out.push((ip, owner.to_string(), ifname.map(str::to_string)));
         }
@@ -293,11 +322,18 @@ impl Store {
     }
 
     /// Releases every address held by `owner` (and `ifname`, when given). Returns them.
-    pub fn release_by_owner(&self, lock: &StoreLock, owner: &str, ifname: Option<&str>) -> Result<Vec<Ipv4Addr>> {
+    pub fn release_by_owner(
+        &self,
+        lock: &StoreLock,
+        owner: &str,
+        ifname: Option<&str>,
+    ) -> Result<Vec<Ipv4Addr>> {
         let mut released = Vec::new();
         for ip in self.allocated(lock)? {
             let path = self.dir.join(ip.to_string());
-            let Ok(content) = std::fs::read_to_string(&path) else { continue };
+            let Ok(content) = std::fs::read_to_string(&path) else {
+                continue;
+            };
             let (o, i) = parse_content(&content);
             if o != owner || ifname.is_some_and(|want| i.is_some_and(|have| have != want)) {
                 continue;
@@ -315,10 +351,22 @@ impl Store {
 /// rename(2) that fails with EEXIST instead of replacing `to`.
 fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
     use std::os::unix::ffi::OsStrExt;
-    let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput));
+    let c = |p: &Path| {
+        std::ffi::CString::new(p.as_os_str().as_bytes())
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))
+    };
     let (f, t) = (c(from)?, c(to)?);
     // SAFETY: two valid NUL-terminated paths that outlive the call.
-    if unsafe { libc::renameat2(libc::AT_FDCWD, f.as_ptr(), libc::AT_FDCWD, t.as_ptr(), libc::RENAME_NOREPLACE) } != 0 {
+    if unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            f.as_ptr(),
+            libc::AT_FDCWD,
+            t.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    } != 0
+    {
         return Err(std::io::Error::last_os_error());
     }
     Ok(())
@@ -357,16 +405,37 @@ mod tests {
         let b = st.allocate(&l, &r, "b", "eth0", None).unwrap();
         assert_eq!(a, Ipv4Addr::new(10, 244, 9, 2));
         assert_eq!(b, Ipv4Addr::new(10, 244, 9, 3));
-        assert_eq!(std::fs::read_to_string(d.join("net/10.244.9.2")).unwrap(), "a\r\neth0");
-        assert_eq!(std::fs::read_to_string(d.join("net/last_reserved_ip.0")).unwrap(), "10.244.9.3");
+        assert_eq!(
+            std::fs::read_to_string(d.join("net/10.244.9.2")).unwrap(),
+            "a\r\neth0"
+        );
+        assert_eq!(
+            std::fs::read_to_string(d.join("net/last_reserved_ip.0")).unwrap(),
+            "10.244.9.3"
+        );
         // round robin: releasing .2 does not hand it out again before .4
         st.release_by_owner(&l, "a", None).unwrap();
-        assert_eq!(st.allocate(&l, &r, "c", "eth0", None).unwrap(), Ipv4Addr::new(10, 244, 9, 4));
+        assert_eq!(
+            st.allocate(&l, &r, "c", "eth0", None).unwrap(),
+            Ipv4Addr::new(10, 244, 9, 4)
+        );
         // .5 .6 then wrap to .2, never .1 (gateway) or .7 (broadcast)
-        assert_eq!(st.allocate(&l, &r, "d", "eth0", None).unwrap(), Ipv4Addr::new(10, 244, 9, 5));
-        assert_eq!(st.allocate(&l, &r, "e", "eth0", None).unwrap(), Ipv4Addr::new(10, 244, 9, 6));
-        assert_eq!(st.allocate(&l, &r, "f", "eth0", None).unwrap(), Ipv4Addr::new(10, 244, 9, 2));
-        let e = st.allocate(&l, &r, "g", "eth0", None).unwrap_err().to_string();
+        assert_eq!(
+            st.allocate(&l, &r, "d", "eth0", None).unwrap(),
+            Ipv4Addr::new(10, 244, 9, 5)
+        );
+        assert_eq!(
+            st.allocate(&l, &r, "e", "eth0", None).unwrap(),
+            Ipv4Addr::new(10, 244, 9, 6)
+        );
+        assert_eq!(
+            st.allocate(&l, &r, "f", "eth0", None).unwrap(),
+            Ipv4Addr::new(10, 244, 9, 2)
+        );
+        let e = st
+            .allocate(&l, &r, "g", "eth0", None)
+            .unwrap_err()
+            .to_string();
         assert_eq!(e, "no IP addresses available in 10.244.9.0/29");
         let _ = std::fs::remove_dir_all(&d);
     }
@@ -382,7 +451,10 @@ mod tests {
         std::fs::write(st.dir.join(LAST_RESERVED), "255.255.255.253").unwrap();
         std::fs::write(st.dir.join("255.255.255.254"), "x\r\neth0").unwrap();
         // .254 taken, .255 is broadcast, wrap: .0.0.1 is the gateway, so .0.0.2
-        assert_eq!(st.allocate(&l, &r, "y", "eth0", None).unwrap(), Ipv4Addr::new(0, 0, 0, 2));
+        assert_eq!(
+            st.allocate(&l, &r, "y", "eth0", None).unwrap(),
+            Ipv4Addr::new(0, 0, 0, 2)
+        );
         let _ = std::fs::remove_dir_all(&d);
     }
 
@@ -394,17 +466,33 @@ mod tests {
         let l = st.lock().unwrap();
         let ip = Ipv4Addr::new(10, 244, 9, 50);
         assert_eq!(st.allocate(&l, &r, "a", "eth0", Some(ip)).unwrap(), ip);
-        let e = st.allocate(&l, &r, "b", "eth0", Some(ip)).unwrap_err().to_string();
+        let e = st
+            .allocate(&l, &r, "b", "eth0", Some(ip))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("already allocated (to a)"), "{e}");
-        for bad in [[10, 244, 9, 0], [10, 244, 9, 1], [10, 244, 9, 255], [10, 244, 8, 5]] {
-            assert!(st.allocate(&l, &r, "b", "eth0", Some(Ipv4Addr::from(bad))).is_err());
+        for bad in [
+            [10, 244, 9, 0],
+            [10, 244, 9, 1],
+            [10, 244, 9, 255],
+            [10, 244, 8, 5],
+        ] {
+            assert!(st
+                .allocate(&l, &r, "b", "eth0", Some(Ipv4Addr::from(bad)))
+                .is_err());
         }
         // a fixed allocation does not move the round-robin cursor
-        assert_eq!(st.allocate(&l, &r, "c", "eth0", None).unwrap(), Ipv4Addr::new(10, 244, 9, 2));
+        assert_eq!(
+            st.allocate(&l, &r, "c", "eth0", None).unwrap(),
+            Ipv4Addr::new(10, 244, 9, 2)
+        );
         // releasing needs the right owner
         assert!(!st.release_ip(&l, ip, "zzz").unwrap());
         assert!(st.release_ip(&l, ip, "a").unwrap());
-        assert_eq!(st.allocated(&l).unwrap(), vec![Ipv4Addr::new(10, 244, 9, 2)]);
+        assert_eq!(
+            st.allocated(&l).unwrap(),
+            vec![Ipv4Addr::new(10, 244, 9, 2)]
+        );
         let _ = std::fs::remove_dir_all(&d);
     }
 
@@ -431,15 +519,28 @@ mod tests {
             })
             .collect();
         let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-        let mut ok: Vec<Ipv4Addr> = results.iter().filter_map(|r| r.as_ref().ok().copied()).collect();
-        let errs: Vec<String> = results.iter().filter_map(|r| r.as_ref().err().map(|e| e.to_string())).collect();
+        let mut ok: Vec<Ipv4Addr> = results
+            .iter()
+            .filter_map(|r| r.as_ref().ok().copied())
+            .collect();
+        let errs: Vec<String> = results
+            .iter()
+            .filter_map(|r| r.as_ref().err().map(|e| e.to_string()))
+            .collect();
         ok.sort();
         let n = ok.len();
         ok.dedup();
         assert_eq!(ok.len(), n, "duplicate addresses handed out");
-        assert_eq!(n, 13, "a /28 has 13 addresses besides network, broadcast and gateway");
+        assert_eq!(
+            n, 13,
+            "a /28 has 13 addresses besides network, broadcast and gateway"
+        );
         assert_eq!(errs.len(), 37);
-        assert!(errs.iter().all(|e| e == "no IP addresses available in 10.244.9.0/28"), "{errs:?}");
+        assert!(
+            errs.iter()
+                .all(|e| e == "no IP addresses available in 10.244.9.0/28"),
+            "{errs:?}"
+        );
         let _ = std::fs::remove_dir_all(&d);
     }
 
@@ -454,13 +555,19 @@ mod tests {
         let ip = st.allocate(&l, &r, "owner-a", "eth0", None).unwrap();
         assert_eq!(ip, "10.244.8.2".parse::<Ipv4Addr>().unwrap());
         assert_eq!(st.owner_of(ip).as_deref(), Some("owner-a"));
-        assert!(!st.dir.join(format!("{TMP_PREFIX}10.244.8.2")).exists(), "temp file left after a reserve");
+        assert!(
+            !st.dir.join(format!("{TMP_PREFIX}10.244.8.2")).exists(),
+            "temp file left after a reserve"
+        );
         // a taken address is never replaced by a rename
         assert!(!st.reserve(ip, "owner-b", "eth0").unwrap());
         assert_eq!(st.owner_of(ip).as_deref(), Some("owner-a"));
         assert_eq!(st.release_by_owner(&l, "owner-a", None).unwrap(), vec![ip]);
         std::fs::write(st.dir.join(format!("{TMP_PREFIX}10.244.8.3")), "").unwrap();
-        assert!(st.remove_if_unused(&l).unwrap(), "a stale temp file kept the empty store");
+        assert!(
+            st.remove_if_unused(&l).unwrap(),
+            "a stale temp file kept the empty store"
+        );
         assert!(!d.join("net").exists());
         let _ = std::fs::remove_dir_all(&d);
     }

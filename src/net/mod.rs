@@ -36,7 +36,9 @@ use std::path::{Path, PathBuf};
 
 use futures::TryStreamExt;
 use netlink_packet_route::address::AddressAttribute;
-use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
+use netlink_packet_route::link::{
+    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+};
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteProtocol};
 use nix::errno::Errno;
 use nix::sched::CloneFlags;
@@ -85,7 +87,10 @@ pub struct NetConfig {
 
 impl Default for NetConfig {
     fn default() -> Self {
-        let subnet = Ipv4Cidr { addr: Ipv4Addr::new(10, 244, 1, 0), prefix: 24 };
+        let subnet = Ipv4Cidr {
+            addr: Ipv4Addr::new(10, 244, 1, 0),
+            prefix: 24,
+        };
         NetConfig {
             network: "podrun".into(),
             bridge: "podrun0".into(),
@@ -107,17 +112,29 @@ impl NetConfig {
     /// The IPAM range (checks the subnet is large enough and the gateway inside it).
     pub fn range(&self) -> Result<Range> {
         let mut r = Range::new(self.subnet, self.gateway)?;
-        for (what, ip) in [("rangeStart", self.range_start), ("rangeEnd", self.range_end)] {
+        for (what, ip) in [
+            ("rangeStart", self.range_start),
+            ("rangeEnd", self.range_end),
+        ] {
             if let Some(ip) = ip {
-                if !self.subnet.contains(ip) || ip == self.subnet.network() || ip == self.subnet.broadcast() {
-                    return Err(Error::Usage(format!("{what} {ip} is not a host address of subnet {}", self.subnet)));
+                if !self.subnet.contains(ip)
+                    || ip == self.subnet.network()
+                    || ip == self.subnet.broadcast()
+                {
+                    return Err(Error::Usage(format!(
+                        "{what} {ip} is not a host address of subnet {}",
+                        self.subnet
+                    )));
                 }
             }
         }
         r.start = self.range_start.unwrap_or(r.start);
         r.end = self.range_end.unwrap_or(r.end);
         if u32::from(r.start) > u32::from(r.end) {
-            return Err(Error::Usage(format!("rangeStart {} is after rangeEnd {}", r.start, r.end)));
+            return Err(Error::Usage(format!(
+                "rangeStart {} is after rangeEnd {}",
+                r.start, r.end
+            )));
         }
         Ok(r)
     }
@@ -131,7 +148,10 @@ impl NetConfig {
         check_ifname("bridge", &self.bridge)?;
         check_ifname("interface", &self.ifname)?;
         if !(68..=65535).contains(&self.mtu) {
-            return Err(Error::Usage(format!("mtu {} is out of range (68..65535)", self.mtu)));
+            return Err(Error::Usage(format!(
+                "mtu {} is out of range (68..65535)",
+                self.mtu
+            )));
         }
         self.range().map(|_| ())
     }
@@ -157,12 +177,21 @@ pub struct Attachment {
 }
 
 /// Connects the netns `netns` to the node bridge; see the module docs for every step.
-pub fn attach(cfg: &NetConfig, netns: BorrowedFd, owner_id: &str, fixed_ip: Option<Ipv4Addr>) -> Result<Attachment> {
+pub fn attach(
+    cfg: &NetConfig,
+    netns: BorrowedFd,
+    owner_id: &str,
+    fixed_ip: Option<Ipv4Addr>,
+) -> Result<Attachment> {
     cfg.validate()?;
     let range = cfg.range()?;
     if let Some(ip) = fixed_ip {
         // refuse impossible fixed addresses before anything is made
-        if !range.subnet.contains(ip) || ip == range.gateway || ip == range.subnet.network() || ip == range.subnet.broadcast() {
+        if !range.subnet.contains(ip)
+            || ip == range.gateway
+            || ip == range.subnet.network()
+            || ip == range.subnet.broadcast()
+        {
             return Err(Error::Usage(format!(
                 "requested IP address {ip} is not usable in subnet {} (outside it, or its network, broadcast or gateway address)",
                 range.subnet
@@ -175,8 +204,25 @@ pub fn attach(cfg: &NetConfig, netns: BorrowedFd, owner_id: &str, fixed_ip: Opti
         let h = connect()?;
         let lock = store.lock()?;
         let bridge = ensure_bridge(&h, cfg, &store).await?;
-        let mut made = Made { host_veth: None, ip: None, bridge_created: bridge.created };
-        let result = attach_locked(&h, cfg, &store, &lock, &range, netns, owner_id, &host_veth, bridge.index, fixed_ip, &mut made).await;
+        let mut made = Made {
+            host_veth: None,
+            ip: None,
+            bridge_created: bridge.created,
+        };
+        let result = attach_locked(
+            &h,
+            cfg,
+            &store,
+            &lock,
+            &range,
+            netns,
+            owner_id,
+            &host_veth,
+            bridge.index,
+            fixed_ip,
+            &mut made,
+        )
+        .await;
         let ip = match result {
             Ok(ip) => ip,
             Err(e) => {
@@ -211,7 +257,12 @@ pub fn attach(cfg: &NetConfig, netns: BorrowedFd, owner_id: &str, fixed_ip: Opti
 }
 
 /// Removes what [`attach`] made; tolerant of any of it being gone already.
-pub fn detach(cfg: &NetConfig, att: &Attachment, owner_id: &str, remove_bridge_if_unused: bool) -> Result<()> {
+pub fn detach(
+    cfg: &NetConfig,
+    att: &Attachment,
+    owner_id: &str,
+    remove_bridge_if_unused: bool,
+) -> Result<()> {
     let store = cfg.store()?;
     run(async {
         let h = connect()?;
@@ -231,7 +282,12 @@ pub fn detach(cfg: &NetConfig, att: &Attachment, owner_id: &str, remove_bridge_i
 /// pod create killed halfway; a CNI DEL): the veth named after the owner, the owner's
 /// addresses (only those on `ifname` when given) and, with `remove_unused`, the bridge and the
 /// store if podrun made them and nothing else uses them. Whatever is gone already is fine.
-pub fn detach_owner(cfg: &NetConfig, owner_id: &str, ifname: Option<&str>, remove_unused: bool) -> Result<()> {
+pub fn detach_owner(
+    cfg: &NetConfig,
+    owner_id: &str,
+    ifname: Option<&str>,
+    remove_unused: bool,
+) -> Result<()> {
     let store = cfg.store()?;
     run(async {
         let h = connect()?;
@@ -268,33 +324,71 @@ pub fn link_macs(names: &[&str]) -> Vec<Option<String>> {
 pub fn check(cfg: &NetConfig, netns: BorrowedFd, att: &Attachment) -> Result<()> {
     let store = cfg.store()?;
     if store.owner_of(att.ip.addr).is_none() {
-        return Err(Error::other(format!("IP address {} is not allocated in network {}", att.ip.addr, cfg.network)));
+        return Err(Error::other(format!(
+            "IP address {} is not allocated in network {}",
+            att.ip.addr, cfg.network
+        )));
     }
     run(async {
         let h = connect()?;
-        let bridge = get_link(&h, &att.bridge).await?.ok_or_else(|| Error::other(format!("bridge {} does not exist", att.bridge)))?;
-        let veth = get_link(&h, &att.host_veth).await?.ok_or_else(|| Error::other(format!("veth {} does not exist", att.host_veth)))?;
+        let bridge = get_link(&h, &att.bridge)
+            .await?
+            .ok_or_else(|| Error::other(format!("bridge {} does not exist", att.bridge)))?;
+        let veth = get_link(&h, &att.host_veth)
+            .await?
+            .ok_or_else(|| Error::other(format!("veth {} does not exist", att.host_veth)))?;
         if controller_of(&veth) != Some(bridge.header.index) {
-            return Err(Error::other(format!("veth {} is not on bridge {}", att.host_veth, att.bridge)));
+            return Err(Error::other(format!(
+                "veth {} is not on bridge {}",
+                att.host_veth, att.bridge
+            )));
         }
         let pod = connect_in(netns)?;
-        let link = get_link(&pod, &att.ifname).await?.ok_or_else(|| Error::other(format!("interface {} does not exist in the pod netns", att.ifname)))?;
+        let link = get_link(&pod, &att.ifname).await?.ok_or_else(|| {
+            Error::other(format!(
+                "interface {} does not exist in the pod netns",
+                att.ifname
+            ))
+        })?;
         if !link.header.flags.contains(LinkFlags::Up) {
             return Err(Error::other(format!("interface {} is down", att.ifname)));
         }
         if mac_of(&link).as_deref() != Some(att.mac.as_str()) {
-            return Err(Error::other(format!("interface {} has MAC {:?}, expected {}", att.ifname, mac_of(&link), att.mac)));
+            return Err(Error::other(format!(
+                "interface {} has MAC {:?}, expected {}",
+                att.ifname,
+                mac_of(&link),
+                att.mac
+            )));
         }
         let addrs = ipv4_addresses(&pod, link.header.index).await?;
         if !addrs.contains(&att.ip) {
-            return Err(Error::other(format!("interface {} lacks address {} (has {:?})", att.ifname, att.ip, addrs)));
+            return Err(Error::other(format!(
+                "interface {} lacks address {} (has {:?})",
+                att.ifname, att.ip, addrs
+            )));
         }
-        if cfg.default_route && !has_route_via(&pod, Ipv4Cidr { addr: Ipv4Addr::UNSPECIFIED, prefix: 0 }, att.gateway).await? {
-            return Err(Error::other(format!("no default route via {} in the pod netns", att.gateway)));
+        if cfg.default_route
+            && !has_route_via(
+                &pod,
+                Ipv4Cidr {
+                    addr: Ipv4Addr::UNSPECIFIED,
+                    prefix: 0,
+                },
+                att.gateway,
+            )
+            .await?
+        {
+            return Err(Error::other(format!(
+                "no default route via {} in the pod netns",
+                att.gateway
+            )));
         }
         for (dst, gw) in &cfg.routes {
             if !has_route_via(&pod, *dst, *gw).await? {
-                return Err(Error::other(format!("no route {dst} via {gw} in the pod netns")));
+                return Err(Error::other(format!(
+                    "no route {dst} via {gw} in the pod netns"
+                )));
             }
         }
         Ok(())
@@ -317,11 +411,15 @@ fn check_ifname(kind: &str, name: &str) -> Result<()> {
         && name.len() < libc::IFNAMSIZ
         && name != "."
         && name != ".."
-        && name.bytes().all(|b| b.is_ascii_graphic() && b != b'/' && b != b':');
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'/' && b != b':');
     if ok {
         Ok(())
     } else {
-        Err(Error::Usage(format!("invalid {kind} name {name:?} (1-15 printable characters, no '/' or ':')")))
+        Err(Error::Usage(format!(
+            "invalid {kind} name {name:?} (1-15 printable characters, no '/' or ':')"
+        )))
     }
 }
 
@@ -360,7 +458,14 @@ async fn attach_locked(
 }
 
 /// Undoes a failed attach (best effort: the first error is the one reported).
-async fn rollback(h: &Handle, cfg: &NetConfig, store: &Store, lock: &StoreLock, owner_id: &str, made: &Made) {
+async fn rollback(
+    h: &Handle,
+    cfg: &NetConfig,
+    store: &Store,
+    lock: &StoreLock,
+    owner_id: &str,
+    made: &Made,
+) {
     if let Some(veth) = &made.host_veth {
         if let Err(e) = delete_link_by_name(h, veth).await {
             tracing::warn!("rollback: delete veth {veth}: {e}");
@@ -377,7 +482,10 @@ async fn rollback(h: &Handle, cfg: &NetConfig, store: &Store, lock: &StoreLock, 
         }
     }
     if let Err(e) = store.remove_if_unused(lock) {
-        tracing::warn!("rollback: remove the empty IPAM store {}: {e}", store.dir.display());
+        tracing::warn!(
+            "rollback: remove the empty IPAM store {}: {e}",
+            store.dir.display()
+        );
     }
 }
 
@@ -386,11 +494,18 @@ async fn ensure_bridge(h: &Handle, cfg: &NetConfig, store: &Store) -> Result<Bri
     let (index, created) = match get_link(h, &cfg.bridge).await? {
         Some(link) => {
             if !is_bridge(&link) {
-                return Err(Error::other(format!("{} exists and is not a bridge", cfg.bridge)));
+                return Err(Error::other(format!(
+                    "{} exists and is not a bridge",
+                    cfg.bridge
+                )));
             }
             if !link.header.flags.contains(LinkFlags::Up) {
                 let msg = LinkUnspec::new_with_index(link.header.index).up().build();
-                h.link().set(msg).execute().await.map_err(|e| nl_err(format!("set bridge {} up", cfg.bridge), e))?;
+                h.link()
+                    .set(msg)
+                    .execute()
+                    .await
+                    .map_err(|e| nl_err(format!("set bridge {} up", cfg.bridge), e))?;
             }
             (link.header.index, false)
         }
@@ -406,16 +521,27 @@ async fn ensure_bridge(h: &Handle, cfg: &NetConfig, store: &Store) -> Result<Bri
                 let _ = std::fs::remove_file(&marker);
                 return Err(nl_err(format!("create bridge {}", cfg.bridge), e));
             }
-            let link = get_link(h, &cfg.bridge).await?.ok_or_else(|| Error::other(format!("bridge {} vanished after creation", cfg.bridge)))?;
+            let link = get_link(h, &cfg.bridge).await?.ok_or_else(|| {
+                Error::other(format!("bridge {} vanished after creation", cfg.bridge))
+            })?;
             (link.header.index, true)
         }
     };
-    let add = h.address().add(index, IpAddr::V4(cfg.gateway), cfg.subnet.prefix).replace();
+    let add = h
+        .address()
+        .add(index, IpAddr::V4(cfg.gateway), cfg.subnet.prefix)
+        .replace();
     if !cfg.gateway_on_bridge {
         return Ok(Bridge { index, created });
     }
     if let Err(e) = add.execute().await {
-        let err = nl_err(format!("add {}/{} to bridge {}", cfg.gateway, cfg.subnet.prefix, cfg.bridge), e);
+        let err = nl_err(
+            format!(
+                "add {}/{} to bridge {}",
+                cfg.gateway, cfg.subnet.prefix, cfg.bridge
+            ),
+            e,
+        );
         if created {
             let _ = delete_link_by_name(h, &cfg.bridge).await;
             let _ = std::fs::remove_file(store.dir.join(BRIDGE_MARKER));
@@ -426,9 +552,16 @@ async fn ensure_bridge(h: &Handle, cfg: &NetConfig, store: &Store) -> Result<Bri
 }
 
 /// Removes the bridge when podrun created it (marker) and no address of the network is allocated.
-async fn remove_bridge_if_unused_locked(h: &Handle, cfg: &NetConfig, store: &Store, lock: &StoreLock) -> Result<()> {
+async fn remove_bridge_if_unused_locked(
+    h: &Handle,
+    cfg: &NetConfig,
+    store: &Store,
+    lock: &StoreLock,
+) -> Result<()> {
     let marker = store.dir.join(BRIDGE_MARKER);
-    let made_by_podrun = std::fs::read_to_string(&marker).map(|s| s.trim() == cfg.bridge).unwrap_or(false);
+    let made_by_podrun = std::fs::read_to_string(&marker)
+        .map(|s| s.trim() == cfg.bridge)
+        .unwrap_or(false);
     if !made_by_podrun || !store.allocated(lock)?.is_empty() {
         return Ok(());
     }
@@ -441,31 +574,71 @@ async fn remove_bridge_if_unused_locked(h: &Handle, cfg: &NetConfig, store: &Sto
 
 /// One RTM_NEWLINK: host end on the bridge and up; peer created in the pod netns, named
 /// `cfg.ifname` (down: the kernel refuses to open a veth end before its peer exists, ENOTCONN).
-async fn create_veth_pair(h: &Handle, cfg: &NetConfig, netns: BorrowedFd<'_>, host: &str, bridge_index: u32) -> Result<()> {
-    let peer = LinkUnspec::new_with_name(&cfg.ifname).mtu(cfg.mtu).setns_by_fd(netns.as_raw_fd()).build();
+async fn create_veth_pair(
+    h: &Handle,
+    cfg: &NetConfig,
+    netns: BorrowedFd<'_>,
+    host: &str,
+    bridge_index: u32,
+) -> Result<()> {
+    let peer = LinkUnspec::new_with_name(&cfg.ifname)
+        .mtu(cfg.mtu)
+        .setns_by_fd(netns.as_raw_fd())
+        .build();
     let msg = LinkVeth::new(host, &cfg.ifname)
         .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
         .mtu(cfg.mtu)
         .controller(bridge_index)
         .up()
         .build();
-    h.link().add(msg).execute().await.map_err(|e| nl_err(format!("create veth pair {host} / {}", cfg.ifname), e))
+    h.link()
+        .add(msg)
+        .execute()
+        .await
+        .map_err(|e| nl_err(format!("create veth pair {host} / {}", cfg.ifname), e))
 }
 
 /// Inside the pod netns: address on the interface, lo up, default route. Returns the MAC.
-async fn configure_pod_side(cfg: &NetConfig, netns: BorrowedFd<'_>, ip: Ipv4Addr) -> Result<String> {
+async fn configure_pod_side(
+    cfg: &NetConfig,
+    netns: BorrowedFd<'_>,
+    ip: Ipv4Addr,
+) -> Result<String> {
     let h = connect_in(netns)?;
-    let link = get_link(&h, &cfg.ifname).await?.ok_or_else(|| Error::other(format!("{} missing in the pod netns", cfg.ifname)))?;
+    let link = get_link(&h, &cfg.ifname)
+        .await?
+        .ok_or_else(|| Error::other(format!("{} missing in the pod netns", cfg.ifname)))?;
     let index = link.header.index;
     let addr = h.address().add(index, IpAddr::V4(ip), cfg.subnet.prefix);
-    addr.execute().await.map_err(|e| nl_err(format!("add {ip}/{} to {}", cfg.subnet.prefix, cfg.ifname), e))?;
+    addr.execute().await.map_err(|e| {
+        nl_err(
+            format!("add {ip}/{} to {}", cfg.subnet.prefix, cfg.ifname),
+            e,
+        )
+    })?;
     let up = LinkUnspec::new_with_index(index).up().build();
-    h.link().set(up).execute().await.map_err(|e| nl_err(format!("set {} up", cfg.ifname), e))?;
+    h.link()
+        .set(up)
+        .execute()
+        .await
+        .map_err(|e| nl_err(format!("set {} up", cfg.ifname), e))?;
     let lo = LinkUnspec::new_with_name("lo").up().build();
-    h.link().set(lo).execute().await.map_err(|e| nl_err("set lo up", e))?;
+    h.link()
+        .set(lo)
+        .execute()
+        .await
+        .map_err(|e| nl_err("set lo up", e))?;
     if cfg.default_route {
-        let route = RouteMessageBuilder::<Ipv4Addr>::new().protocol(RouteProtocol::Boot).gateway(cfg.gateway).output_interface(index).build();
-        h.route().add(route).execute().await.map_err(|e| nl_err(format!("add default route via {}", cfg.gateway), e))?;
+        let route = RouteMessageBuilder::<Ipv4Addr>::new()
+            .protocol(RouteProtocol::Boot)
+            .gateway(cfg.gateway)
+            .output_interface(index)
+            .build();
+        h.route()
+            .add(route)
+            .execute()
+            .await
+            .map_err(|e| nl_err(format!("add default route via {}", cfg.gateway), e))?;
     }
     for (dst, gw) in &cfg.routes {
         let route = RouteMessageBuilder::<Ipv4Addr>::new()
@@ -474,7 +647,11 @@ async fn configure_pod_side(cfg: &NetConfig, netns: BorrowedFd<'_>, ip: Ipv4Addr
             .gateway(*gw)
             .output_interface(index)
             .build();
-        h.route().add(route).execute().await.map_err(|e| nl_err(format!("add route {dst} via {gw}"), e))?;
+        h.route()
+            .add(route)
+            .execute()
+            .await
+            .map_err(|e| nl_err(format!("add route {dst} via {gw}"), e))?;
     }
     mac_of(&link).ok_or_else(|| Error::other(format!("{} has no MAC address", cfg.ifname)))
 }
@@ -492,7 +669,8 @@ fn run<F: Future>(fut: F) -> Result<F::Output> {
 
 /// A netlink connection in the calling thread's netns (must run inside the runtime).
 fn connect() -> Result<Handle> {
-    let (conn, handle, _) = rtnetlink::new_connection().map_err(|e| Error::io("open netlink socket", "", e))?;
+    let (conn, handle, _) =
+        rtnetlink::new_connection().map_err(|e| Error::io("open netlink socket", "", e))?;
     tokio::spawn(conn);
     Ok(handle)
 }
@@ -501,15 +679,21 @@ fn connect() -> Result<Handle> {
 /// socket and goes back (a socket stays in the netns it was opened in).
 fn connect_in(netns: BorrowedFd) -> Result<Handle> {
     let here = "/proc/thread-self/ns/net";
-    let host = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_CLOEXEC).open(here).io("open", here)?;
-    nix::sched::setns(netns, CloneFlags::CLONE_NEWNET).map_err(|e| Error::sys("setns into the pod netns", e))?;
+    let host = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(here)
+        .io("open", here)?;
+    nix::sched::setns(netns, CloneFlags::CLONE_NEWNET)
+        .map_err(|e| Error::sys("setns into the pod netns", e))?;
     let handle = connect();
     back_to(&host)?;
     handle
 }
 
 fn back_to(host: &File) -> Result<()> {
-    nix::sched::setns(host.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|e| Error::sys("setns back to the host netns", e))
+    nix::sched::setns(host.as_fd(), CloneFlags::CLONE_NEWNET)
+        .map_err(|e| Error::sys("setns back to the host netns", e))
 }
 
 /// The link named `name`, or None when there is none.
@@ -535,10 +719,17 @@ async fn delete_link_by_name(h: &Handle, name: &str) -> Result<()> {
 async fn ipv4_addresses(h: &Handle, index: u32) -> Result<Vec<Ipv4Cidr>> {
     let mut out = Vec::new();
     let mut s = h.address().get().set_link_index_filter(index).execute();
-    while let Some(msg) = s.try_next().await.map_err(|e| nl_err("list addresses", e))? {
+    while let Some(msg) = s
+        .try_next()
+        .await
+        .map_err(|e| nl_err("list addresses", e))?
+    {
         for a in &msg.attributes {
             if let AddressAttribute::Address(IpAddr::V4(ip)) = a {
-                out.push(Ipv4Cidr { addr: *ip, prefix: msg.header.prefix_len });
+                out.push(Ipv4Cidr {
+                    addr: *ip,
+                    prefix: msg.header.prefix_len,
+                });
             }
         }
     }
@@ -547,7 +738,10 @@ async fn ipv4_addresses(h: &Handle, index: u32) -> Result<Vec<Ipv4Cidr>> {
 
 /// Whether the main table has a route to `dst` via `gateway`.
 async fn has_route_via(h: &Handle, dst: Ipv4Cidr, gateway: Ipv4Addr) -> Result<bool> {
-    let mut s = h.route().get(RouteMessageBuilder::<Ipv4Addr>::new().build()).execute();
+    let mut s = h
+        .route()
+        .get(RouteMessageBuilder::<Ipv4Addr>::new().build())
+        .execute();
     while let Some(r) = s.try_next().await.map_err(|e| nl_err("list routes", e))? {
         if r.header.destination_prefix_length != dst.prefix {
             continue;
@@ -559,7 +753,10 @@ async fn has_route_via(h: &Handle, dst: Ipv4Cidr, gateway: Ipv4Addr) -> Result<b
         if r_dst.unwrap_or(Ipv4Addr::UNSPECIFIED) != dst.network() {
             continue;
         }
-        if r.attributes.iter().any(|a| matches!(a, RouteAttribute::Gateway(RouteAddress::Inet(g)) if *g == gateway)) {
+        if r.attributes
+            .iter()
+            .any(|a| matches!(a, RouteAttribute::Gateway(RouteAddress::Inet(g)) if *g == gateway))
+        {
             return Ok(true);
         }
     }
@@ -568,7 +765,9 @@ async fn has_route_via(h: &Handle, dst: Ipv4Cidr, gateway: Ipv4Addr) -> Result<b
 
 fn is_bridge(link: &LinkMessage) -> bool {
     link.attributes.iter().any(|a| match a {
-        LinkAttribute::LinkInfo(infos) => infos.iter().any(|i| matches!(i, LinkInfo::Kind(InfoKind::Bridge))),
+        LinkAttribute::LinkInfo(infos) => infos
+            .iter()
+            .any(|i| matches!(i, LinkInfo::Kind(InfoKind::Bridge))),
         _ => false,
     })
 }
@@ -582,16 +781,21 @@ fn controller_of(link: &LinkMessage) -> Option<u32> {
 
 fn mac_of(link: &LinkMessage) -> Option<String> {
     link.attributes.iter().find_map(|a| match a {
-        LinkAttribute::Address(b) if b.len() == 6 => {
-            Some(b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(":"))
-        }
+        LinkAttribute::Address(b) if b.len() == 6 => Some(
+            b.iter()
+                .map(|x| format!("{x:02x}"))
+                .collect::<Vec<_>>()
+                .join(":"),
+        ),
         _ => None,
     })
 }
 
 fn nl_errno(e: &rtnetlink::Error) -> Option<Errno> {
     match e {
-        rtnetlink::Error::NetlinkError(m) if m.raw_code() != 0 => Some(Errno::from_raw(-m.raw_code())),
+        rtnetlink::Error::NetlinkError(m) if m.raw_code() != 0 => {
+            Some(Errno::from_raw(-m.raw_code()))
+        }
         _ => None,
     }
 }
@@ -606,7 +810,10 @@ fn nl_err(op: impl Into<String>, e: rtnetlink::Error) -> Error {
 /// `net.ipv4.ip_forward = 1` (the bridge is the pods' gateway); written only when needed.
 fn enable_ip_forward() -> Result<()> {
     let path = Path::new("/proc/sys/net/ipv4/ip_forward");
-    if std::fs::read_to_string(path).map(|s| s.trim() == "1").unwrap_or(false) {
+    if std::fs::read_to_string(path)
+        .map(|s| s.trim() == "1")
+        .unwrap_or(false)
+    {
         return Ok(());
     }
     std::fs::write(path, "1").io("write", path)
@@ -631,9 +838,15 @@ mod tests {
         assert!(c.validate().is_ok());
         c.bridge = "a-very-long-bridge-name".into();
         assert!(c.validate().is_err());
-        let c = NetConfig { mtu: 10, ..Default::default() };
+        let c = NetConfig {
+            mtu: 10,
+            ..Default::default()
+        };
         assert!(c.validate().is_err());
-        let c = NetConfig { subnet: Ipv4Cidr::parse_subnet("10.244.1.0/31").unwrap(), ..Default::default() };
+        let c = NetConfig {
+            subnet: Ipv4Cidr::parse_subnet("10.244.1.0/31").unwrap(),
+            ..Default::default()
+        };
         assert!(c.validate().is_err());
     }
 

@@ -94,7 +94,8 @@ fn parse_mac(s: &str) -> Result<[u8; 6]> {
         return Err(Error::Usage(format!("invalid MAC address {s:?}")));
     }
     for (i, p) in parts.iter().enumerate() {
-        mac[i] = u8::from_str_radix(p, 16).map_err(|_| Error::Usage(format!("invalid MAC address {s:?}")))?;
+        mac[i] = u8::from_str_radix(p, 16)
+            .map_err(|_| Error::Usage(format!("invalid MAC address {s:?}")))?;
     }
     if mac[0] & 1 == 1 {
         return Err(Error::Usage(format!("vtepMac {s} is a multicast address")));
@@ -103,7 +104,10 @@ fn parse_mac(s: &str) -> Result<[u8; 6]> {
 }
 
 fn mac_string(m: &[u8; 6]) -> String {
-    m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 impl PeerList {
@@ -116,7 +120,10 @@ impl PeerList {
     pub fn split(&self, local: &str) -> Result<(&Node, Vec<&Node>)> {
         super::check_ifname("device", &self.device)?;
         if self.vni == 0 || self.vni >= 1 << 24 {
-            return Err(Error::Usage(format!("vni {} is out of range (1..16777215)", self.vni)));
+            return Err(Error::Usage(format!(
+                "vni {} is out of range (1..16777215)",
+                self.vni
+            )));
         }
         let mut names = HashSet::new();
         let mut addrs = HashSet::new();
@@ -125,10 +132,16 @@ impl PeerList {
                 return Err(Error::Usage(format!("node {} is listed twice", n.name)));
             }
             if !addrs.insert(n.address) {
-                return Err(Error::Usage(format!("address {} is given to two nodes", n.address)));
+                return Err(Error::Usage(format!(
+                    "address {} is given to two nodes",
+                    n.address
+                )));
             }
             if n.subnet.addr != n.subnet.network() {
-                return Err(Error::Usage(format!("node {}: subnet {} is not a network address", n.name, n.subnet)));
+                return Err(Error::Usage(format!(
+                    "node {}: subnet {} is not a network address",
+                    n.name, n.subnet
+                )));
             }
             n.mac()?;
         }
@@ -185,14 +198,17 @@ fn lock(root: &Path) -> Result<nix::fcntl::Flock<std::fs::File>> {
 pub fn load_state(root: &Path) -> Result<Option<NodeState>> {
     let path = state_path(root);
     match std::fs::read_to_string(&path) {
-        Ok(t) => serde_json::from_str(&t).map(Some).map_err(|e| Error::other(format!("{}: {e}", path.display()))),
+        Ok(t) => serde_json::from_str(&t)
+            .map(Some)
+            .map_err(|e| Error::other(format!("{}: {e}", path.display()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io("read", &path, e)),
     }
 }
 
 fn save_state(root: &Path, st: &NodeState) -> Result<()> {
-    let json = serde_json::to_vec_pretty(st).map_err(|e| Error::other(format!("encode node state: {e}")))?;
+    let json = serde_json::to_vec_pretty(st)
+        .map_err(|e| Error::other(format!("encode node state: {e}")))?;
     crate::sys::write_atomic(&state_path(root), &json)
 }
 
@@ -200,7 +216,9 @@ fn save_state(root: &Path, st: &NodeState) -> Result<()> {
 fn remove_state(root: &Path) -> Result<()> {
     let path = state_path(root);
     match std::fs::remove_file(&path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io("remove", &path, e)),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(Error::io("remove", &path, e))
+        }
         _ => {}
     }
     let _ = std::fs::remove_file(node_dir(root).join("lock"));
@@ -219,10 +237,19 @@ pub fn up(root: &Path, peers: &PeerList, local: &str) -> Result<bool> {
         } else if st.local == local && &st.peers == peers {
             return Ok(false);
         } else {
-            return Err(Error::BadState(format!("node {} is up with another peer list: run node down first", st.local)));
+            return Err(Error::BadState(format!(
+                "node {} is up with another peer list: run node down first",
+                st.local
+            )));
         }
     }
-    let mut st = NodeState { local: local.to_string(), peers: peers.clone(), routes: Vec::new(), vxlan_device: None, complete: false };
+    let mut st = NodeState {
+        local: local.to_string(),
+        peers: peers.clone(),
+        routes: Vec::new(),
+        vxlan_device: None,
+        complete: false,
+    };
     save_state(root, &st)?;
     let made = run(async {
         let h = connect()?;
@@ -252,17 +279,32 @@ async fn up_host_gw(h: &Handle, root: &Path, remotes: &[&Node], st: &mut NodeSta
             .destination_prefix(n.subnet.network(), n.subnet.prefix)
             .gateway(n.address)
             .build();
-        h.route().add(route).execute().await.map_err(|e| nl_err(format!("add route {} via {} ({})", n.subnet, n.address, n.name), e))?;
+        h.route().add(route).execute().await.map_err(|e| {
+            nl_err(
+                format!("add route {} via {} ({})", n.subnet, n.address, n.name),
+                e,
+            )
+        })?;
         st.routes.push((n.subnet, n.address));
         save_state(root, st)?;
     }
     Ok(())
 }
 
-async fn up_vxlan(h: &Handle, root: &Path, peers: &PeerList, me: &Node, remotes: &[&Node], st: &mut NodeState) -> Result<()> {
+async fn up_vxlan(
+    h: &Handle,
+    root: &Path,
+    peers: &PeerList,
+    me: &Node,
+    remotes: &[&Node],
+    st: &mut NodeState,
+) -> Result<()> {
     let (uplink, uplink_mtu) = link_holding(h, me.address).await?;
     if get_link(h, &peers.device).await?.is_some() {
-        return Err(Error::BadState(format!("device {} exists already (not made by this node up)", peers.device)));
+        return Err(Error::BadState(format!(
+            "device {} exists already (not made by this node up)",
+            peers.device
+        )));
     }
     let mac = me.mac()?;
     let msg = LinkVxlan::new(&peers.device, peers.vni)
@@ -290,7 +332,12 @@ async fn up_vxlan(h: &Handle, root: &Path, peers: &PeerList, me: &Node, remotes:
         .add(index, IpAddr::V4(me.subnet.network()), 32)
         .execute()
         .await
-        .map_err(|e| nl_err(format!("add {}/32 to {}", me.subnet.network(), peers.device), e))?;
+        .map_err(|e| {
+            nl_err(
+                format!("add {}/32 to {}", me.subnet.network(), peers.device),
+                e,
+            )
+        })?;
     for n in remotes {
         let rmac = n.mac()?;
         let gw = n.subnet.network();
@@ -301,14 +348,24 @@ async fn up_vxlan(h: &Handle, root: &Path, peers: &PeerList, me: &Node, remotes:
             .output_interface(index)
             .onlink()
             .build();
-        h.route().add(route).execute().await.map_err(|e| nl_err(format!("add route {} via {gw} onlink ({})", n.subnet, n.name), e))?;
+        h.route().add(route).execute().await.map_err(|e| {
+            nl_err(
+                format!("add route {} via {gw} onlink ({})", n.subnet, n.name),
+                e,
+            )
+        })?;
         h.neighbours()
             .add(index, IpAddr::V4(gw))
             .link_layer_address(&rmac)
             .replace()
             .execute()
             .await
-            .map_err(|e| nl_err(format!("add neighbour {gw} {} ({})", mac_string(&rmac), n.name), e))?;
+            .map_err(|e| {
+                nl_err(
+                    format!("add neighbour {gw} {} ({})", mac_string(&rmac), n.name),
+                    e,
+                )
+            })?;
         h.neighbours()
             .add_bridge(index, &rmac)
             .flags(NeighbourFlags::Own)
@@ -316,7 +373,17 @@ async fn up_vxlan(h: &Handle, root: &Path, peers: &PeerList, me: &Node, remotes:
             .replace()
             .execute()
             .await
-            .map_err(|e| nl_err(format!("add fdb {} dst {} ({})", mac_string(&rmac), n.address, n.name), e))?;
+            .map_err(|e| {
+                nl_err(
+                    format!(
+                        "add fdb {} dst {} ({})",
+                        mac_string(&rmac),
+                        n.address,
+                        n.name
+                    ),
+                    e,
+                )
+            })?;
     }
     Ok(())
 }
@@ -325,14 +392,27 @@ async fn up_vxlan(h: &Handle, root: &Path, peers: &PeerList, me: &Node, remotes:
 async fn link_holding(h: &Handle, addr: Ipv4Addr) -> Result<(u32, u32)> {
     let mut s = h.address().get().execute();
     let mut index = None;
-    while let Some(msg) = s.try_next().await.map_err(|e| nl_err("list addresses", e))? {
-        if msg.attributes.iter().any(|a| matches!(a, AddressAttribute::Address(IpAddr::V4(ip)) if *ip == addr)) {
+    while let Some(msg) = s
+        .try_next()
+        .await
+        .map_err(|e| nl_err("list addresses", e))?
+    {
+        if msg
+            .attributes
+            .iter()
+            .any(|a| matches!(a, AddressAttribute::Address(IpAddr::V4(ip)) if *ip == addr))
+        {
             index = Some(msg.header.index);
         }
     }
-    let index = index.ok_or_else(|| Error::Usage(format!("no interface here holds the node address {addr}")))?;
+    let index = index
+        .ok_or_else(|| Error::Usage(format!("no interface here holds the node address {addr}")))?;
     let mut links = h.link().get().match_index(index).execute();
-    let link = links.try_next().await.map_err(|e| nl_err("get uplink", e))?.ok_or_else(|| Error::other("uplink vanished"))?;
+    let link = links
+        .try_next()
+        .await
+        .map_err(|e| nl_err("get uplink", e))?
+        .ok_or_else(|| Error::other("uplink vanished"))?;
     let mtu = link
         .attributes
         .iter()
@@ -404,7 +484,8 @@ pub fn show(root: &Path) -> Result<serde_json::Value> {
         })??,
         None => false,
     };
-    let mut v = serde_json::to_value(&st).map_err(|e| Error::other(format!("encode node state: {e}")))?;
+    let mut v =
+        serde_json::to_value(&st).map_err(|e| Error::other(format!("encode node state: {e}")))?;
     v["up"] = serde_json::json!(true);
     v["vxlanDevicePresent"] = serde_json::json!(live_device);
     if let Some(me) = st.peers.nodes.iter().find(|n| n.name == st.local) {
@@ -454,7 +535,10 @@ mod tests {
         assert!(err(same_addr, "n1").contains("two nodes"));
         let mcast = TWO.replace("02:00:00:00:00:02", "01:00:00:00:00:02");
         assert!(err(&mcast, "n1").contains("multicast"));
-        let vni = TWO.replace(r#""backend":"vxlan""#, r#""backend":"vxlan","vni":16777216"#);
+        let vni = TWO.replace(
+            r#""backend":"vxlan""#,
+            r#""backend":"vxlan","vni":16777216"#,
+        );
         assert!(err(&vni, "n1").contains("vni"));
         assert!(serde_json::from_str::<PeerList>(r#"{"backend":"ipsec","nodes":[]}"#).is_err());
     }

@@ -124,7 +124,13 @@ pub fn pod_dir(root: &Path, name: &str) -> PathBuf {
 
 /// `[A-Za-z0-9][A-Za-z0-9_.-]*`, at most 64 characters.
 pub fn validate_name(name: &str) -> Result<()> {
-    let bad = |why| Err(Error::InvalidName { kind: "pod name", name: name.to_string(), why });
+    let bad = |why| {
+        Err(Error::InvalidName {
+            kind: "pod name",
+            name: name.to_string(),
+            why,
+        })
+    };
     if name.is_empty() {
         return bad("empty");
     }
@@ -134,7 +140,10 @@ pub fn validate_name(name: &str) -> Result<()> {
     if !name.as_bytes()[0].is_ascii_alphanumeric() {
         return bad("must start with a letter or digit");
     }
-    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-') {
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
+    {
         return bad("only letters, digits, '_', '.' and '-' are allowed");
     }
     Ok(())
@@ -154,7 +163,10 @@ pub fn owner_id(root: &Path, name: &str) -> String {
 /// may both have a pod called `web`.
 fn cgroup_path_of(root: &Path, name: &str) -> String {
     let owner = owner_id(root, name);
-    format!("/podrun/pods/{}", owner.strip_prefix("podrun-").unwrap_or(&owner))
+    format!(
+        "/podrun/pods/{}",
+        owner.strip_prefix("podrun-").unwrap_or(&owner)
+    )
 }
 
 /// Holds the pod's `lock` file. The lock is re-entrant within this process: `pod delete --force`
@@ -179,11 +191,17 @@ impl Drop for PodLock {
 
 fn lock_pod(dir: &Path) -> Result<PodLock> {
     if HELD_POD_LOCKS.with(|h| h.borrow().iter().any(|d| d == dir)) {
-        return Ok(PodLock { _flock: None, dir: dir.to_path_buf() });
+        return Ok(PodLock {
+            _flock: None,
+            dir: dir.to_path_buf(),
+        });
     }
     let flock = crate::lockfile::lock_exclusive(&dir.join("lock"))?;
     HELD_POD_LOCKS.with(|h| h.borrow_mut().push(dir.to_path_buf()));
-    Ok(PodLock { _flock: Some(flock), dir: dir.to_path_buf() })
+    Ok(PodLock {
+        _flock: Some(flock),
+        dir: dir.to_path_buf(),
+    })
 }
 
 /// Reads a pod's state and fills in the live status.
@@ -197,7 +215,8 @@ pub fn load(root: &Path, name: &str) -> Result<PodState> {
         }
         Err(e) => return Err(Error::io("read", &path, e)),
     };
-    let mut st: PodState = serde_json::from_str(&text).map_err(|e| Error::other(format!("parse {}: {e}", path.display())))?;
+    let mut st: PodState = serde_json::from_str(&text)
+        .map_err(|e| Error::other(format!("parse {}: {e}", path.display())))?;
     st.status = status_of(&st).to_string();
     Ok(st)
 }
@@ -216,7 +235,8 @@ fn save(root: &Path, st: &PodState) -> Result<()> {
     let dir = pod_dir(root, &st.name);
     let tmp = dir.join("state.json.tmp");
     let path = dir.join("state.json");
-    let json = serde_json::to_vec_pretty(st).map_err(|e| Error::other(format!("encode pod state: {e}")))?;
+    let json = serde_json::to_vec_pretty(st)
+        .map_err(|e| Error::other(format!("encode pod state: {e}")))?;
     std::fs::write(&tmp, json).io("write", &tmp)?;
     std::fs::rename(&tmp, &path).io("rename", &path)
 }
@@ -232,7 +252,9 @@ pub fn list(root: &Path) -> Result<Vec<PodState>> {
     let mut out = Vec::new();
     for entry in rd {
         let entry = entry.io("read", &dir)?;
-        let Some(name) = entry.file_name().to_str().map(str::to_string) else { continue };
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
         if validate_name(&name).is_err() || !entry.path().join("state.json").exists() {
             continue;
         }
@@ -291,7 +313,14 @@ pub fn create(root: &Path, opts: &CreateOptions) -> Result<PodState> {
     }
     let hostname = opts.hostname.clone().unwrap_or_else(|| name.to_string());
     validate_hostname(&hostname)?;
-    let mut rb = Rollback { root, name, dir: None, cgroup: None, pause: None, mounts: Vec::new() };
+    let mut rb = Rollback {
+        root,
+        name,
+        dir: None,
+        cgroup: None,
+        pause: None,
+        mounts: Vec::new(),
+    };
 
     let dir = reserve(root, name)?;
     rb.dir = Some(dir.clone());
@@ -324,7 +353,13 @@ pub fn create(root: &Path, opts: &CreateOptions) -> Result<PodState> {
     rb.cgroup = Some(cg.clone());
 
     let entry = cg.entry()?;
-    let (p, hold, in_v2) = pause::spawn(&pause::PauseSpec { hostname: &st.hostname, share_pid: opts.share_pid }, &entry)?;
+    let (p, hold, in_v2) = pause::spawn(
+        &pause::PauseSpec {
+            hostname: &st.hostname,
+            share_pid: opts.share_pid,
+        },
+        &entry,
+    )?;
     drop(entry);
     rb.pause = Some(p);
     (st.pid, st.start_time) = (p.pid, p.start_time);
@@ -348,7 +383,11 @@ pub fn create(root: &Path, opts: &CreateOptions) -> Result<PodState> {
     let attachment = match &opts.network {
         Some(cfg) => {
             let netns_path = ns_dir.join("net");
-            let netns = File::options().read(true).custom_flags(libc::O_CLOEXEC).open(&netns_path).io("open", &netns_path)?;
+            let netns = File::options()
+                .read(true)
+                .custom_flags(libc::O_CLOEXEC)
+                .open(&netns_path)
+                .io("open", &netns_path)?;
             Some(net::attach(cfg, netns.as_fd(), &owner, opts.fixed_ip)?)
         }
         None => None,
@@ -374,8 +413,15 @@ pub fn create(root: &Path, opts: &CreateOptions) -> Result<PodState> {
 }
 
 fn validate_hostname(h: &str) -> Result<()> {
-    if h.is_empty() || h.len() > 64 || !h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') {
-        return Err(Error::Usage(format!("invalid hostname {h:?} (1-64 letters, digits, '-' or '.')")));
+    if h.is_empty()
+        || h.len() > 64
+        || !h
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    {
+        return Err(Error::Usage(format!(
+            "invalid hostname {h:?} (1-64 letters, digits, '-' or '.')"
+        )));
     }
     Ok(())
 }
@@ -387,17 +433,36 @@ fn reserve(root: &Path, name: &str) -> Result<PathBuf> {
     let dir = pod_dir(root, name);
     match std::fs::create_dir(&dir) {
         Ok(()) => Ok(dir),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(Error::Other(format!("pod {name} already exists"))),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            Err(Error::Other(format!("pod {name} already exists")))
+        }
         Err(e) => Err(Error::io("mkdir", &dir, e)),
     }
 }
 
 /// Bind-mounts `/proc/<pid>/ns/<kind>` onto a new empty file `target`.
 fn bind_namespace(pid: i32, kind: &str, target: &Path) -> Result<()> {
-    File::options().write(true).create_new(true).mode(0o444).custom_flags(libc::O_CLOEXEC).open(target).io("create", target)?;
+    File::options()
+        .write(true)
+        .create_new(true)
+        .mode(0o444)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(target)
+        .io("create", target)?;
     let src = PathBuf::from(format!("/proc/{pid}/ns/{kind}"));
-    nix::mount::mount(Some(&src), target, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-        .map_err(|e| Error::sys(format!("bind mount {} on {}", src.display(), target.display()), e))
+    nix::mount::mount(
+        Some(&src),
+        target,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| {
+        Error::sys(
+            format!("bind mount {} on {}", src.display(), target.display()),
+            e,
+        )
+    })
 }
 
 /// Lazily unmounts a namespace bind mount and removes the file; both may be gone already.
@@ -481,7 +546,9 @@ pub fn delete(root: &Path, name: &str, force: bool) -> Result<()> {
     let st = match load(root, name) {
         Ok(st) => st,
         // killed between reserving the name and the first save: nothing else was made
-        Err(_) if force && !dir.join("state.json").exists() => return remove_leftovers(&dir, &cgroup_path_of(root, name)),
+        Err(_) if force && !dir.join("state.json").exists() => {
+            return remove_leftovers(&dir, &cgroup_path_of(root, name))
+        }
         Err(e) => return Err(e),
     };
     if st.creating && !force {
@@ -489,7 +556,11 @@ pub fn delete(root: &Path, name: &str, force: bool) -> Result<()> {
             "pod {name} was not completely created (an interrupted pod create?): use pod delete --force"
         )));
     }
-    let members: Vec<&String> = st.containers.iter().filter(|id| member_exists(root, id)).collect();
+    let members: Vec<&String> = st
+        .containers
+        .iter()
+        .filter(|id| member_exists(root, id))
+        .collect();
     if !members.is_empty() && !force {
         let ids: Vec<&str> = members.iter().map(|s| s.as_str()).collect();
         return Err(Error::BadState(format!(
@@ -507,7 +578,11 @@ pub fn delete(root: &Path, name: &str, force: bool) -> Result<()> {
         (Some(n), None) => net::detach_owner(&n.config(), &st.owner_id, None, true)?,
         _ => {}
     }
-    let cg = if st.cgroup_path.is_empty() { cgroup_path_of(root, name) } else { st.cgroup_path.clone() };
+    let cg = if st.cgroup_path.is_empty() {
+        cgroup_path_of(root, name)
+    } else {
+        st.cgroup_path.clone()
+    };
     remove_leftovers(&dir, &cg)
 }
 
@@ -526,7 +601,9 @@ fn force_delete_container(root: &Path, id: &str) -> Result<()> {
 
 /// Now as RFC 3339 UTC with nanoseconds.
 fn rfc3339_now() -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     rfc3339(now.as_secs() as i64, now.subsec_nanos())
 }
 
@@ -543,7 +620,12 @@ fn rfc3339(secs: i64, nanos: u32) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z", sod / 3600, sod % 3600 / 60, sod % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+        sod / 3600,
+        sod % 3600 / 60,
+        sod % 60
+    )
 }
 
 #[cfg(test)]
@@ -569,7 +651,10 @@ mod tests {
 
     #[test]
     fn owner_ids_differ_by_root() {
-        assert_ne!(owner_id(Path::new("/a"), "p"), owner_id(Path::new("/b"), "p"));
+        assert_ne!(
+            owner_id(Path::new("/a"), "p"),
+            owner_id(Path::new("/b"), "p")
+        );
         assert!(owner_id(Path::new("/a"), "p").starts_with("podrun-p-"));
     }
 

@@ -13,7 +13,6 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
-
 use nix::errno::Errno;
 use nix::sched::CloneFlags;
 
@@ -44,7 +43,8 @@ pub struct Hold(OwnedFd);
 impl Hold {
     /// The pod is recorded: let the pause go on.
     pub fn release(self) -> Result<()> {
-        let n = nix::unistd::write(&self.0, b"1").map_err(|e| Error::sys("release the pause", e))?;
+        let n =
+            nix::unistd::write(&self.0, b"1").map_err(|e| Error::sys("release the pause", e))?;
         if n != 1 {
             return Err(Error::other("release the pause: short write"));
         }
@@ -73,8 +73,10 @@ pub fn spawn(spec: &PauseSpec, cgroup: &crate::cgroups::Entry) -> Result<(Pause,
     let argv0 = CString::new("podrun-pause").map_err(|_| Error::other("argv0"))?;
     let argv = [argv0.as_ptr(), std::ptr::null()];
     let envp: [*const libc::c_char; 1] = [std::ptr::null()];
-    let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::sys("pipe2", e))?;
-    let (hold_rd, hold_wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::sys("pipe2", e))?;
+    let (rd, wr) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::sys("pipe2", e))?;
+    let (hold_rd, hold_wr) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::sys("pipe2", e))?;
 
     let mut flags = CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWUTS;
     if spec.share_pid {
@@ -84,9 +86,16 @@ pub fn spawn(spec: &PauseSpec, cgroup: &crate::cgroups::Entry) -> Result<(Pause,
     // only makes async-signal-safe calls on memory prepared before the clone, then execs or
     // _exits.
     let (pid, in_v2) = match unsafe { crate::sys::fork_into_cgroup(flags.bits(), cgroup.v2_fd()) } {
-        Ok(crate::sys::Forked::Child) => {
-            child(cgroup, &hostname, devnull.as_raw_fd(), memfd.as_raw_fd(), wr.as_raw_fd(), hold_rd.as_raw_fd(), &argv, &envp)
-        }
+        Ok(crate::sys::Forked::Child) => child(
+            cgroup,
+            &hostname,
+            devnull.as_raw_fd(),
+            memfd.as_raw_fd(),
+            wr.as_raw_fd(),
+            hold_rd.as_raw_fd(),
+            &argv,
+            &envp,
+        ),
         Ok(crate::sys::Forked::Parent { pid, in_cgroup }) => (pid, in_cgroup),
         Err(e) => return Err(Error::other(format!("clone pause ({flags:?}): {e}"))),
     };
@@ -113,7 +122,16 @@ pub fn spawn(spec: &PauseSpec, cgroup: &crate::cgroups::Entry) -> Result<(Pause,
 
 /// The steps of the child, each failure reported as (step number, errno) over the pipe.
 #[allow(clippy::too_many_arguments)]
-fn child(cgroup: &crate::cgroups::Entry, hostname: &[u8], devnull: i32, memfd: i32, report: i32, hold: i32, argv: &[*const libc::c_char; 2], envp: &[*const libc::c_char; 1]) -> ! {
+fn child(
+    cgroup: &crate::cgroups::Entry,
+    hostname: &[u8],
+    devnull: i32,
+    memfd: i32,
+    report: i32,
+    hold: i32,
+    argv: &[*const libc::c_char; 2],
+    envp: &[*const libc::c_char; 1],
+) -> ! {
     // fd 3 is about to become the hold pipe: move the report pipe and the memfd above it first
     // SAFETY: fcntl F_DUPFD_CLOEXEC on fds we own; _exit is async-signal-safe.
     let (report, memfd) = unsafe {
@@ -156,12 +174,23 @@ fn child(cgroup: &crate::cgroups::Entry, hostname: &[u8], devnull: i32, memfd: i
             fail(4);
         }
         // the hold pipe's read end becomes the pause's fd 3, kept open across the exec
-        let kept = if hold == 3 { libc::fcntl(3, libc::F_SETFD, 0) } else { libc::dup2(hold, 3) };
+        let kept = if hold == 3 {
+            libc::fcntl(3, libc::F_SETFD, 0)
+        } else {
+            libc::dup2(hold, 3)
+        };
         if kept < 0 {
             fail(6);
         }
         let empty = c"";
-        libc::syscall(libc::SYS_execveat, memfd, empty.as_ptr(), argv.as_ptr(), envp.as_ptr(), libc::AT_EMPTY_PATH);
+        libc::syscall(
+            libc::SYS_execveat,
+            memfd,
+            empty.as_ptr(),
+            argv.as_ptr(),
+            envp.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        );
         fail(5)
     }
 }
@@ -186,8 +215,13 @@ fn read_child_errno(rd: OwnedFd) -> Result<Option<(&'static str, Errno)>> {
     f.read_to_end(&mut buf).io("read pause handshake", "pipe")?;
     match buf.len() {
         0 => Ok(None),
-        5 => Ok(Some((step_name(buf[0]), Errno::from_raw(i32::from_ne_bytes([buf[1], buf[2], buf[3], buf[4]]))))),
-        n => Err(Error::other(format!("pause handshake: {n} bytes, expected 0 or 5"))),
+        5 => Ok(Some((
+            step_name(buf[0]),
+            Errno::from_raw(i32::from_ne_bytes([buf[1], buf[2], buf[3], buf[4]])),
+        ))),
+        n => Err(Error::other(format!(
+            "pause handshake: {n} bytes, expected 0 or 5"
+        ))),
     }
 }
 
@@ -196,7 +230,10 @@ fn reap(pid: i32) {
 }
 
 fn kill_and_reap(pid: i32) {
-    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
     reap(pid);
 }
 
@@ -238,7 +275,15 @@ pub fn stop(pid: i32, start: u64) -> Result<()> {
         return Ok(());
     }
     // SAFETY: pidfd_send_signal on a valid pidfd, no siginfo, no flags.
-    let r = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), libc::SIGKILL, 0usize, 0u32) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            libc::SIGKILL,
+            0usize,
+            0u32,
+        )
+    };
     if r < 0 && Errno::last() != Errno::ESRCH {
         return Err(Error::sys(format!("kill pause {pid}"), Errno::last()));
     }
@@ -247,7 +292,11 @@ pub fn stop(pid: i32, start: u64) -> Result<()> {
 
 /// Blocks until the pidfd says the process exited (works for processes we did not fork).
 fn wait_exit(pidfd: &OwnedFd, pid: i32) -> Result<()> {
-    let mut pfd = libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    let mut pfd = libc::pollfd {
+        fd: pidfd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
     loop {
         // SAFETY: one valid pollfd; no timeout.
         let r = unsafe { libc::poll(&mut pfd, 1, -1) };
@@ -255,7 +304,10 @@ fn wait_exit(pidfd: &OwnedFd, pid: i32) -> Result<()> {
             return Ok(());
         }
         if Errno::last() != Errno::EINTR {
-            return Err(Error::sys(format!("wait for pause {pid} to exit"), Errno::last()));
+            return Err(Error::sys(
+                format!("wait for pause {pid} to exit"),
+                Errno::last(),
+            ));
         }
     }
 }

@@ -14,7 +14,11 @@ pub fn to_set(list: Option<&HashSet<oci_spec::runtime::Capability>>) -> Result<C
     let mut out = CapsHashSet::new();
     for c in list.into_iter().flatten() {
         let name = c.to_string();
-        let name = if name.starts_with("CAP_") { name } else { format!("CAP_{name}") };
+        let name = if name.starts_with("CAP_") {
+            name
+        } else {
+            format!("CAP_{name}")
+        };
         let cap = Capability::from_str(&name)
             .map_err(|_| Error::Spec(format!("unknown capability {name:?}")))?;
         out.insert(cap);
@@ -65,10 +69,20 @@ pub fn drop_bounding(sets: &CapSets) -> Result<()> {
 
 /// Sets permitted, inheritable, effective and ambient (in an order the kernel accepts).
 pub fn apply(sets: &CapSets) -> Result<()> {
-    let err = |what: &str, e: caps::errors::CapsError| Error::other(format!("set {what} capabilities: {e}"));
+    let err = |what: &str, e: caps::errors::CapsError| {
+        Error::other(format!("set {what} capabilities: {e}"))
+    };
     // Effective must stay a subset of permitted while we shrink permitted.
-    caps::set(None, CapSet::Effective, &sets.effective.intersection(&sets.permitted).copied().collect())
-        .map_err(|e| err("effective", e))?;
+    caps::set(
+        None,
+        CapSet::Effective,
+        &sets
+            .effective
+            .intersection(&sets.permitted)
+            .copied()
+            .collect(),
+    )
+    .map_err(|e| err("effective", e))?;
     caps::set(None, CapSet::Permitted, &sets.permitted).map_err(|e| err("permitted", e))?;
     caps::set(None, CapSet::Inheritable, &sets.inheritable).map_err(|e| err("inheritable", e))?;
     caps::set(None, CapSet::Effective, &sets.effective).map_err(|e| err("effective", e))?;

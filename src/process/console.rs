@@ -17,7 +17,12 @@ pub struct Pty {
 
 pub fn open_pty() -> Result<Pty> {
     // SAFETY: open of a constant path; the fd is owned below.
-    let m = unsafe { libc::open(c"/dev/ptmx".as_ptr(), libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
+    let m = unsafe {
+        libc::open(
+            c"/dev/ptmx".as_ptr(),
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    };
     if m < 0 {
         return Err(Error::sys("open /dev/ptmx", nix::Error::last()));
     }
@@ -33,7 +38,12 @@ pub fn open_pty() -> Result<Pty> {
         return Err(Error::sys("ptsname", nix::Error::last()));
     }
     // SAFETY: ptsname_r NUL-terminated the buffer.
-    let s = unsafe { libc::open(buf.as_ptr(), libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
+    let s = unsafe {
+        libc::open(
+            buf.as_ptr(),
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    };
     if s < 0 {
         return Err(Error::sys("open pty slave", nix::Error::last()));
     }
@@ -73,7 +83,10 @@ pub fn become_console(slave: &OwnedFd) -> Result<()> {
     for target in 0..3 {
         // SAFETY: dup2 onto the standard fds.
         if unsafe { libc::dup2(slave.as_raw_fd(), target) } < 0 {
-            return Err(Error::sys(format!("dup2 console to fd {target}"), nix::Error::last()));
+            return Err(Error::sys(
+                format!("dup2 console to fd {target}"),
+                nix::Error::last(),
+            ));
         }
     }
     Ok(())

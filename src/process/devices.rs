@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::{openat, OFlag};
-use nix::sys::stat::{fstat, makedev, major, minor, Mode, SFlag};
+use nix::sys::stat::{fstat, major, makedev, minor, Mode, SFlag};
 use nix::unistd::UnlinkatFlags;
 
 use super::paths::{self, Create, Symlinks};
@@ -95,7 +95,10 @@ fn device_from_spec(d: &oci_spec::runtime::LinuxDevice) -> Result<DeviceNode> {
     };
     let num = |v: i64, what: &str| {
         u64::try_from(v).map_err(|_| {
-            Error::Spec(format!("linux.devices: {} has a negative {what} number", d.path().display()))
+            Error::Spec(format!(
+                "linux.devices: {} has a negative {what} number",
+                d.path().display()
+            ))
         })
     };
     if !d.path().is_absolute() {
@@ -131,7 +134,9 @@ pub fn needs_dev_setup(spec: &oci_spec::runtime::Spec) -> bool {
 /// when mknod is not permitted.
 pub fn create_devices(root: BorrowedFd<'_>, devices: &[DeviceNode], bind: bool) -> Result<()> {
     let old = nix::sys::stat::umask(Mode::empty());
-    let res = devices.iter().try_for_each(|d| create_device(root, d, bind));
+    let res = devices
+        .iter()
+        .try_for_each(|d| create_device(root, d, bind));
     nix::sys::stat::umask(old);
     res
 }
@@ -140,7 +145,12 @@ fn create_device(root: BorrowedFd<'_>, d: &DeviceNode, bind: bool) -> Result<()>
     let clean = paths::clean(&d.path);
     let (parent, name) = match (clean.parent(), clean.file_name()) {
         (Some(p), Some(n)) => (p.to_path_buf(), n.to_os_string()),
-        _ => return Err(Error::Spec(format!("device path {} has no file name", d.path.display()))),
+        _ => {
+            return Err(Error::Spec(format!(
+                "device path {} has no file name",
+                d.path.display()
+            )))
+        }
     };
     let dir = paths::ensure_in_root(root, &parent, Create::Dir(0o755), Symlinks::FollowInRoot)?;
     refuse_pseudo_fs(dir.as_fd(), d)?;
@@ -149,7 +159,10 @@ fn create_device(root: BorrowedFd<'_>, d: &DeviceNode, bind: bool) -> Result<()>
     }
     match mknod_device(dir.as_fd(), &name, d) {
         Err(Errno::EPERM) => bind_device(dir.as_fd(), &name, d),
-        Err(e) => Err(Error::sys(format!("mknod {} ({}:{})", d.path.display(), d.major, d.minor), e)),
+        Err(e) => Err(Error::sys(
+            format!("mknod {} ({}:{})", d.path.display(), d.major, d.minor),
+            e,
+        )),
         Ok(()) => Ok(()),
     }
 }
@@ -158,7 +171,8 @@ fn create_device(root: BorrowedFd<'_>, d: &DeviceNode, bind: bool) -> Result<()>
 /// way to tamper with the kernel's knobs).
 fn refuse_pseudo_fs(dir: BorrowedFd<'_>, d: &DeviceNode) -> Result<()> {
     use nix::sys::statfs::{fstatfs, PROC_SUPER_MAGIC, SYSFS_MAGIC};
-    let fs = fstatfs(dir).map_err(|e| Error::sys(format!("statfs parent of {}", d.path.display()), e))?;
+    let fs = fstatfs(dir)
+        .map_err(|e| Error::sys(format!("statfs parent of {}", d.path.display()), e))?;
     if fs.filesystem_type() == PROC_SUPER_MAGIC || fs.filesystem_type() == SYSFS_MAGIC {
         return Err(Error::other(format!(
             "device {} would be created inside procfs/sysfs; refusing",
@@ -175,7 +189,9 @@ fn mknod_device(dir: BorrowedFd<'_>, name: &std::ffi::OsStr, d: &DeviceNode) -> 
     match nix::sys::stat::mknodat(dir, name, d.kind, perm, d.rdev()) {
         Err(Errno::EEXIST) => {
             let st = nix::sys::stat::fstatat(dir, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)?;
-            if SFlag::from_bits_truncate(st.st_mode & libc::S_IFMT) == d.kind && st.st_rdev == d.rdev() {
+            if SFlag::from_bits_truncate(st.st_mode & libc::S_IFMT) == d.kind
+                && st.st_rdev == d.rdev()
+            {
                 // Already right; fall through to fix owner and mode.
             } else {
                 nix::unistd::unlinkat(dir, name, UnlinkatFlags::NoRemoveDir)?;
@@ -184,7 +200,12 @@ fn mknod_device(dir: BorrowedFd<'_>, name: &std::ffi::OsStr, d: &DeviceNode) -> 
         }
         other => other?,
     }
-    let fd = openat(dir, name, OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())?;
+    let fd = openat(
+        dir,
+        name,
+        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
     nix::unistd::fchownat(
         &fd,
         "",
@@ -218,7 +239,8 @@ fn bind_device(dir: BorrowedFd<'_>, name: &std::ffi::OsStr, d: &DeviceNode) -> R
             d.minor
         )));
     }
-    let target = open_or_create_plain_file(dir, name).map_err(|e| Error::sys(op("create mount point for"), e))?;
+    let target = open_or_create_plain_file(dir, name)
+        .map_err(|e| Error::sys(op("create mount point for"), e))?;
     nix::mount::mount(
         Some(&paths::proc_fd_path(host.as_fd())),
         &paths::proc_fd_path(target.as_fd()),
@@ -242,7 +264,12 @@ fn open_or_create_plain_file(dir: BorrowedFd<'_>, name: &std::ffi::OsStr) -> nix
             Err(Errno::EEXIST) => {}
             Err(e) => return Err(e),
         }
-        let fd = openat(dir, name, OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())?;
+        let fd = openat(
+            dir,
+            name,
+            OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
         let st = fstat(&fd)?;
         if SFlag::from_bits_truncate(st.st_mode & libc::S_IFMT) != SFlag::S_IFLNK {
             return Ok(fd);
@@ -254,17 +281,28 @@ fn open_or_create_plain_file(dir: BorrowedFd<'_>, name: &std::ffi::OsStr) -> nix
 
 /// /dev/ptmx -> pts/ptmx (the devpts instance mounted at /dev/pts with newinstance).
 pub fn setup_ptmx(root: BorrowedFd<'_>) -> Result<()> {
-    let dev = paths::ensure_in_root(root, Path::new("/dev"), Create::Dir(0o755), Symlinks::FollowInRoot)?;
+    let dev = paths::ensure_in_root(
+        root,
+        Path::new("/dev"),
+        Create::Dir(0o755),
+        Symlinks::FollowInRoot,
+    )?;
     match nix::unistd::unlinkat(&dev, "ptmx", UnlinkatFlags::NoRemoveDir) {
         Ok(()) | Err(Errno::ENOENT) => {}
         Err(e) => return Err(Error::sys("unlink /dev/ptmx", e)),
     }
-    nix::unistd::symlinkat("pts/ptmx", &dev, "ptmx").map_err(|e| Error::sys("symlink /dev/ptmx -> pts/ptmx", e))
+    nix::unistd::symlinkat("pts/ptmx", &dev, "ptmx")
+        .map_err(|e| Error::sys("symlink /dev/ptmx -> pts/ptmx", e))
 }
 
 /// /dev/fd, /dev/std{in,out,err} and (when the kernel has it) /dev/core, as runc.
 pub fn setup_dev_symlinks(root: BorrowedFd<'_>) -> Result<()> {
-    let dev = paths::ensure_in_root(root, Path::new("/dev"), Create::Dir(0o755), Symlinks::FollowInRoot)?;
+    let dev = paths::ensure_in_root(
+        root,
+        Path::new("/dev"),
+        Create::Dir(0o755),
+        Symlinks::FollowInRoot,
+    )?;
     let mut links = vec![
         ("/proc/self/fd", "fd"),
         ("/proc/self/fd/0", "stdin"),
@@ -287,7 +325,10 @@ pub fn setup_dev_symlinks(root: BorrowedFd<'_>) -> Result<()> {
 /// reached without any symlink (used as the source of masked-path binds).
 pub fn open_dev_null(root: BorrowedFd<'_>) -> Result<OwnedFd> {
     let fd = paths::open_in_root(root, Path::new("/dev/null"), Symlinks::Refuse).map_err(|e| {
-        Error::sys("open /dev/null in the container (no symlinks allowed) for masking", e)
+        Error::sys(
+            "open /dev/null in the container (no symlinks allowed) for masking",
+            e,
+        )
     })?;
     let st = fstat(&fd).map_err(|e| Error::sys("stat /dev/null in the container", e))?;
     let is_chr = SFlag::from_bits_truncate(st.st_mode & libc::S_IFMT) == SFlag::S_IFCHR;
@@ -319,11 +360,18 @@ mod tests {
         }))
         .unwrap();
         let d = devices_for(&spec).unwrap();
-        let null: Vec<_> = d.iter().filter(|n| n.path == Path::new("/dev/null")).collect();
+        let null: Vec<_> = d
+            .iter()
+            .filter(|n| n.path == Path::new("/dev/null"))
+            .collect();
         assert_eq!(null.len(), 1);
         assert_eq!((null[0].mode, null[0].uid, null[0].gid), (0o660, 5, 6));
-        assert!(d.iter().any(|n| n.path == Path::new("/dev/fuse") && n.mode == 0o666));
-        assert!(d.iter().any(|n| n.path == Path::new("/dev/loopx") && n.kind == SFlag::S_IFBLK));
+        assert!(d
+            .iter()
+            .any(|n| n.path == Path::new("/dev/fuse") && n.mode == 0o666));
+        assert!(d
+            .iter()
+            .any(|n| n.path == Path::new("/dev/loopx") && n.kind == SFlag::S_IFBLK));
         assert!(!d.iter().any(|n| n.path == Path::new("/dev/ptmx")));
         assert_eq!(d.len(), 8);
     }

@@ -111,17 +111,25 @@ fn report_to_stderr(err: &Error) {
 fn run(mut cfg: InitConfig, chan: &Channel) -> Result<Never> {
     // Until Ready, the init dies with podrun; other processes in the container cannot open
     // /proc/<init>/{exe,fd} while we are not dumpable.
-    prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, "PR_SET_PDEATHSIG")?;
+    prctl(
+        libc::PR_SET_PDEATHSIG,
+        libc::SIGKILL as libc::c_ulong,
+        "PR_SET_PDEATHSIG",
+    )?;
     prctl(libc::PR_SET_DUMPABLE, 0, "PR_SET_DUMPABLE")?;
     if let Some(entry) = cfg.cgroup {
-        entry
-            .enter_self()
-            .map_err(|(path, e)| Error::sys(format!("cgroup: move the init into {}", path.display()), e))?;
+        entry.enter_self().map_err(|(path, e)| {
+            Error::sys(format!("cgroup: move the init into {}", path.display()), e)
+        })?;
     }
     close_inherited_fds(&cfg, chan)?;
     let hook_state = match chan.recv()? {
         Some((Msg::Go(state), _)) => state.into_bytes(),
-        Some((m, _)) => return Err(Error::other(format!("container init: expected Go, got {m:?}"))),
+        Some((m, _)) => {
+            return Err(Error::other(format!(
+                "container init: expected Go, got {m:?}"
+            )))
+        }
         // SAFETY: the parent is gone; _exit in a forked child.
         None => unsafe { libc::_exit(1) },
     };
@@ -191,8 +199,17 @@ fn run(mut cfg: InitConfig, chan: &Channel) -> Result<Never> {
 
     if let Some(fifo) = cfg.fifo_fd {
         let start = wait_for_start(fifo)?;
-        let ran = match cfg.spec.hooks().as_ref().and_then(|h| h.start_container().clone()) {
-            Some(hooks) => crate::hooks::run_hooks("startContainer", &hooks, &with_status(&hook_state, "created")),
+        let ran = match cfg
+            .spec
+            .hooks()
+            .as_ref()
+            .and_then(|h| h.start_container().clone())
+        {
+            Some(hooks) => crate::hooks::run_hooks(
+                "startContainer",
+                &hooks,
+                &with_status(&hook_state, "created"),
+            ),
             None => Ok(()),
         };
         report_start(start, ran.as_ref().map(|_| ()).map_err(|e| e.to_string()));
@@ -214,7 +231,14 @@ fn run(mut cfg: InitConfig, chan: &Channel) -> Result<Never> {
 /// The end of the init with a podrun-init stage: everything the process needs is in place
 /// but the start (the wait on the exec fifo) and the exec, which podrun-init does. `create`
 /// waits after `Ready` until this exec closes the channel, or for the error.
-fn exec_stage(stage: RawFd, cfg: &mut InitConfig, chan: &Channel, exe: &CString, env: &[String], no_new_privs: bool) -> Result<Never> {
+fn exec_stage(
+    stage: RawFd,
+    cfg: &mut InitConfig,
+    chan: &Channel,
+    exe: &CString,
+    env: &[String],
+    no_new_privs: bool,
+) -> Result<Never> {
     if no_new_privs {
         prctl(libc::PR_SET_NO_NEW_PRIVS, 1, "PR_SET_NO_NEW_PRIVS")?;
     }
@@ -227,8 +251,15 @@ fn exec_stage(stage: RawFd, cfg: &mut InitConfig, chan: &Channel, exe: &CString,
         }
         None => "-".to_string(),
     };
-    let mut argv: Vec<CString> = vec![c"podrun-init".to_owned(), c_strings([fifo_arg.as_str()], "fifo fd")?.remove(0), exe.clone()];
-    argv.extend(c_strings(cfg.process.args().iter().flatten(), "process.args")?);
+    let mut argv: Vec<CString> = vec![
+        c"podrun-init".to_owned(),
+        c_strings([fifo_arg.as_str()], "fifo fd")?.remove(0),
+        exe.clone(),
+    ];
+    argv.extend(c_strings(
+        cfg.process.args().iter().flatten(),
+        "process.args",
+    )?);
     let envs = c_strings(env, "process.env")?;
     let mut argv_p: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
     argv_p.push(std::ptr::null());
@@ -242,13 +273,26 @@ fn exec_stage(stage: RawFd, cfg: &mut InitConfig, chan: &Channel, exe: &CString,
     // SAFETY: argv/envp are NULL-terminated arrays of C strings that outlive the call; the
     // memfd is ours. execveat returns only on failure.
     unsafe {
-        libc::syscall(libc::SYS_execveat, stage, c"".as_ptr(), argv_p.as_ptr(), envp.as_ptr(), libc::AT_EMPTY_PATH);
+        libc::syscall(
+            libc::SYS_execveat,
+            stage,
+            c"".as_ptr(),
+            argv_p.as_ptr(),
+            envp.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        );
     }
-    Err(Error::sys("exec podrun-init (sealed memfd)", nix::Error::last()))
+    Err(Error::sys(
+        "exec podrun-init (sealed memfd)",
+        nix::Error::last(),
+    ))
 }
 
 /// C strings of `items` (args, env); a NUL byte in one is a spec error naming `what`.
-fn c_strings<I: IntoIterator<Item = S>, S: AsRef<str>>(items: I, what: &str) -> Result<Vec<CString>> {
+fn c_strings<I: IntoIterator<Item = S>, S: AsRef<str>>(
+    items: I,
+    what: &str,
+) -> Result<Vec<CString>> {
     items
         .into_iter()
         .map(|i| CString::new(i.as_ref().as_bytes()))
@@ -267,7 +311,9 @@ fn prctl(op: libc::c_int, arg: libc::c_ulong, name: &str) -> Result<()> {
 fn wait_for(chan: &Channel, want: Msg) -> Result<()> {
     match chan.recv()? {
         Some((m, _)) if m == want => Ok(()),
-        Some((m, _)) => Err(Error::other(format!("container init: expected {want:?}, got {m:?}"))),
+        Some((m, _)) => Err(Error::other(format!(
+            "container init: expected {want:?}, got {m:?}"
+        ))),
         // The parent is gone: nothing to report to.
         // SAFETY: _exit in a forked child.
         None => unsafe { libc::_exit(1) },
@@ -277,8 +323,10 @@ fn wait_for(chan: &Channel, want: Msg) -> Result<()> {
 fn become_userns_root() -> Result<()> {
     let root_g = nix::unistd::Gid::from_raw(0);
     let root_u = nix::unistd::Uid::from_raw(0);
-    nix::unistd::setresgid(root_g, root_g, root_g).sys(|| "setresgid 0 in user namespace".into())?;
-    nix::unistd::setresuid(root_u, root_u, root_u).sys(|| "setresuid 0 in user namespace".into())?;
+    nix::unistd::setresgid(root_g, root_g, root_g)
+        .sys(|| "setresgid 0 in user namespace".into())?;
+    nix::unistd::setresuid(root_u, root_u, root_u)
+        .sys(|| "setresuid 0 in user namespace".into())?;
     Ok(())
 }
 
@@ -315,7 +363,12 @@ fn setup_container(cfg: &InitConfig, chan: &Channel, hook_state: &[u8]) -> Resul
         chan.send(&Msg::RunHooks)?;
         wait_for(chan, Msg::HooksDone)?;
     }
-    if let Some(hooks) = cfg.spec.hooks().as_ref().and_then(|h| h.create_container().clone()) {
+    if let Some(hooks) = cfg
+        .spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.create_container().clone())
+    {
         crate::hooks::run_hooks("createContainer", &hooks, hook_state)?;
     }
     rootfs::enter_rootfs(&rcfg)?;
@@ -345,17 +398,24 @@ fn set_names(cfg: &InitConfig) -> Result<()> {
     }
     if let Some(h) = cfg.spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         if !uts {
-            return Err(Error::Spec("hostname is set but there is no uts namespace".into()));
+            return Err(Error::Spec(
+                "hostname is set but there is no uts namespace".into(),
+            ));
         }
         nix::unistd::sethostname(h).sys(|| format!("sethostname {h:?}"))?;
     }
     if let Some(d) = cfg.spec.domainname().as_deref().filter(|d| !d.is_empty()) {
         if !uts {
-            return Err(Error::Spec("domainname is set but there is no uts namespace".into()));
+            return Err(Error::Spec(
+                "domainname is set but there is no uts namespace".into(),
+            ));
         }
         // SAFETY: valid pointer and length.
         if unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) } != 0 {
-            return Err(Error::sys(format!("setdomainname {d:?}"), nix::Error::last()));
+            return Err(Error::sys(
+                format!("setdomainname {d:?}"),
+                nix::Error::last(),
+            ));
         }
     }
     Ok(())
@@ -368,7 +428,10 @@ fn set_sysctls(spec: &Spec) -> Result<()> {
     for (k, v) in sysctl {
         let path = PathBuf::from("/proc/sys").join(k.replace('.', "/"));
         std::fs::write(&path, v).map_err(|e| {
-            Error::Spec(format!("linux.sysctl {k}={v}: cannot write {}: {e}", path.display()))
+            Error::Spec(format!(
+                "linux.sysctl {k}={v}: cannot write {}: {e}",
+                path.display()
+            ))
         })?;
     }
     Ok(())
@@ -377,10 +440,18 @@ fn set_sysctls(spec: &Spec) -> Result<()> {
 /// Makes the pty, sends its master away and makes the slave the process's stdio. Like runc,
 /// the init keeps neither the master nor the console socket once the master is sent: the
 /// receiver alone holds the terminal's master side. Returns the slave (closed before exec).
-fn setup_terminal(process: &Process, target: ConsoleTarget, chan: &Channel) -> Result<std::os::fd::OwnedFd> {
+fn setup_terminal(
+    process: &Process,
+    target: ConsoleTarget,
+    chan: &Channel,
+) -> Result<std::os::fd::OwnedFd> {
     let pty = console::open_pty()?;
     if let Some(sz) = process.console_size() {
-        console::set_winsize(pty.master.as_raw_fd(), sz.height() as u16, sz.width() as u16);
+        console::set_winsize(
+            pty.master.as_raw_fd(),
+            sz.height() as u16,
+            sz.width() as u16,
+        );
     }
     match target {
         ConsoleTarget::Socket(sock) => {
@@ -411,7 +482,10 @@ fn create_cwd(cwd: &Path) -> Result<()> {
 /// (a cwd like /proc/self/fd/N must not lead to a host directory: CVE-2024-21626).
 fn change_dir(cwd: &Path) -> Result<()> {
     nix::unistd::chdir(cwd).map_err(|e| {
-        Error::Spec(format!("process.cwd {}: cannot change directory: {e}", cwd.display()))
+        Error::Spec(format!(
+            "process.cwd {}: cannot change directory: {e}",
+            cwd.display()
+        ))
     })?;
     match nix::unistd::getcwd() {
         Ok(p) if p.is_absolute() => Ok(()),
@@ -470,7 +544,9 @@ fn resolve_executable(process: &Process, env: &[String]) -> Result<CString> {
             "exec: {arg0:?}: stat {arg0}: no such file or directory or not executable"
         )))
     } else {
-        Err(Error::other(format!("exec: {arg0:?}: executable file not found in $PATH")))
+        Err(Error::other(format!(
+            "exec: {arg0:?}: executable file not found in $PATH"
+        )))
     }
 }
 
@@ -490,7 +566,8 @@ fn with_status(state: &[u8], status: &str) -> Vec<u8> {
 /// writing, on which [`report_start`] answers once the startContainer hooks have run.
 fn wait_for_start(fifo: RawFd) -> Result<std::os::fd::OwnedFd> {
     use std::os::fd::FromRawFd;
-    let path = CString::new(format!("/proc/self/fd/{fifo}")).map_err(|_| Error::other("fifo path"))?;
+    let path =
+        CString::new(format!("/proc/self/fd/{fifo}")).map_err(|_| Error::other("fifo path"))?;
     let fd = loop {
         // SAFETY: valid C string; blocks until a reader opens the fifo.
         let fd = unsafe { libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
@@ -499,7 +576,10 @@ fn wait_for_start(fifo: RawFd) -> Result<std::os::fd::OwnedFd> {
         }
         let e = nix::Error::last();
         if e != nix::Error::EINTR {
-            return Err(Error::sys("open exec fifo (is /proc mounted in the container?)", e));
+            return Err(Error::sys(
+                "open exec fifo (is /proc mounted in the container?)",
+                e,
+            ));
         }
     };
     // SAFETY: the O_PATH fifo fd is ours and nothing uses it after this; `fd` was just opened
@@ -541,7 +621,11 @@ fn close_inherited_fds(cfg: &InitConfig, chan: &Channel) -> Result<()> {
     keep.sort_unstable();
     keep.dedup();
     let mut lo = first_free as u32;
-    for fd in keep.into_iter().map(|f| f as u32).chain(std::iter::once(u32::MAX)) {
+    for fd in keep
+        .into_iter()
+        .map(|f| f as u32)
+        .chain(std::iter::once(u32::MAX))
+    {
         if fd > lo {
             let hi = if fd == u32::MAX { u32::MAX } else { fd - 1 };
             // SAFETY: closes fds of this (forked, single-threaded) process that nothing here uses.

@@ -131,8 +131,16 @@ const FLAG_OPTIONS: &[(&str, bool, MsFlags)] = &[
     ("nolazytime", false, MsFlags::MS_LAZYTIME),
     ("silent", true, MsFlags::MS_SILENT),
     ("loud", false, MsFlags::MS_SILENT),
-    ("nosymfollow", true, MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW)),
-    ("symfollow", false, MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW)),
+    (
+        "nosymfollow",
+        true,
+        MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW),
+    ),
+    (
+        "symfollow",
+        false,
+        MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW),
+    ),
 ];
 
 const PROPAGATION_OPTIONS: &[(&str, MsFlags)] = &[
@@ -167,9 +175,24 @@ const REC_ATTR_OPTIONS: &[(&str, bool, u64)] = &[
 fn known_data_keys(fstype: &str) -> Option<&'static [&'static str]> {
     Some(match fstype {
         "tmpfs" => &[
-            "size", "nr_blocks", "nr_inodes", "mode", "uid", "gid", "huge", "mpol", "inode32",
-            "inode64", "noswap", "quota", "usrquota", "grpquota", "usrquota_block_hardlimit",
-            "usrquota_inode_hardlimit", "grpquota_block_hardlimit", "grpquota_inode_hardlimit",
+            "size",
+            "nr_blocks",
+            "nr_inodes",
+            "mode",
+            "uid",
+            "gid",
+            "huge",
+            "mpol",
+            "inode32",
+            "inode64",
+            "noswap",
+            "quota",
+            "usrquota",
+            "grpquota",
+            "usrquota_block_hardlimit",
+            "usrquota_inode_hardlimit",
+            "grpquota_block_hardlimit",
+            "grpquota_inode_hardlimit",
         ],
         "devpts" => &["newinstance", "ptmxmode", "mode", "gid", "uid", "max"],
         "proc" => &["hidepid", "gid", "subset"],
@@ -286,7 +309,11 @@ impl Desc {
             "{what} {} on {} (type {})",
             self.src,
             self.dest.display(),
-            if self.typ.is_empty() { "bind" } else { &self.typ }
+            if self.typ.is_empty() {
+                "bind"
+            } else {
+                &self.typ
+            }
         )
     }
     fn err(&self, what: &str, e: Errno) -> Error {
@@ -305,12 +332,18 @@ pub fn mount_entry(ctx: &MountCtx, m: &oci_spec::runtime::Mount) -> Result<()> {
             .source()
             .as_ref()
             .map(|s| s.display().to_string())
-            .unwrap_or_else(|| if typ.is_empty() { "none".into() } else { typ.clone() }),
+            .unwrap_or_else(|| {
+                if typ.is_empty() {
+                    "none".into()
+                } else {
+                    typ.clone()
+                }
+            }),
         dest: m.destination().clone(),
         typ: typ.clone(),
     };
-    let opts = parse_options(&typ, m.options().as_deref().unwrap_or(&[]))
-        .map_err(|e| desc.wrap(e))?;
+    let opts =
+        parse_options(&typ, m.options().as_deref().unwrap_or(&[])).map_err(|e| desc.wrap(e))?;
     tracing::debug!(src = %desc.src, dest = %desc.dest.display(), typ = %typ, "mount");
     if opts.is_bind() {
         return mount_bind(ctx, m, &opts, &desc);
@@ -338,7 +371,12 @@ fn mount_onto(
 }
 
 /// Resolves a destination inside the rootfs, creating it as `create` says.
-fn resolve_dest(ctx: &MountCtx, desc: &Desc, create: Create, symlinks: Symlinks) -> Result<OwnedFd> {
+fn resolve_dest(
+    ctx: &MountCtx,
+    desc: &Desc,
+    create: Create,
+    symlinks: Symlinks,
+) -> Result<OwnedFd> {
     paths::ensure_in_root(ctx.root, &desc.dest, create, symlinks).map_err(|e| desc.wrap(e))
 }
 
@@ -350,7 +388,12 @@ fn reopen_dest(ctx: &MountCtx, desc: &Desc) -> Result<OwnedFd> {
 
 /// Refuses destinations inside a procfs (CVE-2019-16884, CVE-2023-27561): only procfs itself
 /// on /proc and binds onto the few lxcfs-style files runc allows.
-fn check_proc_dest(ctx: &MountCtx, desc: &Desc, target: BorrowedFd<'_>, proc_source: bool) -> Result<()> {
+fn check_proc_dest(
+    ctx: &MountCtx,
+    desc: &Desc,
+    target: BorrowedFd<'_>,
+    proc_source: bool,
+) -> Result<()> {
     let in_root = paths::path_in_root(target, ctx.rootfs).map_err(|e| desc.wrap(e))?;
     let on_procfs = is_fs(target, nix::sys::statfs::PROC_SUPER_MAGIC);
     if !on_procfs && !in_root.starts_with("/proc") {
@@ -369,7 +412,9 @@ fn check_proc_dest(ctx: &MountCtx, desc: &Desc, target: BorrowedFd<'_>, proc_sou
 }
 
 fn is_fs(fd: BorrowedFd<'_>, magic: nix::sys::statfs::FsType) -> bool {
-    fstatfs(fd).map(|s| s.filesystem_type() == magic).unwrap_or(false)
+    fstatfs(fd)
+        .map(|s| s.filesystem_type() == magic)
+        .unwrap_or(false)
 }
 
 /// Applies the propagation options of a mount to the (reopened) destination.
@@ -472,7 +517,12 @@ pub fn remount_bind(fd: BorrowedFd<'_>, flags: MsFlags, cleared: MsFlags) -> nix
 }
 
 /// bind / rbind of a host directory or file; ro and other flags need a second remount.
-fn mount_bind(ctx: &MountCtx, m: &oci_spec::runtime::Mount, opts: &MountOptions, desc: &Desc) -> Result<()> {
+fn mount_bind(
+    ctx: &MountCtx,
+    m: &oci_spec::runtime::Mount,
+    opts: &MountOptions,
+    desc: &Desc,
+) -> Result<()> {
     let source = bind_source(ctx, m, desc)?;
     let src_fd = nix::fcntl::open(&source, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(|e| desc.err("open source of", e))?;
@@ -591,8 +641,13 @@ fn mount_tmpfs(ctx: &MountCtx, opts: &MountOptions, desc: &Desc) -> Result<()> {
     data.extend(opts.data.iter().cloned());
     let old = if opts.copyup {
         Some(
-            openat(dest.as_fd(), ".", OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
-                .map_err(|e| desc.err("open (tmpcopyup) underlying directory of", e))?,
+            openat(
+                dest.as_fd(),
+                ".",
+                OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| desc.err("open (tmpcopyup) underlying directory of", e))?,
         )
     } else {
         None
@@ -607,8 +662,13 @@ fn mount_tmpfs(ctx: &MountCtx, opts: &MountOptions, desc: &Desc) -> Result<()> {
     .map_err(|e| desc.err("mount", e))?;
     drop(dest);
     if let Some(old) = old {
-        let new = paths::openat2(ctx.root, &desc.dest, libc::O_RDONLY | libc::O_DIRECTORY, libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS)
-            .map_err(|e| desc.err("reopen (tmpcopyup)", e))?;
+        let new = paths::openat2(
+            ctx.root,
+            &desc.dest,
+            libc::O_RDONLY | libc::O_DIRECTORY,
+            libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
+        )
+        .map_err(|e| desc.err("reopen (tmpcopyup)", e))?;
         copy_tree(old.as_fd(), new.as_fd()).map_err(|e| desc.wrap(e))?;
     }
     apply_propagation(ctx, desc, opts)?;
@@ -625,9 +685,19 @@ fn mount_generic(ctx: &MountCtx, opts: &MountOptions, desc: &Desc) -> Result<()>
         flags -= MsFlags::MS_RDONLY;
     }
     let data = opts.data_string();
-    let src = if desc.src.is_empty() { desc.typ.clone() } else { desc.src.clone() };
-    mount_onto(Some(Path::new(&src)), dest.as_fd(), Some(&desc.typ), flags, data.as_deref())
-        .map_err(|e| desc.err("mount", e))?;
+    let src = if desc.src.is_empty() {
+        desc.typ.clone()
+    } else {
+        desc.src.clone()
+    };
+    mount_onto(
+        Some(Path::new(&src)),
+        dest.as_fd(),
+        Some(&desc.typ),
+        flags,
+        data.as_deref(),
+    )
+    .map_err(|e| desc.err("mount", e))?;
     drop(dest);
     apply_propagation(ctx, desc, opts)?;
     apply_rec_attrs(ctx, desc, opts)
@@ -667,8 +737,12 @@ fn mount_cgroup(ctx: &MountCtx, opts: &MountOptions, desc: &Desc) -> Result<()> 
     let ro = opts.flags.contains(MsFlags::MS_RDONLY);
     if ro {
         let fd = reopen_dest(ctx, desc)?;
-        remount_bind(fd.as_fd(), DEFAULT_MOUNT_FLAGS | MsFlags::MS_RDONLY, MsFlags::empty())
-            .map_err(|e| desc.err("remount read-only", e))?;
+        remount_bind(
+            fd.as_fd(),
+            DEFAULT_MOUNT_FLAGS | MsFlags::MS_RDONLY,
+            MsFlags::empty(),
+        )
+        .map_err(|e| desc.err("remount read-only", e))?;
     }
     apply_propagation(ctx, desc, opts)
 }
@@ -677,7 +751,13 @@ fn mount_cgroup2(ctx: &MountCtx, opts: &MountOptions, desc: &Desc) -> Result<()>
     let dest = resolve_dest(ctx, desc, Create::Dir(0o755), Symlinks::FollowInRoot)?;
     check_proc_dest(ctx, desc, dest.as_fd(), false)?;
     let data = opts.data_string();
-    match mount_onto(Some(Path::new("cgroup2")), dest.as_fd(), Some("cgroup2"), opts.flags, data.as_deref()) {
+    match mount_onto(
+        Some(Path::new("cgroup2")),
+        dest.as_fd(),
+        Some("cgroup2"),
+        opts.flags,
+        data.as_deref(),
+    ) {
         Ok(()) => {}
         Err(Errno::EPERM | Errno::EBUSY) => {
             nix::mount::mount(
@@ -689,7 +769,8 @@ fn mount_cgroup2(ctx: &MountCtx, opts: &MountOptions, desc: &Desc) -> Result<()>
             )
             .map_err(|e| desc.err("bind /sys/fs/cgroup (cgroup2 fallback) for", e))?;
             let fd = reopen_dest(ctx, desc)?;
-            remount_bind(fd.as_fd(), opts.flags, opts.cleared).map_err(|e| desc.err("remount", e))?;
+            remount_bind(fd.as_fd(), opts.flags, opts.cleared)
+                .map_err(|e| desc.err("remount", e))?;
         }
         Err(e) => return Err(desc.err("mount", e)),
     }
@@ -713,7 +794,8 @@ pub struct Hierarchy {
 /// The host's hierarchies mounted directly under /sys/fs/cgroup, from the cgroup mounts
 /// podrun's parent already read before the fork (`cgroups::cgroup_mounts`).
 fn host_cgroup_hierarchies() -> Result<Vec<Hierarchy>> {
-    let mounts = crate::cgroups::cgroup_mounts().ok_or_else(|| Error::other("read /proc/self/mountinfo: failed"))?;
+    let mounts = crate::cgroups::cgroup_mounts()
+        .ok_or_else(|| Error::other("read /proc/self/mountinfo: failed"))?;
     Ok(mounts
         .iter()
         .filter(|m| m.mount_point.parent() == Some(Path::new("/sys/fs/cgroup")))
@@ -723,7 +805,12 @@ fn host_cgroup_hierarchies() -> Result<Vec<Hierarchy>> {
                 name,
                 mount_point: m.mount_point.clone(),
                 root: m.root.clone(),
-                fstype: if m.v1_controllers.is_some() { "cgroup" } else { "cgroup2" }.to_string(),
+                fstype: if m.v1_controllers.is_some() {
+                    "cgroup"
+                } else {
+                    "cgroup2"
+                }
+                .to_string(),
                 controllers: m.v1_controllers.clone().unwrap_or_default(),
             })
         })
@@ -732,7 +819,8 @@ fn host_cgroup_hierarchies() -> Result<Vec<Hierarchy>> {
 
 /// /proc/self/cgroup as (controllers, path); cgroup2 is the entry with no controllers.
 fn own_cgroups() -> Result<Vec<(Vec<String>, PathBuf)>> {
-    let text = std::fs::read_to_string("/proc/self/cgroup").map_err(|e| Error::io("read", "/proc/self/cgroup", e))?;
+    let text = std::fs::read_to_string("/proc/self/cgroup")
+        .map_err(|e| Error::io("read", "/proc/self/cgroup", e))?;
     Ok(parse_proc_cgroup(&text))
 }
 
@@ -743,7 +831,11 @@ pub fn parse_proc_cgroup(text: &str) -> Vec<(Vec<String>, PathBuf)> {
             let _id = parts.next()?;
             let ctrls = parts.next()?;
             let path = parts.next()?;
-            let ctrls = ctrls.split(',').filter(|c| !c.is_empty()).map(str::to_string).collect();
+            let ctrls = ctrls
+                .split(',')
+                .filter(|c| !c.is_empty())
+                .map(str::to_string)
+                .collect();
             Some((ctrls, PathBuf::from(path)))
         })
         .collect()
@@ -781,12 +873,24 @@ fn mount_cgroup_hierarchy(
     let flags = DEFAULT_MOUNT_FLAGS | (opts.flags & MsFlags::MS_RDONLY);
     if ctx.cgroupns {
         let data = (h.fstype == "cgroup").then(|| h.controllers.join(","));
-        let sub = Desc { src: h.fstype.clone(), ..sub };
-        return mount_onto(Some(Path::new(&h.fstype)), dest.as_fd(), Some(&h.fstype), flags, data.as_deref())
-            .map_err(|e| sub.err("mount", e));
+        let sub = Desc {
+            src: h.fstype.clone(),
+            ..sub
+        };
+        return mount_onto(
+            Some(Path::new(&h.fstype)),
+            dest.as_fd(),
+            Some(&h.fstype),
+            flags,
+            data.as_deref(),
+        )
+        .map_err(|e| sub.err("mount", e));
     }
     let source = own_cgroup_dir(h, own);
-    let sub = Desc { src: source.display().to_string(), ..sub };
+    let sub = Desc {
+        src: source.display().to_string(),
+        ..sub
+    };
     nix::mount::mount(
         Some(&source),
         &paths::proc_fd_path(dest.as_fd()),
@@ -858,8 +962,13 @@ fn unescape(s: &str) -> PathBuf {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
-            let v = (b[i + 1] - b'0') as u32 * 64 + (b[i + 2] - b'0') as u32 * 8 + (b[i + 3] - b'0') as u32;
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            let v = (b[i + 1] - b'0') as u32 * 64
+                + (b[i + 2] - b'0') as u32 * 8
+                + (b[i + 3] - b'0') as u32;
             out.push(v as u8);
             i += 4;
         } else {
@@ -901,25 +1010,51 @@ fn copy_entry(from: BorrowedFd<'_>, to: BorrowedFd<'_>, name: &std::ffi::CStr) -
     let perm = Mode::from_bits_truncate(st.st_mode & 0o7777);
     let nofollow = OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     if kind == SFlag::S_IFDIR {
-        nix::sys::stat::mkdirat(to, name, Mode::from_bits_truncate(0o700)).map_err(|e| Error::sys(op("mkdir"), e))?;
-        let src = openat(from, name, OFlag::O_RDONLY | OFlag::O_DIRECTORY | nofollow, Mode::empty())
-            .map_err(|e| Error::sys(op("open"), e))?;
-        let dst = openat(to, name, OFlag::O_RDONLY | OFlag::O_DIRECTORY | nofollow, Mode::empty())
-            .map_err(|e| Error::sys(op("open copy of"), e))?;
+        nix::sys::stat::mkdirat(to, name, Mode::from_bits_truncate(0o700))
+            .map_err(|e| Error::sys(op("mkdir"), e))?;
+        let src = openat(
+            from,
+            name,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | nofollow,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::sys(op("open"), e))?;
+        let dst = openat(
+            to,
+            name,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | nofollow,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::sys(op("open copy of"), e))?;
         copy_tree(src.as_fd(), dst.as_fd())?;
         nix::sys::stat::fchmod(&dst, perm).map_err(|e| Error::sys(op("chmod"), e))?;
     } else if kind == SFlag::S_IFREG {
-        let src = openat(from, name, OFlag::O_RDONLY | nofollow, Mode::empty()).map_err(|e| Error::sys(op("open"), e))?;
-        let dst = openat(to, name, OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | nofollow, perm)
-            .map_err(|e| Error::sys(op("create copy of"), e))?;
+        let src = openat(from, name, OFlag::O_RDONLY | nofollow, Mode::empty())
+            .map_err(|e| Error::sys(op("open"), e))?;
+        let dst = openat(
+            to,
+            name,
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | nofollow,
+            perm,
+        )
+        .map_err(|e| Error::sys(op("create copy of"), e))?;
         let (mut src, mut dst) = (std::fs::File::from(src), std::fs::File::from(dst));
-        std::io::copy(&mut src, &mut dst).map_err(|e| Error::io("tmpcopyup: copy", PathBuf::from(OsStr::from_bytes(name.to_bytes())), e))?;
+        std::io::copy(&mut src, &mut dst).map_err(|e| {
+            Error::io(
+                "tmpcopyup: copy",
+                PathBuf::from(OsStr::from_bytes(name.to_bytes())),
+                e,
+            )
+        })?;
         nix::sys::stat::fchmod(&dst, perm).map_err(|e| Error::sys(op("chmod"), e))?;
     } else if kind == SFlag::S_IFLNK {
-        let target = nix::fcntl::readlinkat(from, name).map_err(|e| Error::sys(op("readlink"), e))?;
-        nix::unistd::symlinkat(target.as_os_str(), to, name).map_err(|e| Error::sys(op("symlink"), e))?;
+        let target =
+            nix::fcntl::readlinkat(from, name).map_err(|e| Error::sys(op("readlink"), e))?;
+        nix::unistd::symlinkat(target.as_os_str(), to, name)
+            .map_err(|e| Error::sys(op("symlink"), e))?;
     } else {
-        nix::sys::stat::mknodat(to, name, kind, perm, st.st_rdev).map_err(|e| Error::sys(op("mknod"), e))?;
+        nix::sys::stat::mknodat(to, name, kind, perm, st.st_rdev)
+            .map_err(|e| Error::sys(op("mknod"), e))?;
     }
     nix::unistd::fchownat(
         to,
@@ -941,13 +1076,35 @@ mod tests {
 
     #[test]
     fn runc_default_options_parse() {
-        let o = parse_options("tmpfs", &opts(&["nosuid", "strictatime", "mode=755", "size=65536k"])).unwrap();
+        let o = parse_options(
+            "tmpfs",
+            &opts(&["nosuid", "strictatime", "mode=755", "size=65536k"]),
+        )
+        .unwrap();
         assert_eq!(o.flags, MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME);
         assert_eq!(o.data_string().as_deref(), Some("mode=755,size=65536k"));
-        let o = parse_options("devpts", &opts(&["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"])).unwrap();
+        let o = parse_options(
+            "devpts",
+            &opts(&[
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+                "gid=5",
+            ]),
+        )
+        .unwrap();
         assert_eq!(o.flags, MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC);
-        assert_eq!(o.data, opts(&["newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]));
-        let o = parse_options("cgroup", &opts(&["nosuid", "noexec", "nodev", "relatime", "ro"])).unwrap();
+        assert_eq!(
+            o.data,
+            opts(&["newinstance", "ptmxmode=0666", "mode=0620", "gid=5"])
+        );
+        let o = parse_options(
+            "cgroup",
+            &opts(&["nosuid", "noexec", "nodev", "relatime", "ro"]),
+        )
+        .unwrap();
         assert!(o.flags.contains(MsFlags::MS_RDONLY | MsFlags::MS_RELATIME));
     }
 
@@ -967,11 +1124,17 @@ mod tests {
 
     #[test]
     fn unknown_options_are_named() {
-        let e = parse_options("bind", &opts(&["rbind", "frobnicate"])).unwrap_err().to_string();
+        let e = parse_options("bind", &opts(&["rbind", "frobnicate"]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("frobnicate"), "{e}");
-        let e = parse_options("tmpfs", &opts(&["sizee=1m"])).unwrap_err().to_string();
+        let e = parse_options("tmpfs", &opts(&["sizee=1m"]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("sizee=1m") && e.contains("tmpfs"), "{e}");
-        let e = parse_options("none", &opts(&["bind", "idmap"])).unwrap_err().to_string();
+        let e = parse_options("none", &opts(&["bind", "idmap"]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("idmap"), "{e}");
         // Unknown filesystems get their options as data.
         let o = parse_options("overlay", &opts(&["lowerdir=/a", "upperdir=/b"])).unwrap();
@@ -996,8 +1159,20 @@ mod tests {
             fstype: "cgroup".into(),
             controllers: vec!["cpu".into(), "cpuacct".into()],
         };
-        assert_eq!(own_cgroup_dir(&h, &own), PathBuf::from("/sys/fs/cgroup/cpu,cpuacct/ctr"));
-        let h2 = Hierarchy { name: "unified".into(), mount_point: "/sys/fs/cgroup/unified".into(), root: "/".into(), fstype: "cgroup2".into(), controllers: vec![] };
-        assert_eq!(own_cgroup_dir(&h2, &own), PathBuf::from("/sys/fs/cgroup/unified/ctr2"));
+        assert_eq!(
+            own_cgroup_dir(&h, &own),
+            PathBuf::from("/sys/fs/cgroup/cpu,cpuacct/ctr")
+        );
+        let h2 = Hierarchy {
+            name: "unified".into(),
+            mount_point: "/sys/fs/cgroup/unified".into(),
+            root: "/".into(),
+            fstype: "cgroup2".into(),
+            controllers: vec![],
+        };
+        assert_eq!(
+            own_cgroup_dir(&h2, &own),
+            PathBuf::from("/sys/fs/cgroup/unified/ctr2")
+        );
     }
 }

@@ -104,7 +104,10 @@ pub fn bring_up_loopback() -> Result<()> {
     // SAFETY: socket(2) with constant arguments; the fd is owned right below.
     let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
     if raw < 0 {
-        return Err(Error::sys("socket(AF_INET) to bring up lo", nix::Error::last()));
+        return Err(Error::sys(
+            "socket(AF_INET) to bring up lo",
+            nix::Error::last(),
+        ));
     }
     // SAFETY: `raw` is a new socket that nothing else owns.
     let sock = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
@@ -141,9 +144,14 @@ mod tests {
     #[test]
     fn open_checks_type() {
         open_namespace(Path::new("/proc/self/ns/net"), LinuxNamespaceType::Network).unwrap();
-        let e = open_namespace(Path::new("/proc/self/ns/ipc"), LinuxNamespaceType::Network).unwrap_err();
-        assert!(e.to_string().contains("is a ipc namespace, not network"), "{e}");
-        let e = open_namespace(Path::new("/etc/hostname"), LinuxNamespaceType::Network).unwrap_err();
+        let e = open_namespace(Path::new("/proc/self/ns/ipc"), LinuxNamespaceType::Network)
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("is a ipc namespace, not network"),
+            "{e}"
+        );
+        let e =
+            open_namespace(Path::new("/etc/hostname"), LinuxNamespaceType::Network).unwrap_err();
         assert!(e.to_string().contains("not a namespace file"), "{e}");
         let e = open_namespace(Path::new("/nonexistent/ns"), LinuxNamespaceType::Uts).unwrap_err();
         assert!(e.to_string().contains("cannot open"), "{e}");

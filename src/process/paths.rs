@@ -57,7 +57,12 @@ pub fn open_dir(path: &Path) -> Result<OwnedFd> {
 
 /// Raw `openat2(2)`. Retries EAGAIN (the kernel asks for a retry when a rename raced the
 /// lookup) and EINTR.
-pub fn openat2(dirfd: BorrowedFd<'_>, path: &Path, flags: i32, resolve: u64) -> nix::Result<OwnedFd> {
+pub fn openat2(
+    dirfd: BorrowedFd<'_>,
+    path: &Path,
+    flags: i32,
+    resolve: u64,
+) -> nix::Result<OwnedFd> {
     let cpath = CString::new(path.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
     let mut how: libc::open_how = unsafe_zeroed_open_how();
     how.flags = (flags | libc::O_CLOEXEC) as u64;
@@ -167,7 +172,10 @@ impl Walk<'_> {
     }
 
     fn fail(&self, what: &str, e: Errno) -> Error {
-        Error::sys(format!("{what} (resolving {} in rootfs)", self.path.display()), e)
+        Error::sys(
+            format!("{what} (resolving {} in rootfs)", self.path.display()),
+            e,
+        )
     }
 
     fn run(&mut self, create: Create, symlinks: Symlinks) -> Result<OwnedFd> {
@@ -258,7 +266,11 @@ impl Walk<'_> {
             (true, Create::File(mode)) => openat(
                 self.cur(),
                 name,
-                OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+                OFlag::O_CREAT
+                    | OFlag::O_EXCL
+                    | OFlag::O_NOFOLLOW
+                    | OFlag::O_WRONLY
+                    | OFlag::O_CLOEXEC,
                 Mode::from_bits_truncate(mode),
             )
             .map(drop),
@@ -367,12 +379,26 @@ mod tests {
         symlink("/jump/baz/hosts", root.join("etc/hosts")).unwrap();
         symlink(outside.join("bar"), root.join("jump")).unwrap();
         let rfd = open_dir(&root).unwrap();
-        let fd = ensure_in_root(rfd.as_fd(), Path::new("/etc/hosts"), Create::File(0o644), Symlinks::FollowInRoot)
-            .unwrap();
-        let inside = root.join(outside.strip_prefix("/").unwrap()).join("bar/baz/hosts");
-        assert!(inside.is_file(), "expected {} to be created", inside.display());
+        let fd = ensure_in_root(
+            rfd.as_fd(),
+            Path::new("/etc/hosts"),
+            Create::File(0o644),
+            Symlinks::FollowInRoot,
+        )
+        .unwrap();
+        let inside = root
+            .join(outside.strip_prefix("/").unwrap())
+            .join("bar/baz/hosts");
+        assert!(
+            inside.is_file(),
+            "expected {} to be created",
+            inside.display()
+        );
         assert!(!outside.exists(), "created something outside the root");
-        assert_eq!(path_in_root(fd.as_fd(), &root).unwrap(), Path::new("/").join(inside.strip_prefix(&root).unwrap()));
+        assert_eq!(
+            path_in_root(fd.as_fd(), &root).unwrap(),
+            Path::new("/").join(inside.strip_prefix(&root).unwrap())
+        );
     }
 
     #[test]
@@ -381,16 +407,29 @@ mod tests {
         let root = t.0.join("rootfs");
         std::fs::create_dir_all(&root).unwrap();
         let rfd = open_dir(&root).unwrap();
-        let fd = ensure_in_root(rfd.as_fd(), Path::new("../../../esc/x"), Create::Dir(0o755), Symlinks::FollowInRoot)
-            .unwrap();
+        let fd = ensure_in_root(
+            rfd.as_fd(),
+            Path::new("../../../esc/x"),
+            Create::Dir(0o755),
+            Symlinks::FollowInRoot,
+        )
+        .unwrap();
         assert!(root.join("esc/x").is_dir());
         assert!(!t.0.join("esc").exists());
-        assert_eq!(path_in_root(fd.as_fd(), &root).unwrap(), PathBuf::from("/esc/x"));
+        assert_eq!(
+            path_in_root(fd.as_fd(), &root).unwrap(),
+            PathBuf::from("/esc/x")
+        );
 
         symlink("/elsewhere", root.join("proc")).unwrap();
-        let err = ensure_in_root(rfd.as_fd(), Path::new("/proc"), Create::Dir(0o555), Symlinks::Refuse)
-            .unwrap_err()
-            .to_string();
+        let err = ensure_in_root(
+            rfd.as_fd(),
+            Path::new("/proc"),
+            Create::Dir(0o555),
+            Symlinks::Refuse,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("symlink"), "{err}");
         assert!(!root.join("elsewhere").exists());
     }
@@ -399,11 +438,19 @@ mod tests {
     fn missing_path_without_create_is_enoent_and_file_through_file_is_enotdir() {
         let t = TempDir::new("enoent");
         let rfd = open_dir(&t.0).unwrap();
-        assert_eq!(open_in_root(rfd.as_fd(), Path::new("/nope"), Symlinks::FollowInRoot).unwrap_err(), Errno::ENOENT);
+        assert_eq!(
+            open_in_root(rfd.as_fd(), Path::new("/nope"), Symlinks::FollowInRoot).unwrap_err(),
+            Errno::ENOENT
+        );
         std::fs::write(t.0.join("file"), b"x").unwrap();
-        let err = ensure_in_root(rfd.as_fd(), Path::new("/file/below"), Create::Dir(0o755), Symlinks::FollowInRoot)
-            .unwrap_err()
-            .to_string();
+        let err = ensure_in_root(
+            rfd.as_fd(),
+            Path::new("/file/below"),
+            Create::Dir(0o755),
+            Symlinks::FollowInRoot,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("ENOTDIR"), "{err}");
     }
 
@@ -413,9 +460,14 @@ mod tests {
         symlink("/b", t.0.join("a")).unwrap();
         symlink("/a", t.0.join("b")).unwrap();
         let rfd = open_dir(&t.0).unwrap();
-        let err = create_path(rfd.as_fd(), Path::new("/a/x"), Create::Dir(0o755), Symlinks::FollowInRoot)
-            .unwrap_err()
-            .to_string();
+        let err = create_path(
+            rfd.as_fd(),
+            Path::new("/a/x"),
+            Create::Dir(0o755),
+            Symlinks::FollowInRoot,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("ELOOP"), "{err}");
     }
 }

@@ -34,14 +34,20 @@ pub struct RootfsConfig<'a> {
 /// Step 1: everything that happens while the host's filesystem is still visible.
 pub fn prepare_rootfs(cfg: &RootfsConfig) -> Result<()> {
     if !cfg.rootfs.is_absolute() {
-        return Err(Error::other(format!("rootfs {} is not an absolute path", cfg.rootfs.display())));
+        return Err(Error::other(format!(
+            "rootfs {} is not an absolute path",
+            cfg.rootfs.display()
+        )));
     }
     // Resolved fds are checked against this path, so it must be the kernel's spelling.
-    let rootfs = std::fs::canonicalize(cfg.rootfs).map_err(|e| Error::io("canonicalize rootfs", cfg.rootfs, e))?;
+    let rootfs = std::fs::canonicalize(cfg.rootfs)
+        .map_err(|e| Error::io("canonicalize rootfs", cfg.rootfs, e))?;
     let propagation = set_root_propagation(cfg.spec)?;
     // After a recursive slave or private change no mount is shared any more: no need to look
     // the parent mount up (a read of the whole mount table) to unshare it.
-    if !(propagation.contains(MsFlags::MS_REC) && propagation.intersects(MsFlags::MS_SLAVE | MsFlags::MS_PRIVATE)) {
+    if !(propagation.contains(MsFlags::MS_REC)
+        && propagation.intersects(MsFlags::MS_SLAVE | MsFlags::MS_PRIVATE))
+    {
         make_parent_mount_private(&rootfs)?;
     }
     bind_rootfs_onto_itself(&rootfs)?;
@@ -86,26 +92,43 @@ pub fn finish_rootfs(cfg: &RootfsConfig) -> Result<()> {
     let root = paths::open_dir(Path::new("/"))?;
     let linux = cfg.spec.linux().as_ref();
     let mut dev_null = None;
-    for p in linux.and_then(|l| l.readonly_paths().as_deref()).unwrap_or(&[]) {
+    for p in linux
+        .and_then(|l| l.readonly_paths().as_deref())
+        .unwrap_or(&[])
+    {
         readonly_path(root.as_fd(), Path::new(p))?;
     }
-    for p in linux.and_then(|l| l.masked_paths().as_deref()).unwrap_or(&[]) {
+    for p in linux
+        .and_then(|l| l.masked_paths().as_deref())
+        .unwrap_or(&[])
+    {
         mask_path(root.as_fd(), Path::new(p), &mut dev_null)?;
     }
     remount_readonly_mounts(root.as_fd(), cfg.spec)?;
-    if cfg.spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+    if cfg
+        .spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
         remount_root_readonly()?;
     }
     if let Some(p) = root_propagation(cfg.spec)? {
-        nix::mount::mount(None::<&str>, "/", None::<&str>, p, None::<&str>)
-            .map_err(|e| Error::sys(format!("set propagation {p:?} of / (rootfsPropagation)"), e))?;
+        nix::mount::mount(None::<&str>, "/", None::<&str>, p, None::<&str>).map_err(|e| {
+            Error::sys(format!("set propagation {p:?} of / (rootfsPropagation)"), e)
+        })?;
     }
     Ok(())
 }
 
 /// `linux.rootfsPropagation` as MS_* flags, None when unset.
 fn root_propagation(spec: &oci_spec::runtime::Spec) -> Result<Option<MsFlags>> {
-    let Some(p) = spec.linux().as_ref().and_then(|l| l.rootfs_propagation().clone()) else {
+    let Some(p) = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().clone())
+    else {
         return Ok(None);
     };
     let flags = match p.as_str() {
@@ -145,11 +168,25 @@ fn make_parent_mount_private(rootfs: &Path) -> Result<()> {
         .filter(|m| rootfs.starts_with(&m.mount_point))
         .max_by_key(|m| m.mount_point.as_os_str().len());
     let Some(parent) = parent else {
-        return Err(Error::other(format!("no mount holds the rootfs {}", rootfs.display())));
+        return Err(Error::other(format!(
+            "no mount holds the rootfs {}",
+            rootfs.display()
+        )));
     };
     if parent.optional.iter().any(|o| o.starts_with("shared:")) {
-        nix::mount::mount(None::<&str>, &parent.mount_point, None::<&str>, MsFlags::MS_PRIVATE, None::<&str>)
-            .map_err(|e| Error::sys(format!("make parent mount {} private", parent.mount_point.display()), e))?;
+        nix::mount::mount(
+            None::<&str>,
+            &parent.mount_point,
+            None::<&str>,
+            MsFlags::MS_PRIVATE,
+            None::<&str>,
+        )
+        .map_err(|e| {
+            Error::sys(
+                format!("make parent mount {} private", parent.mount_point.display()),
+                e,
+            )
+        })?;
     }
     Ok(())
 }
@@ -188,8 +225,12 @@ fn in_user_namespace(spec: &oci_spec::runtime::Spec) -> bool {
 }
 
 fn open_dir_rdonly(path: &Path) -> Result<OwnedFd> {
-    nix::fcntl::open(path, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(|e| Error::sys(format!("open {}", path.display()), e))
+    nix::fcntl::open(
+        path,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::sys(format!("open {}", path.display()), e))
 }
 
 /// pivot_root(".", ".") from inside the rootfs (no directory needed for the old root), then
@@ -197,11 +238,19 @@ fn open_dir_rdonly(path: &Path) -> Result<OwnedFd> {
 fn pivot_root(rootfs: &Path) -> Result<()> {
     let old_root = open_dir_rdonly(Path::new("/"))?;
     let new_root = open_dir_rdonly(rootfs)?;
-    nix::unistd::fchdir(&new_root).map_err(|e| Error::sys(format!("fchdir {}", rootfs.display()), e))?;
-    nix::unistd::pivot_root(".", ".").map_err(|e| Error::sys(format!("pivot_root {}", rootfs.display()), e))?;
+    nix::unistd::fchdir(&new_root)
+        .map_err(|e| Error::sys(format!("fchdir {}", rootfs.display()), e))?;
+    nix::unistd::pivot_root(".", ".")
+        .map_err(|e| Error::sys(format!("pivot_root {}", rootfs.display()), e))?;
     nix::unistd::fchdir(&old_root).map_err(|e| Error::sys("fchdir old root", e))?;
-    nix::mount::mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
-        .map_err(|e| Error::sys("make old root rslave", e))?;
+    nix::mount::mount(
+        None::<&str>,
+        ".",
+        None::<&str>,
+        MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| Error::sys("make old root rslave", e))?;
     nix::mount::umount2(".", MntFlags::MNT_DETACH).map_err(|e| Error::sys("detach old root", e))?;
     nix::unistd::chdir("/").map_err(|e| Error::sys("chdir /", e))
 }
@@ -211,8 +260,14 @@ fn pivot_root(rootfs: &Path) -> Result<()> {
 fn move_root(rootfs: &Path) -> Result<()> {
     nix::unistd::chdir(rootfs).map_err(|e| Error::sys(format!("chdir {}", rootfs.display()), e))?;
     hide_host_proc_and_sysfs(rootfs)?;
-    nix::mount::mount(Some(rootfs), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
-        .map_err(|e| Error::sys(format!("move mount {} onto /", rootfs.display()), e))?;
+    nix::mount::mount(
+        Some(rootfs),
+        "/",
+        None::<&str>,
+        MsFlags::MS_MOVE,
+        None::<&str>,
+    )
+    .map_err(|e| Error::sys(format!("move mount {} onto /", rootfs.display()), e))?;
     nix::unistd::chroot(".").map_err(|e| Error::sys(format!("chroot {}", rootfs.display()), e))?;
     nix::unistd::chdir("/").map_err(|e| Error::sys("chdir /", e))
 }
@@ -228,7 +283,13 @@ fn hide_host_proc_and_sysfs(rootfs: &Path) -> Result<()> {
     // Deepest first, so a parent's detach does not hide a child we still want to handle.
     targets.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
     for p in targets {
-        match nix::mount::mount(None::<&str>, &p, None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>) {
+        match nix::mount::mount(
+            None::<&str>,
+            &p,
+            None::<&str>,
+            MsFlags::MS_SLAVE | MsFlags::MS_REC,
+            None::<&str>,
+        ) {
             Ok(()) => {}
             Err(Errno::ENOENT) => continue,
             Err(e) => return Err(Error::sys(format!("make {} rslave", p.display()), e)),
@@ -236,8 +297,14 @@ fn hide_host_proc_and_sysfs(rootfs: &Path) -> Result<()> {
         match nix::mount::umount2(&p, MntFlags::MNT_DETACH) {
             Ok(()) | Err(Errno::ENOENT) => {}
             Err(Errno::EINVAL | Errno::EPERM) => {
-                nix::mount::mount(Some("tmpfs"), &p, Some("tmpfs"), MsFlags::empty(), None::<&str>)
-                    .map_err(|e| Error::sys(format!("cover {} with tmpfs", p.display()), e))?;
+                nix::mount::mount(
+                    Some("tmpfs"),
+                    &p,
+                    Some("tmpfs"),
+                    MsFlags::empty(),
+                    None::<&str>,
+                )
+                .map_err(|e| Error::sys(format!("cover {} with tmpfs", p.display()), e))?;
             }
             Err(e) => return Err(Error::sys(format!("unmount {}", p.display()), e)),
         }
@@ -246,7 +313,8 @@ fn hide_host_proc_and_sysfs(rootfs: &Path) -> Result<()> {
 }
 
 fn check_cwd_is_root() -> Result<()> {
-    let cwd = nix::unistd::getcwd().map_err(|e| Error::sys("getcwd after entering the rootfs", e))?;
+    let cwd =
+        nix::unistd::getcwd().map_err(|e| Error::sys("getcwd after entering the rootfs", e))?;
     if cwd != Path::new("/") {
         return Err(Error::other(format!(
             "working directory after entering the rootfs is {}, not /",
@@ -258,7 +326,8 @@ fn check_cwd_is_root() -> Result<()> {
 
 /// std fds that are the host's /dev/null are pointed at the container's /dev/null (runc).
 fn reopen_dev_null() -> Result<()> {
-    let null = match nix::fcntl::open("/dev/null", OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty()) {
+    let null = match nix::fcntl::open("/dev/null", OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
+    {
         Ok(fd) => fd,
         Err(Errno::ENOENT) => return Ok(()),
         Err(e) => return Err(Error::sys("open /dev/null in the container", e)),
@@ -272,7 +341,10 @@ fn reopen_dev_null() -> Result<()> {
         if is_chr && st.st_rdev == null_st.st_rdev {
             // SAFETY: dup3 onto a std fd the process owns; both fds are valid.
             if unsafe { libc::dup3(null.as_raw_fd(), fd, 0) } < 0 {
-                return Err(Error::sys(format!("dup3 /dev/null onto fd {fd}"), Errno::last()));
+                return Err(Error::sys(
+                    format!("dup3 /dev/null onto fd {fd}"),
+                    Errno::last(),
+                ));
             }
         }
     }
@@ -301,14 +373,22 @@ fn readonly_path(root: BorrowedFd<'_>, path: &Path) -> Result<()> {
         Err(e) => return Err(Error::sys(op("open"), e)),
     };
     let target = mount_target(fd.as_fd(), path);
-    nix::mount::mount(Some(&target), &target, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-        .map_err(|e| Error::sys(op("bind"), e))?;
+    nix::mount::mount(
+        Some(&target),
+        &target,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| Error::sys(op("bind"), e))?;
     drop(fd);
-    let fd = paths::open_in_root(root, path, Symlinks::FollowInRoot).map_err(|e| Error::sys(op("reopen"), e))?;
+    let fd = paths::open_in_root(root, path, Symlinks::FollowInRoot)
+        .map_err(|e| Error::sys(op("reopen"), e))?;
     match mounts::mount_setattr(fd.as_fd(), true, 0x1, 0) {
         Ok(()) => Ok(()),
         Err(Errno::ENOSYS) => {
-            let locked = mounts::locked_flags(fd.as_fd()).map_err(|e| Error::sys(op("statfs"), e))?;
+            let locked =
+                mounts::locked_flags(fd.as_fd()).map_err(|e| Error::sys(op("statfs"), e))?;
             let keep = locked & (MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
             nix::mount::mount(
                 None::<&str>,
@@ -335,15 +415,29 @@ fn mask_path(root: BorrowedFd<'_>, path: &Path, dev_null: &mut Option<OwnedFd>) 
     let st = fstat(&fd).map_err(|e| Error::sys(op("stat"), e))?;
     let target = mount_target(fd.as_fd(), path);
     if SFlag::from_bits_truncate(st.st_mode & libc::S_IFMT) == SFlag::S_IFDIR {
-        return nix::mount::mount(Some("tmpfs"), &target, Some("tmpfs"), MsFlags::MS_RDONLY, None::<&str>)
-            .map_err(|e| Error::sys(op("mount read-only tmpfs (type tmpfs) over"), e));
+        return nix::mount::mount(
+            Some("tmpfs"),
+            &target,
+            Some("tmpfs"),
+            MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+        .map_err(|e| Error::sys(op("mount read-only tmpfs (type tmpfs) over"), e));
     }
     if dev_null.is_none() {
         *dev_null = Some(devices::open_dev_null(root)?);
     }
-    let null = dev_null.as_ref().map(|n| mount_target(n.as_fd(), Path::new("/dev/null")));
-    nix::mount::mount(null.as_deref(), &target, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-        .map_err(|e| Error::sys(op("bind /dev/null (type bind) over"), e))
+    let null = dev_null
+        .as_ref()
+        .map(|n| mount_target(n.as_fd(), Path::new("/dev/null")));
+    nix::mount::mount(
+        null.as_deref(),
+        &target,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| Error::sys(op("bind /dev/null (type bind) over"), e))
 }
 
 /// tmpfs mounts and /dev asked to be read-only were mounted read-write (to populate them);
@@ -359,8 +453,12 @@ fn remount_readonly_mounts(root: BorrowedFd<'_>, spec: &oci_spec::runtime::Spec)
             continue;
         }
         let dest = m.destination();
-        let fd = paths::open_in_root(root, dest, Symlinks::FollowInRoot)
-            .map_err(|e| Error::sys(format!("open {} to remount it read-only", dest.display()), e))?;
+        let fd = paths::open_in_root(root, dest, Symlinks::FollowInRoot).map_err(|e| {
+            Error::sys(
+                format!("open {} to remount it read-only", dest.display()),
+                e,
+            )
+        })?;
         let flags = opts.flags - MsFlags::MS_REMOUNT;
         nix::mount::mount(
             None::<&str>,
@@ -369,7 +467,12 @@ fn remount_readonly_mounts(root: BorrowedFd<'_>, spec: &oci_spec::runtime::Spec)
             flags | MsFlags::MS_REMOUNT | MsFlags::MS_BIND,
             None::<&str>,
         )
-        .map_err(|e| Error::sys(format!("remount {} (type {typ}) read-only", dest.display()), e))?;
+        .map_err(|e| {
+            Error::sys(
+                format!("remount {} (type {typ}) read-only", dest.display()),
+                e,
+            )
+        })?;
     }
     Ok(())
 }
@@ -381,9 +484,16 @@ fn remount_root_readonly() -> Result<()> {
         Ok(()) => Ok(()),
         Err(Errno::EPERM) => {
             let root = paths::open_dir(Path::new("/"))?;
-            let locked = mounts::locked_flags(root.as_fd()).map_err(|e| Error::sys("statvfs /", e))?;
-            nix::mount::mount(None::<&str>, "/", None::<&str>, flags | locked, None::<&str>)
-                .map_err(|e| Error::sys("remount / read-only", e))
+            let locked =
+                mounts::locked_flags(root.as_fd()).map_err(|e| Error::sys("statvfs /", e))?;
+            nix::mount::mount(
+                None::<&str>,
+                "/",
+                None::<&str>,
+                flags | locked,
+                None::<&str>,
+            )
+            .map_err(|e| Error::sys("remount / read-only", e))
         }
         Err(e) => Err(Error::sys("remount / read-only", e)),
     }
@@ -406,7 +516,8 @@ pub(crate) mod testutil {
         pub fn new(tag: &str) -> TempDir {
             static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
             let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            let path = std::env::temp_dir().join(format!("podrun-test-{tag}-{}-{n}", std::process::id()));
+            let path =
+                std::env::temp_dir().join(format!("podrun-test-{tag}-{}-{n}", std::process::id()));
             let _ = std::fs::remove_dir_all(&path);
             std::fs::create_dir_all(&path).expect("create temp dir");
             TempDir { path }
@@ -435,7 +546,8 @@ pub(crate) mod testutil {
             nix::unistd::ForkResult::Child => {
                 drop(r);
                 let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).map_err(|e| format!("unshare: {e}"))?;
+                    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+                        .map_err(|e| format!("unshare: {e}"))?;
                     nix::mount::mount(
                         None::<&str>,
                         "/",
@@ -499,22 +611,41 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn cfg<'a>(spec: &'a oci_spec::runtime::Spec, rootfs: &'a Path, bundle: &'a Path, no_pivot: bool) -> RootfsConfig<'a> {
-        RootfsConfig { spec, rootfs, bundle, no_pivot }
+    fn cfg<'a>(
+        spec: &'a oci_spec::runtime::Spec,
+        rootfs: &'a Path,
+        bundle: &'a Path,
+        no_pivot: bool,
+    ) -> RootfsConfig<'a> {
+        RootfsConfig {
+            spec,
+            rootfs,
+            bundle,
+            no_pivot,
+        }
     }
 
     fn fs_magic(p: &Path) -> Result<nix::sys::statfs::FsType, String> {
-        nix::sys::statfs::statfs(p).map(|s| s.filesystem_type()).map_err(|e| format!("statfs {}: {e}", p.display()))
+        nix::sys::statfs::statfs(p)
+            .map(|s| s.filesystem_type())
+            .map_err(|e| format!("statfs {}: {e}", p.display()))
     }
 
     fn check(cond: bool, what: &str) -> Result<(), String> {
-        if cond { Ok(()) } else { Err(what.to_string()) }
+        if cond {
+            Ok(())
+        } else {
+            Err(what.to_string())
+        }
     }
 
     fn expect_erofs(p: &Path) -> Result<(), String> {
         match std::fs::write(p, b"x") {
             Err(e) if errno_of(&e) == Some(Errno::EROFS) => Ok(()),
-            other => Err(format!("write {}: expected EROFS, got {other:?}", p.display())),
+            other => Err(format!(
+                "write {}: expected EROFS, got {other:?}",
+                p.display()
+            )),
         }
     }
 
@@ -538,15 +669,25 @@ mod tests {
             expect_erofs(&rootfs.join("mnt/data/new"))?;
             let got = std::fs::read(rootfs.join("etc/conf")).map_err(|e| e.to_string())?;
             check(got == b"hi", "file bind content")?;
-            std::fs::write(rootfs.join("mnt/rw/written"), b"w").map_err(|e| format!("rw bind: {e}"))?;
+            std::fs::write(rootfs.join("mnt/rw/written"), b"w")
+                .map_err(|e| format!("rw bind: {e}"))?;
             let mi = mounts::read_mountinfo().map_err(|e| e.to_string())?;
-            let unb = mi.iter().find(|m| m.mount_point == rootfs.join("mnt/unb")).ok_or("no /mnt/unb mount")?;
-            check(unb.optional.iter().any(|o| o == "unbindable"), &format!("propagation {:?}", unb.optional))?;
+            let unb = mi
+                .iter()
+                .find(|m| m.mount_point == rootfs.join("mnt/unb"))
+                .ok_or("no /mnt/unb mount")?;
+            check(
+                unb.optional.iter().any(|o| o == "unbindable"),
+                &format!("propagation {:?}", unb.optional),
+            )?;
             Ok(String::new())
         });
         assert_eq!(res, Ok(String::new()));
         assert!(src.join("written").exists());
-        assert!(rootfs.join("etc/conf").is_file(), "file mount point created");
+        assert!(
+            rootfs.join("etc/conf").is_file(),
+            "file mount point created"
+        );
     }
 
     #[test]
@@ -559,12 +700,18 @@ mod tests {
         let res = in_child(|| {
             prepare_rootfs(&cfg(&spec, &rootfs, &t.path, false)).map_err(|e| e.to_string())?;
             let p = rootfs.join("scratch");
-            check(fs_magic(&p)? == nix::sys::statfs::TMPFS_MAGIC, "scratch is tmpfs")?;
+            check(
+                fs_magic(&p)? == nix::sys::statfs::TMPFS_MAGIC,
+                "scratch is tmpfs",
+            )?;
             let s = nix::sys::statfs::statfs(&p).map_err(|e| e.to_string())?;
             let bytes = s.blocks() * s.block_size() as u64;
             check(bytes == 1 << 20, &format!("size {bytes}"))?;
             let st = nix::sys::stat::stat(&p).map_err(|e| e.to_string())?;
-            check(st.st_mode & 0o7777 == 0o1777, &format!("mode {:o}", st.st_mode & 0o7777))?;
+            check(
+                st.st_mode & 0o7777 == 0o1777,
+                &format!("mode {:o}", st.st_mode & 0o7777),
+            )?;
             Ok(String::new())
         });
         assert_eq!(res, Ok(String::new()));
@@ -582,7 +729,10 @@ mod tests {
         ]}));
         let res = in_child(|| {
             prepare_rootfs(&cfg(&spec, &rootfs, &t.path, false)).map_err(|e| e.to_string())?;
-            check(fs_magic(&rootfs.join("etc"))? == nix::sys::statfs::TMPFS_MAGIC, "etc is tmpfs")?;
+            check(
+                fs_magic(&rootfs.join("etc"))? == nix::sys::statfs::TMPFS_MAGIC,
+                "etc is tmpfs",
+            )?;
             let got = std::fs::read(rootfs.join("etc/passwd")).map_err(|e| e.to_string())?;
             check(got == b"root:x:0:0", "copied content")?;
             let l = std::fs::read_link(rootfs.join("etc/sub/link")).map_err(|e| e.to_string())?;
@@ -591,7 +741,10 @@ mod tests {
             Ok(String::new())
         });
         assert_eq!(res, Ok(String::new()));
-        assert!(!rootfs.join("etc/new").exists(), "write went to the tmpfs, not the rootfs");
+        assert!(
+            !rootfs.join("etc/new").exists(),
+            "write went to the tmpfs, not the rootfs"
+        );
     }
 
     fn standard_mounts() -> serde_json::Value {
@@ -613,18 +766,36 @@ mod tests {
         ]}}));
         let res = in_child(|| {
             prepare_rootfs(&cfg(&spec, &rootfs, &t.path, false)).map_err(|e| e.to_string())?;
-            check(fs_magic(&rootfs.join("proc"))? == nix::sys::statfs::PROC_SUPER_MAGIC, "proc is procfs")?;
+            check(
+                fs_magic(&rootfs.join("proc"))? == nix::sys::statfs::PROC_SUPER_MAGIC,
+                "proc is procfs",
+            )?;
             let st = nix::sys::stat::lstat(&rootfs.join("dev/null")).map_err(|e| e.to_string())?;
-            check(st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == libc::makedev(1, 3), "dev/null 1:3")?;
-            check(st.st_mode & 0o777 == 0o666, &format!("dev/null mode {:o}", st.st_mode))?;
+            check(
+                st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == libc::makedev(1, 3),
+                "dev/null 1:3",
+            )?;
+            check(
+                st.st_mode & 0o777 == 0o666,
+                &format!("dev/null mode {:o}", st.st_mode),
+            )?;
             let st = nix::sys::stat::lstat(&rootfs.join("dev/fuse")).map_err(|e| e.to_string())?;
-            check(st.st_rdev == libc::makedev(10, 229) && st.st_mode & 0o777 == 0o600 && st.st_uid == 7 && st.st_gid == 8, "dev/fuse")?;
+            check(
+                st.st_rdev == libc::makedev(10, 229)
+                    && st.st_mode & 0o777 == 0o600
+                    && st.st_uid == 7
+                    && st.st_gid == 8,
+                "dev/fuse",
+            )?;
             let l = std::fs::read_link(rootfs.join("dev/ptmx")).map_err(|e| e.to_string())?;
             check(l == Path::new("pts/ptmx"), "ptmx link")?;
             let l = std::fs::read_link(rootfs.join("dev/fd")).map_err(|e| e.to_string())?;
             check(l == Path::new("/proc/self/fd"), "fd link")?;
             check(rootfs.join("dev/pts/ptmx").exists(), "devpts mounted")?;
-            check(fs_magic(&rootfs.join("dev/shm"))? == nix::sys::statfs::TMPFS_MAGIC, "shm")?;
+            check(
+                fs_magic(&rootfs.join("dev/shm"))? == nix::sys::statfs::TMPFS_MAGIC,
+                "shm",
+            )?;
             Ok(String::new())
         });
         assert_eq!(res, Ok(String::new()));
@@ -639,7 +810,10 @@ mod tests {
             "linux": {"devices": [{"path": "/proc/sys/vm/drop_caches", "type": "c", "major": 1, "minor": 3}]}
         }));
         let e = prepare_err(&spec, &rootfs, &t.path);
-        assert!(e.contains("/proc/sys/vm/drop_caches") && e.contains("procfs"), "{e}");
+        assert!(
+            e.contains("/proc/sys/vm/drop_caches") && e.contains("procfs"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -654,7 +828,9 @@ mod tests {
         let spec = spec(json!({"mounts": [
             {"destination": "/etc/hosts", "type": "bind", "source": t.path.join("hosts.src"), "options": ["bind", "ro"]}
         ]}));
-        let landed = rootfs.join(host_dir.strip_prefix("/").unwrap()).join("bar/baz/hosts");
+        let landed = rootfs
+            .join(host_dir.strip_prefix("/").unwrap())
+            .join("bar/baz/hosts");
         let res = in_child(|| {
             prepare_rootfs(&cfg(&spec, &rootfs, &t.path, false)).map_err(|e| e.to_string())?;
             let got = std::fs::read(&landed).map_err(|e| format!("{}: {e}", landed.display()))?;
@@ -677,7 +853,10 @@ mod tests {
         ]}));
         let res = in_child(|| {
             prepare_rootfs(&cfg(&spec, &rootfs, &t.path, false)).map_err(|e| e.to_string())?;
-            check(fs_magic(&rootfs.join(&name))? == nix::sys::statfs::TMPFS_MAGIC, "tmpfs inside")?;
+            check(
+                fs_magic(&rootfs.join(&name))? == nix::sys::statfs::TMPFS_MAGIC,
+                "tmpfs inside",
+            )?;
             check(!Path::new("/").join(&name).exists(), "created at host /")?;
             Ok(String::new())
         });
@@ -700,13 +879,19 @@ mod tests {
         std::fs::remove_dir(rootfs.join("proc")).unwrap();
         std::fs::create_dir_all(rootfs.join("fakeproc")).unwrap();
         std::os::unix::fs::symlink("/fakeproc", rootfs.join("proc")).unwrap();
-        let spec = spec(json!({"mounts": [{"destination": "/proc", "type": "proc", "source": "proc"}]}));
+        let spec =
+            spec(json!({"mounts": [{"destination": "/proc", "type": "proc", "source": "proc"}]}));
         let e = prepare_err(&spec, &rootfs, &t.path);
-        assert!(e.contains("symlink") && e.contains("/proc") && e.contains("proc"), "{e}");
+        assert!(
+            e.contains("symlink") && e.contains("/proc") && e.contains("proc"),
+            "{e}"
+        );
         // sysfs too.
         std::fs::remove_dir(rootfs.join("sys")).unwrap();
         std::os::unix::fs::symlink("/fakeproc", rootfs.join("sys")).unwrap();
-        let spec2 = super::testutil::spec(json!({"mounts": [{"destination": "/sys", "type": "sysfs", "source": "sysfs"}]}));
+        let spec2 = super::testutil::spec(
+            json!({"mounts": [{"destination": "/sys", "type": "sysfs", "source": "sysfs"}]}),
+        );
         let e = prepare_err(&spec2, &rootfs, &t.path);
         assert!(e.contains("symlink") && e.contains("/sys"), "{e}");
     }
@@ -734,7 +919,8 @@ mod tests {
         let e = prepare_err(&spec1, &rootfs, &t.path);
         assert!(e.contains("inside /proc"), "{e}");
         // Non-proc filesystems on /proc are refused.
-        let spec2 = spec(json!({"mounts": [{"destination": "/proc", "type": "tmpfs", "source": "tmpfs"}]}));
+        let spec2 =
+            spec(json!({"mounts": [{"destination": "/proc", "type": "tmpfs", "source": "tmpfs"}]}));
         let e = prepare_err(&spec2, &rootfs, &t.path);
         assert!(e.contains("inside /proc"), "{e}");
         let ok = spec(json!({"mounts": [
@@ -754,15 +940,29 @@ mod tests {
     fn errors_name_the_mount_and_the_option() {
         let t = TempDir::new("errs");
         let rootfs = make_rootfs(&t.path);
-        let spec1 = spec(json!({"mounts": [{"destination": "/x", "type": "tmpfs", "source": "tmpfs", "options": ["bogus"]}]}));
+        let spec1 = spec(
+            json!({"mounts": [{"destination": "/x", "type": "tmpfs", "source": "tmpfs", "options": ["bogus"]}]}),
+        );
         let e = prepare_err(&spec1, &rootfs, &t.path);
-        assert!(e.contains("bogus") && e.contains("/x") && e.contains("tmpfs"), "{e}");
-        let spec2 = spec(json!({"mounts": [{"destination": "/y", "type": "bind", "source": "/nonexistent-podrun", "options": ["bind"]}]}));
+        assert!(
+            e.contains("bogus") && e.contains("/x") && e.contains("tmpfs"),
+            "{e}"
+        );
+        let spec2 = spec(
+            json!({"mounts": [{"destination": "/y", "type": "bind", "source": "/nonexistent-podrun", "options": ["bind"]}]}),
+        );
         let e = prepare_err(&spec2, &rootfs, &t.path);
-        assert!(e.contains("/nonexistent-podrun on /y (type bind)") && e.contains("ENOENT"), "{e}");
-        let spec3 = spec(json!({"mounts": [{"destination": "/z", "type": "nosuchfs", "source": "none"}]}));
+        assert!(
+            e.contains("/nonexistent-podrun on /y (type bind)") && e.contains("ENOENT"),
+            "{e}"
+        );
+        let spec3 =
+            spec(json!({"mounts": [{"destination": "/z", "type": "nosuchfs", "source": "none"}]}));
         let e = prepare_err(&spec3, &rootfs, &t.path);
-        assert!(e.contains("mount none on /z (type nosuchfs)") && e.contains("ENODEV"), "{e}");
+        assert!(
+            e.contains("mount none on /z (type nosuchfs)") && e.contains("ENODEV"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -781,15 +981,22 @@ mod tests {
         let res = in_child(|| {
             prepare_rootfs(&cfg(&spec, &rootfs, &t.path, false)).map_err(|e| e.to_string())?;
             let cg = rootfs.join("sys/fs/cgroup");
-            check(fs_magic(&rootfs.join("sys"))? == nix::sys::statfs::SYSFS_MAGIC, "sysfs")?;
+            check(
+                fs_magic(&rootfs.join("sys"))? == nix::sys::statfs::SYSFS_MAGIC,
+                "sysfs",
+            )?;
             for name in &host_entries {
                 let p = cg.join(name);
                 let m = fs_magic(&p)?;
                 check(
-                    m == nix::sys::statfs::CGROUP_SUPER_MAGIC || m == nix::sys::statfs::CGROUP2_SUPER_MAGIC,
+                    m == nix::sys::statfs::CGROUP_SUPER_MAGIC
+                        || m == nix::sys::statfs::CGROUP2_SUPER_MAGIC,
                     &format!("{} is not a cgroup fs", p.display()),
                 )?;
-                check(p.join("cgroup.procs").exists(), &format!("{}/cgroup.procs", p.display()))?;
+                check(
+                    p.join("cgroup.procs").exists(),
+                    &format!("{}/cgroup.procs", p.display()),
+                )?;
             }
             expect_erofs(&cg.join("newfile"))?;
             Ok(host_entries.len().to_string())
@@ -809,14 +1016,24 @@ mod tests {
             "linux": {"namespaces": [{"type": "mount"}, {"type": "cgroup"}]}
         }));
         let res = in_child(|| {
-            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP).map_err(|e| format!("unshare cgroupns: {e}"))?;
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+                .map_err(|e| format!("unshare cgroupns: {e}"))?;
             prepare_rootfs(&cfg(&spec, &rootfs, &t.path, false)).map_err(|e| e.to_string())?;
             let cg = rootfs.join("sys/fs/cgroup");
             let mi = mounts::read_mountinfo().map_err(|e| e.to_string())?;
             let mut n = 0;
-            for m in mi.iter().filter(|m| m.mount_point.parent() == Some(cg.as_path())) {
-                check(m.fstype == "cgroup" || m.fstype == "cgroup2", &format!("{:?}", m))?;
-                check(m.root == Path::new("/"), &format!("fresh mount expected: {:?}", m))?;
+            for m in mi
+                .iter()
+                .filter(|m| m.mount_point.parent() == Some(cg.as_path()))
+            {
+                check(
+                    m.fstype == "cgroup" || m.fstype == "cgroup2",
+                    &format!("{:?}", m),
+                )?;
+                check(
+                    m.root == Path::new("/"),
+                    &format!("fresh mount expected: {:?}", m),
+                )?;
                 n += 1;
             }
             check(n > 0, "no cgroup hierarchies mounted")?;
@@ -855,17 +1072,29 @@ mod tests {
             finish_rootfs(&c).map_err(|e| format!("finish: {e}"))?;
             let marker = std::fs::read("/marker").map_err(|e| format!("/marker: {e}"))?;
             check(marker == b"inside", "marker")?;
-            check(std::env::current_dir().ok().as_deref() == Some(Path::new("/")), "cwd /")?;
+            check(
+                std::env::current_dir().ok().as_deref() == Some(Path::new("/")),
+                "cwd /",
+            )?;
             check(!host_path.exists(), "host path of rootfs visible inside")?;
             let mi = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| e.to_string())?;
             if !no_pivot {
-                check(!mi.contains("/sys/fs/cgroup"), "old root mounts still attached")?;
+                check(
+                    !mi.contains("/sys/fs/cgroup"),
+                    "old root mounts still attached",
+                )?;
             }
-            let tl = std::fs::read("/proc/timer_list").map_err(|e| format!("read timer_list: {e}"))?;
+            let tl =
+                std::fs::read("/proc/timer_list").map_err(|e| format!("read timer_list: {e}"))?;
             check(tl.is_empty(), "timer_list masked")?;
-            let n = std::fs::read_dir("/proc/fs").map_err(|e| e.to_string())?.count();
+            let n = std::fs::read_dir("/proc/fs")
+                .map_err(|e| e.to_string())?
+                .count();
             check(n == 0, "proc/fs masked")?;
-            check(fs_magic(Path::new("/proc/fs"))? == nix::sys::statfs::TMPFS_MAGIC, "proc/fs is a tmpfs")?;
+            check(
+                fs_magic(Path::new("/proc/fs"))? == nix::sys::statfs::TMPFS_MAGIC,
+                "proc/fs is a tmpfs",
+            )?;
             expect_erofs(Path::new("/proc/fs/x"))?;
             expect_erofs(Path::new("/data/x"))?;
             expect_erofs(Path::new("/data/sub/x"))?;
@@ -897,7 +1126,10 @@ mod tests {
             // Writing "x" would be rejected (EINVAL) even if the mount were writable: harmless.
             expect_erofs(Path::new("/proc/sys/vm/drop_caches"))?;
             expect_erofs(Path::new("/sys/fs/cgroup/x"))?;
-            check(fs_magic(Path::new("/sys"))? == nix::sys::statfs::SYSFS_MAGIC, "sysfs")?;
+            check(
+                fs_magic(Path::new("/sys"))? == nix::sys::statfs::SYSFS_MAGIC,
+                "sysfs",
+            )?;
             std::fs::write("/dev/shm/x", b"x").map_err(|e| format!("/dev/shm: {e}"))?;
             let tl = std::fs::read("/proc/timer_list").map_err(|e| e.to_string())?;
             check(tl.is_empty(), "timer_list masked")?;
@@ -934,7 +1166,10 @@ mod tests {
             let k = std::fs::read("/proc/timer_list").map_err(|e| e.to_string())?;
             check(k.is_empty(), "timer_list masked with the real null device")?;
             let st = nix::sys::stat::stat("/dev/null").map_err(|e| e.to_string())?;
-            check(st.st_rdev == libc::makedev(1, 3), "/dev/null replaced by 1:3")?;
+            check(
+                st.st_rdev == libc::makedev(1, 3),
+                "/dev/null replaced by 1:3",
+            )?;
             Ok(String::new())
         });
         assert_eq!(res, Ok(String::new()));
@@ -969,9 +1204,15 @@ mod tests {
     #[test]
     fn rootfs_propagation_values() {
         let s = super::testutil::spec(json!({"linux": {"rootfsPropagation": "rshared"}}));
-        assert_eq!(root_propagation(&s).unwrap(), Some(MsFlags::MS_SHARED | MsFlags::MS_REC));
+        assert_eq!(
+            root_propagation(&s).unwrap(),
+            Some(MsFlags::MS_SHARED | MsFlags::MS_REC)
+        );
         let s = super::testutil::spec(json!({"linux": {"rootfsPropagation": "sideways"}}));
-        assert!(root_propagation(&s).unwrap_err().to_string().contains("sideways"));
+        assert!(root_propagation(&s)
+            .unwrap_err()
+            .to_string()
+            .contains("sideways"));
         let s = super::testutil::spec(json!({}));
         assert_eq!(root_propagation(&s).unwrap(), None);
     }
@@ -990,8 +1231,14 @@ mod tests {
             enter_rootfs(&c).map_err(|e| format!("enter: {e}"))?;
             finish_rootfs(&c).map_err(|e| format!("finish: {e}"))?;
             let mi = mounts::read_mountinfo().map_err(|e| e.to_string())?;
-            let root = mi.iter().find(|m| m.mount_point == Path::new("/")).ok_or("no / in mountinfo")?;
-            check(root.optional.iter().any(|o| o.starts_with("shared:")), &format!("/ not shared: {:?}", root.optional))?;
+            let root = mi
+                .iter()
+                .find(|m| m.mount_point == Path::new("/"))
+                .ok_or("no / in mountinfo")?;
+            check(
+                root.optional.iter().any(|o| o.starts_with("shared:")),
+                &format!("/ not shared: {:?}", root.optional),
+            )?;
             Ok(String::new())
         });
         assert_eq!(res, Ok(String::new()));

@@ -10,8 +10,13 @@ use std::io::{Read, Seek};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::str::FromStr;
 
-use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
-use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompFilterFlag, LinuxSeccompOperator, LinuxSyscall};
+use libseccomp::{
+    ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
+};
+use oci_spec::runtime::{
+    LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompFilterFlag,
+    LinuxSeccompOperator, LinuxSyscall,
+};
 
 use crate::{Error, Result};
 
@@ -27,10 +32,15 @@ pub struct Filter {
 pub fn compile(s: &LinuxSeccomp) -> Result<Filter> {
     if s.listener_path().is_some() {
         return Err(Error::Spec(
-            "linux.seccomp.listenerPath: seccomp user notification is not supported by podrun".into(),
+            "linux.seccomp.listenerPath: seccomp user notification is not supported by podrun"
+                .into(),
         ));
     }
-    let default = action(s.default_action(), s.default_errno_ret(), "linux.seccomp.defaultAction")?;
+    let default = action(
+        s.default_action(),
+        s.default_errno_ret(),
+        "linux.seccomp.defaultAction",
+    )?;
     let mut ctx = ScmpFilterContext::new(default).map_err(|e| seccomp_err("create filter", e))?;
     add_architectures(&mut ctx, s)?;
     for (i, rule) in s.syscalls().iter().flatten().enumerate() {
@@ -45,9 +55,16 @@ impl Filter {
     /// Loads the filter into the current process. Without no_new_privs this needs
     /// CAP_SYS_ADMIN, so the init calls it before dropping capabilities in that case.
     pub fn load(self) -> Result<()> {
-        let len = u16::try_from(self.prog.len())
-            .map_err(|_| Error::other(format!("seccomp: program of {} instructions is too long", self.prog.len())))?;
-        let fprog = libc::sock_fprog { len, filter: self.prog.as_ptr().cast_mut() };
+        let len = u16::try_from(self.prog.len()).map_err(|_| {
+            Error::other(format!(
+                "seccomp: program of {} instructions is too long",
+                self.prog.len()
+            ))
+        })?;
+        let fprog = libc::sock_fprog {
+            len,
+            filter: self.prog.as_ptr().cast_mut(),
+        };
         // SAFETY: fprog points at `self.prog`, which outlives the call; the kernel copies
         // the program and does not keep the pointer.
         let rc = unsafe {
@@ -60,7 +77,10 @@ impl Filter {
         };
         if rc != 0 {
             let errno = nix::errno::Errno::last();
-            return Err(Error::sys(format!("seccomp(SET_MODE_FILTER, flags {:#x})", self.flags), errno));
+            return Err(Error::sys(
+                format!("seccomp(SET_MODE_FILTER, flags {:#x})", self.flags),
+                errno,
+            ));
         }
         Ok(())
     }
@@ -80,10 +100,18 @@ impl Filter {
 /// denying default, each has an argument-less allow (or log) rule and no other rule. Anything
 /// less plain counts as "may deny".
 pub fn surely_allows(s: &LinuxSeccomp, names: &[&str]) -> bool {
-    let allows = |a: LinuxSeccompAction| matches!(a, LinuxSeccompAction::ScmpActAllow | LinuxSeccompAction::ScmpActLog);
+    let allows = |a: LinuxSeccompAction| {
+        matches!(
+            a,
+            LinuxSeccompAction::ScmpActAllow | LinuxSeccompAction::ScmpActLog
+        )
+    };
     let rules = s.syscalls().as_deref().unwrap_or_default();
     names.iter().all(|name| {
-        let mut naming = rules.iter().filter(|r| r.names().iter().any(|n| n == name)).peekable();
+        let mut naming = rules
+            .iter()
+            .filter(|r| r.names().iter().any(|n| n == name))
+            .peekable();
         let default_allows = allows(s.default_action());
         if naming.peek().is_none() {
             return default_allows;
@@ -109,17 +137,23 @@ fn action(a: LinuxSeccompAction, errno_ret: Option<u32>, field: &str) -> Result<
     Ok(match a {
         LinuxSeccompAction::ScmpActAllow => ScmpAction::Allow,
         LinuxSeccompAction::ScmpActErrno => ScmpAction::Errno(
-            i32::try_from(ret).map_err(|_| Error::Spec(format!("{field}: errnoRet {ret} out of range")))?,
+            i32::try_from(ret)
+                .map_err(|_| Error::Spec(format!("{field}: errnoRet {ret} out of range")))?,
         ),
-        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => ScmpAction::KillThread,
+        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => {
+            ScmpAction::KillThread
+        }
         LinuxSeccompAction::ScmpActKillProcess => ScmpAction::KillProcess,
         LinuxSeccompAction::ScmpActTrap => ScmpAction::Trap,
         LinuxSeccompAction::ScmpActTrace => ScmpAction::Trace(
-            u16::try_from(ret).map_err(|_| Error::Spec(format!("{field}: errnoRet {ret} out of range")))?,
+            u16::try_from(ret)
+                .map_err(|_| Error::Spec(format!("{field}: errnoRet {ret} out of range")))?,
         ),
         LinuxSeccompAction::ScmpActLog => ScmpAction::Log,
         LinuxSeccompAction::ScmpActNotify => {
-            return Err(Error::Spec(format!("{field}: SCMP_ACT_NOTIFY is not supported by podrun")))
+            return Err(Error::Spec(format!(
+                "{field}: SCMP_ACT_NOTIFY is not supported by podrun"
+            )))
         }
     })
 }
@@ -137,15 +171,23 @@ fn add_architectures(ctx: &mut ScmpFilterContext, s: &LinuxSeccomp) -> Result<()
         let name = spec_name(arch);
         let a = ScmpArch::from_str(&name)
             .map_err(|e| Error::Spec(format!("linux.seccomp.architectures: {name}: {e}")))?;
-        let present = ctx.is_arch_present(a).map_err(|e| seccomp_err(&format!("arch {name}"), e))?;
+        let present = ctx
+            .is_arch_present(a)
+            .map_err(|e| seccomp_err(&format!("arch {name}"), e))?;
         if !present {
-            ctx.add_arch(a).map_err(|e| seccomp_err(&format!("add arch {name}"), e))?;
+            ctx.add_arch(a)
+                .map_err(|e| seccomp_err(&format!("add arch {name}"), e))?;
         }
     }
     Ok(())
 }
 
-fn add_syscall_rule(ctx: &mut ScmpFilterContext, rule: &LinuxSyscall, default: ScmpAction, i: usize) -> Result<()> {
+fn add_syscall_rule(
+    ctx: &mut ScmpFilterContext,
+    rule: &LinuxSyscall,
+    default: ScmpAction,
+    i: usize,
+) -> Result<()> {
     let field = format!("linux.seccomp.syscalls[{i}]");
     let act = action(rule.action(), rule.errno_ret(), &field)?;
     if act == default {
@@ -173,7 +215,10 @@ fn add_syscall_rule(ctx: &mut ScmpFilterContext, rule: &LinuxSyscall, default: S
 /// The comparisons of one rule. Several conditions on the same argument cannot be ANDed
 /// by libseccomp; like runc, they become one rule each (OR). Otherwise one rule (AND).
 fn arg_comparisons(args: &[LinuxSeccompArg], field: &str) -> Result<Vec<Vec<ScmpArgCompare>>> {
-    let cmps: Vec<ScmpArgCompare> = args.iter().map(|a| arg_compare(a, field)).collect::<Result<_>>()?;
+    let cmps: Vec<ScmpArgCompare> = args
+        .iter()
+        .map(|a| arg_compare(a, field))
+        .collect::<Result<_>>()?;
     if cmps.is_empty() {
         return Ok(vec![Vec::new()]);
     }
@@ -198,9 +243,10 @@ fn arg_compare(a: &LinuxSeccompArg, field: &str) -> Result<ScmpArgCompare> {
         LinuxSeccompOperator::ScmpCmpGe => (ScmpCompareOp::GreaterEqual, a.value()),
         LinuxSeccompOperator::ScmpCmpGt => (ScmpCompareOp::Greater, a.value()),
         // OCI: value is the mask, valueTwo the value compared with.
-        LinuxSeccompOperator::ScmpCmpMaskedEq => {
-            (ScmpCompareOp::MaskedEqual(a.value()), a.value_two().unwrap_or(0))
-        }
+        LinuxSeccompOperator::ScmpCmpMaskedEq => (
+            ScmpCompareOp::MaskedEqual(a.value()),
+            a.value_two().unwrap_or(0),
+        ),
     };
     Ok(ScmpArgCompare::new(index, op, datum))
 }
@@ -223,7 +269,10 @@ fn filter_flags(flags: &[LinuxSeccompFilterFlag]) -> Result<libc::c_ulong> {
         if flag_supported(bit) {
             out |= bit;
         } else {
-            tracing::warn!("seccomp: flag {} is not supported by this kernel, ignored", spec_name(f));
+            tracing::warn!(
+                "seccomp: flag {} is not supported by this kernel, ignored",
+                spec_name(f)
+            );
         }
     }
     Ok(out)
@@ -235,7 +284,12 @@ pub fn flag_supported(flag: libc::c_ulong) -> bool {
     // SAFETY: a NULL program is never dereferenced successfully; the kernel returns an
     // error either way and installs nothing.
     let rc = unsafe {
-        libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, flag, std::ptr::null::<libc::sock_fprog>())
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            flag,
+            std::ptr::null::<libc::sock_fprog>(),
+        )
     };
     rc == -1 && nix::errno::Errno::last() == nix::errno::Errno::EFAULT
 }
@@ -245,11 +299,15 @@ fn export_program(ctx: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>> {
     // SAFETY: the name is a valid NUL-terminated string; the fd returned is owned below.
     let fd = unsafe { libc::memfd_create(c"podrun-seccomp".as_ptr(), libc::MFD_CLOEXEC) };
     if fd < 0 {
-        return Err(Error::sys("memfd_create(podrun-seccomp)", nix::errno::Errno::last()));
+        return Err(Error::sys(
+            "memfd_create(podrun-seccomp)",
+            nix::errno::Errno::last(),
+        ));
     }
     // SAFETY: fd was just returned by memfd_create and is owned by nobody else.
     let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-    ctx.export_bpf(&owned).map_err(|e| seccomp_err("export BPF", e))?;
+    ctx.export_bpf(&owned)
+        .map_err(|e| seccomp_err("export BPF", e))?;
     let mut file = std::fs::File::from(owned);
     let mut bytes = Vec::new();
     file.rewind()
@@ -257,7 +315,10 @@ fn export_program(ctx: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>> {
         .map_err(|e| Error::io("read exported BPF from", "memfd:podrun-seccomp", e))?;
     let size = std::mem::size_of::<libc::sock_filter>();
     if bytes.len() % size != 0 {
-        return Err(Error::other(format!("seccomp: exported BPF has {} bytes, not a multiple of {size}", bytes.len())));
+        return Err(Error::other(format!(
+            "seccomp: exported BPF has {} bytes, not a multiple of {size}",
+            bytes.len()
+        )));
     }
     Ok(bytes
         .chunks_exact(size)
@@ -273,15 +334,32 @@ fn export_program(ctx: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>> {
 /// What `podrun features` reports: every action, operator and architecture podrun maps.
 pub fn known_actions() -> Vec<LinuxSeccompAction> {
     use LinuxSeccompAction::*;
-    vec![ScmpActAllow, ScmpActErrno, ScmpActKill, ScmpActKillProcess, ScmpActKillThread, ScmpActLog, ScmpActTrace, ScmpActTrap]
+    vec![
+        ScmpActAllow,
+        ScmpActErrno,
+        ScmpActKill,
+        ScmpActKillProcess,
+        ScmpActKillThread,
+        ScmpActLog,
+        ScmpActTrace,
+        ScmpActTrap,
+    ]
 }
 
 pub fn known_operators() -> Vec<String> {
     use LinuxSeccompOperator::*;
-    [ScmpCmpEq, ScmpCmpGe, ScmpCmpGt, ScmpCmpLe, ScmpCmpLt, ScmpCmpMaskedEq, ScmpCmpNe]
-        .iter()
-        .map(spec_name)
-        .collect()
+    [
+        ScmpCmpEq,
+        ScmpCmpGe,
+        ScmpCmpGt,
+        ScmpCmpLe,
+        ScmpCmpLt,
+        ScmpCmpMaskedEq,
+        ScmpCmpNe,
+    ]
+    .iter()
+    .map(spec_name)
+    .collect()
 }
 
 /// Known flag names and the subset this kernel supports.
@@ -289,10 +367,17 @@ pub fn known_flags() -> (Vec<String>, Vec<String>) {
     let all = [
         ("SECCOMP_FILTER_FLAG_TSYNC", libc::SECCOMP_FILTER_FLAG_TSYNC),
         ("SECCOMP_FILTER_FLAG_LOG", libc::SECCOMP_FILTER_FLAG_LOG),
-        ("SECCOMP_FILTER_FLAG_SPEC_ALLOW", libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW),
+        (
+            "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+            libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+        ),
     ];
     let known = all.iter().map(|(n, _)| n.to_string()).collect();
-    let supported = all.iter().filter(|(_, f)| flag_supported(*f)).map(|(n, _)| n.to_string()).collect();
+    let supported = all
+        .iter()
+        .filter(|(_, f)| flag_supported(*f))
+        .map(|(n, _)| n.to_string())
+        .collect();
     (known, supported)
 }
 
@@ -312,7 +397,10 @@ mod tests {
         // SAFETY: the child loads the prebuilt filter and runs raw syscalls, then _exit.
         match unsafe { fork() }.expect("fork") {
             ForkResult::Child => {
-                let no_core = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+                let no_core = libc::rlimit {
+                    rlim_cur: 0,
+                    rlim_max: 0,
+                };
                 // SAFETY: plain setrlimit/_exit calls on valid arguments.
                 unsafe {
                     libc::setrlimit(libc::RLIMIT_CORE, &no_core);
@@ -331,17 +419,27 @@ mod tests {
         let names = ["openat", "execve"];
         let allow_all = profile(r#"{"defaultAction":"SCMP_ACT_ALLOW"}"#);
         assert!(surely_allows(&allow_all, &names));
-        let deny_mkdir = profile(r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_ERRNO"}]}"#);
+        let deny_mkdir = profile(
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_ERRNO"}]}"#,
+        );
         assert!(surely_allows(&deny_mkdir, &names));
-        let deny_openat = profile(r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["openat"],"action":"SCMP_ACT_ERRNO"}]}"#);
+        let deny_openat = profile(
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["openat"],"action":"SCMP_ACT_ERRNO"}]}"#,
+        );
         assert!(!surely_allows(&deny_openat, &names));
         // an allow-list (Docker's style) that names both without conditions
-        let list = profile(r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["openat","execve","read"],"action":"SCMP_ACT_ALLOW"}]}"#);
+        let list = profile(
+            r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["openat","execve","read"],"action":"SCMP_ACT_ALLOW"}]}"#,
+        );
         assert!(surely_allows(&list, &names));
-        let short_list = profile(r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["openat"],"action":"SCMP_ACT_ALLOW"}]}"#);
+        let short_list = profile(
+            r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["openat"],"action":"SCMP_ACT_ALLOW"}]}"#,
+        );
         assert!(!surely_allows(&short_list, &names));
         // allowed only for some arguments: not surely
-        let cond = profile(r#"{"defaultAction":"SCMP_ACT_KILL","syscalls":[{"names":["openat","execve"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":1,"op":"SCMP_CMP_EQ"}]}]}"#);
+        let cond = profile(
+            r#"{"defaultAction":"SCMP_ACT_KILL","syscalls":[{"names":["openat","execve"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":1,"op":"SCMP_CMP_EQ"}]}]}"#,
+        );
         assert!(!surely_allows(&cond, &names));
     }
 
@@ -361,10 +459,14 @@ mod tests {
             let path = c"/tmp/podrun-seccomp-test-never-created";
             // SAFETY: raw syscalls with a valid NUL-terminated path.
             unsafe {
-                if libc::syscall(libc::SYS_mkdir, path.as_ptr(), 0o700) != -1 || errno() != libc::EPERM {
+                if libc::syscall(libc::SYS_mkdir, path.as_ptr(), 0o700) != -1
+                    || errno() != libc::EPERM
+                {
                     return 1;
                 }
-                if libc::syscall(libc::SYS_mkdirat, libc::AT_FDCWD, path.as_ptr(), 0o700) != -1 || errno() != libc::EPERM {
+                if libc::syscall(libc::SYS_mkdirat, libc::AT_FDCWD, path.as_ptr(), 0o700) != -1
+                    || errno() != libc::EPERM
+                {
                     return 2;
                 }
                 if libc::syscall(libc::SYS_getpid) <= 0 {
@@ -458,7 +560,10 @@ mod tests {
                 unsafe { libc::syscall(libc::SYS_getppid) };
                 0
             });
-            assert!(matches!(st, WaitStatus::Signaled(_, Signal::SIGSYS, _)), "{action}: {st:?}");
+            assert!(
+                matches!(st, WaitStatus::Signaled(_, Signal::SIGSYS, _)),
+                "{action}: {st:?}"
+            );
         }
     }
 
@@ -466,8 +571,10 @@ mod tests {
     fn notify_and_listener_are_refused() {
         let e = compile(&profile(r#"{"defaultAction":"SCMP_ACT_NOTIFY"}"#)).expect_err("notify");
         assert!(e.to_string().contains("NOTIFY"), "{e}");
-        let e = compile(&profile(r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/run/x.sock"}"#))
-            .expect_err("listener");
+        let e = compile(&profile(
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/run/x.sock"}"#,
+        ))
+        .expect_err("listener");
         assert!(e.to_string().contains("listenerPath"), "{e}");
     }
 
@@ -479,7 +586,10 @@ mod tests {
             r#"{"defaultAction":"SCMP_ACT_ALLOW","flags":["SECCOMP_FILTER_FLAG_LOG","SECCOMP_FILTER_FLAG_TSYNC"]}"#,
         ))
         .expect("compile with flags");
-        assert_eq!(f.flags, libc::SECCOMP_FILTER_FLAG_LOG | libc::SECCOMP_FILTER_FLAG_TSYNC);
+        assert_eq!(
+            f.flags,
+            libc::SECCOMP_FILTER_FLAG_LOG | libc::SECCOMP_FILTER_FLAG_TSYNC
+        );
         assert!(known_operators().contains(&"SCMP_CMP_MASKED_EQ".to_string()));
     }
 }

@@ -63,7 +63,12 @@ pub fn set_rlimits(rlimits: &[PosixRlimit]) -> Result<()> {
         // SAFETY: setrlimit with a valid struct.
         if unsafe { libc::setrlimit(rlimit_resource(r.typ()), &lim) } != 0 {
             return Err(Error::sys(
-                format!("process.rlimits: setrlimit {} soft {} hard {}", r.typ(), r.soft(), r.hard()),
+                format!(
+                    "process.rlimits: setrlimit {} soft {} hard {}",
+                    r.typ(),
+                    r.soft(),
+                    r.hard()
+                ),
                 nix::Error::last(),
             ));
         }
