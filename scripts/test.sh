@@ -2,7 +2,8 @@
 # Runs every test: the unit tests and the black-box runtime tests (runtime-tests/), in release mode.
 # Needs root: the runtime tests create namespaces, mounts, cgroups and network devices.
 # Extra arguments go to `cargo test` (e.g. `scripts/test.sh hooks` runs tests matching "hooks").
-# Exit code: that of `cargo test` (0 = every test passed).
+# Exit code: that of `cargo test` (0 = every test passed); 1 when the tests passed but the code
+# is not rustfmt-clean.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -17,6 +18,16 @@ fi
 bash scripts/setup.sh
 # setup.sh may have put cargo on PATH for sudo users; find it the same way.
 command -v cargo >/dev/null 2>&1 || export PATH="$HOME/.cargo/bin:$PATH"
+
+# The code is kept as rustfmt writes it (default settings); a difference fails the run after
+# the tests, so the tests still run and report.
+fmt=ok
+if ! cargo fmt --version >/dev/null 2>&1; then
+    echo "test: rustfmt is not installed: the format check is skipped" >&2
+elif ! cargo fmt --check >/dev/null 2>&1; then
+    fmt=FAILED
+    echo "test: the code is not rustfmt-clean (cargo fmt --check); run: cargo fmt" >&2
+fi
 
 log=$(mktemp /tmp/podrun-test-log.XXXXXX)
 trap 'rm -f "$log"' EXIT
@@ -40,5 +51,9 @@ elif [ "$rc" -eq 0 ]; then
     echo "test: all tests passed"
 else
     echo "test: FAILED (cargo test exit code $rc)"
+fi
+if [ "$fmt" != ok ]; then
+    echo "test: FAILED: the code is not rustfmt-clean (cargo fmt --check); run: cargo fmt"
+    [ "$rc" -ne 0 ] || rc=1
 fi
 exit "$rc"
