@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -396,6 +397,34 @@ fn rel_dead_pid_reads_stopped() {
     );
 }
 
+/// Field 22 of /proc/PID/stat: the start time in clock ticks since boot.
+fn start_time(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read stat");
+    let after_comm = &stat[stat.rfind(')').expect("comm in stat") + 2..];
+    after_comm
+        .split_whitespace()
+        .nth(19)
+        .and_then(|f| f.parse().ok())
+        .unwrap_or_else(|| panic!("no start time in {stat}"))
+}
+
+/// A `sleep 1000` whose start time is not `ticks` (spawned again in the next clock tick).
+fn spawn_started_after(ticks: u64) -> std::process::Child {
+    for _ in 0..100 {
+        let mut child = Command::new("sleep")
+            .arg("1000")
+            .spawn()
+            .expect("spawn sleep");
+        if start_time(child.id()) != ticks {
+            return child;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    panic!("every sleep started in clock tick {ticks}");
+}
+
 #[test]
 fn rel_reused_pid_is_never_signalled() {
     let env = TestEnv::new("rel-reused-pid");
@@ -430,10 +459,10 @@ fn rel_reused_pid_is_never_signalled() {
     // A truly reused PID belongs to a process outside the container (and its cgroup): point the
     // state at one of ours. Neither kill nor delete may signal it (delete still empties the
     // container's cgroup, which kills the real init: that is the container's own cleanup).
-    let mut stranger = Command::new("sleep")
-        .arg("1000")
-        .spawn()
-        .expect("spawn sleep");
+    // It must have another start time than the init: started within the same clock tick
+    // (10 ms; a fast run -d + kill + kill fits in one) the two are the same process to anyone
+    // who reads /proc, podrun included.
+    let mut stranger = spawn_started_after(real);
     let stranger_pid = stranger.id() as i32;
     struct KillChild<'a>(&'a mut std::process::Child);
     impl Drop for KillChild<'_> {
