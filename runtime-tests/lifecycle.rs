@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::common::{describe, pid_alive, TestEnv};
+use crate::common::{describe, pid_alive, spawn_started_after, TestEnv};
 
 /// A path as &str (every test path is UTF-8).
 pub(crate) fn s(p: &Path) -> &str {
@@ -560,15 +560,15 @@ fn reused_pid_is_never_signalled() {
     });
     // Simulate the pid being reused: point the recorded pid at an unrelated process (the
     // recorded start time stays the dead init's).
-    let mut bystander = Command::new("sleep")
-        .arg("3600")
-        .spawn()
-        .expect("spawn sleep");
-    let other = bystander.id() as i32;
     let file = env.root.join("reuse/state.json");
     let mut st: Value =
         serde_json::from_str(&std::fs::read_to_string(&file).expect("state.json")).expect("json");
     assert!(st["pid"].is_i64(), "state.json has no pid: {st}");
+    let init_start = st["startTime"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no startTime in {st}"));
+    let mut bystander = spawn_started_after(init_start);
+    let other = bystander.id() as i32;
     st["pid"] = json!(other);
     std::fs::write(&file, serde_json::to_vec(&st).expect("json")).expect("write state.json");
 

@@ -4,11 +4,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::common::{cgroup_dirs, count_mounts_containing, describe, pid_alive, TestEnv};
+use crate::common::{
+    cgroup_dirs, count_mounts_containing, describe, pid_alive, spawn_started_after, TestEnv,
+};
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("utf8 path")
@@ -395,34 +396,6 @@ fn rel_dead_pid_reads_stopped() {
         cgroup_dirs(&cid("dead")).is_empty(),
         "cgroup left after delete"
     );
-}
-
-/// Field 22 of /proc/PID/stat: the start time in clock ticks since boot.
-fn start_time(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read stat");
-    let after_comm = &stat[stat.rfind(')').expect("comm in stat") + 2..];
-    after_comm
-        .split_whitespace()
-        .nth(19)
-        .and_then(|f| f.parse().ok())
-        .unwrap_or_else(|| panic!("no start time in {stat}"))
-}
-
-/// A `sleep 1000` whose start time is not `ticks` (spawned again in the next clock tick).
-fn spawn_started_after(ticks: u64) -> std::process::Child {
-    for _ in 0..100 {
-        let mut child = Command::new("sleep")
-            .arg("1000")
-            .spawn()
-            .expect("spawn sleep");
-        if start_time(child.id()) != ticks {
-            return child;
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    panic!("every sleep started in clock tick {ticks}");
 }
 
 #[test]

@@ -365,6 +365,36 @@ pub fn count_mounts_containing(s: &str) -> usize {
     info.lines().filter(|l| l.contains(s)).count()
 }
 
+/// Field 22 of /proc/PID/stat: the start time in clock ticks since boot.
+fn start_time(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read stat");
+    let after_comm = &stat[stat.rfind(')').expect("comm in stat") + 2..];
+    after_comm
+        .split_whitespace()
+        .nth(19)
+        .and_then(|f| f.parse().ok())
+        .unwrap_or_else(|| panic!("no start time in {stat}"))
+}
+
+/// A `sleep 1000` whose start time is not `ticks` (spawned again in the next clock tick): a
+/// stand-in for a process that reused a container's PID. One started within the init's clock
+/// tick (10 ms) would have the init's very start time, and so be the init to podrun.
+pub fn spawn_started_after(ticks: u64) -> std::process::Child {
+    for _ in 0..100 {
+        let mut child = Command::new("sleep")
+            .arg("1000")
+            .spawn()
+            .expect("spawn sleep");
+        if start_time(child.id()) != ticks {
+            return child;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    panic!("every sleep started in clock tick {ticks}");
+}
+
 /// Whether `pid` is a live process (a zombie is not alive: it has exited).
 pub fn pid_alive(pid: i32) -> bool {
     if pid <= 0 {
