@@ -629,31 +629,29 @@ async fn configure_pod_side(
         .await
         .map_err(|e| nl_err("set lo up", e))?;
     if cfg.default_route {
-        let route = RouteMessageBuilder::<Ipv4Addr>::new()
-            .protocol(RouteProtocol::Boot)
-            .gateway(cfg.gateway)
-            .output_interface(index)
-            .build();
-        h.route()
-            .add(route)
-            .execute()
-            .await
-            .map_err(|e| nl_err(format!("add default route via {}", cfg.gateway), e))?;
+        add_route_via(&h, None, cfg.gateway, index).await?;
     }
     for (dst, gw) in &cfg.routes {
-        let route = RouteMessageBuilder::<Ipv4Addr>::new()
-            .protocol(RouteProtocol::Boot)
-            .destination_prefix(dst.network(), dst.prefix)
-            .gateway(*gw)
-            .output_interface(index)
-            .build();
-        h.route()
-            .add(route)
-            .execute()
-            .await
-            .map_err(|e| nl_err(format!("add route {dst} via {gw}"), e))?;
+        add_route_via(&h, Some(*dst), *gw, index).await?;
     }
     mac_of(&link).ok_or_else(|| Error::other(format!("{} has no MAC address", cfg.ifname)))
+}
+
+/// Adds a route (proto boot) via `gw` out of link `index`: to `dst`, or the default route.
+async fn add_route_via(h: &Handle, dst: Option<Ipv4Cidr>, gw: Ipv4Addr, index: u32) -> Result<()> {
+    let mut route = RouteMessageBuilder::<Ipv4Addr>::new().protocol(RouteProtocol::Boot);
+    if let Some(dst) = dst {
+        route = route.destination_prefix(dst.network(), dst.prefix);
+    }
+    let what = match dst {
+        Some(dst) => format!("add route {dst} via {gw}"),
+        None => format!("add default route via {gw}"),
+    };
+    h.route()
+        .add(route.gateway(gw).output_interface(index).build())
+        .execute()
+        .await
+        .map_err(|e| nl_err(what, e))
 }
 
 /// Runs `fut` on a fresh current-thread runtime, dropped before returning (no threads left).
