@@ -157,6 +157,8 @@ struct Outcome {
     exit_codes: Vec<(String, i32)>,
     addresses: Vec<String>,
     routes_a: String,
+    /// `lo` inside pod a is up (the bridge plugin leaves it to the loopback plugin).
+    lo_up_a: bool,
     result_routes: String,
     ping: bool,
     ip_files_after_first_del: usize,
@@ -197,6 +199,17 @@ fn conformance(net: &mut Net) -> Outcome {
     ];
     let routes_a = String::from_utf8_lossy(&net.in_netns(&a, &["ip", "-4", "route"]).stdout)
         .replace(&format!("10.244.{third}."), "X.");
+    let lo = String::from_utf8_lossy(
+        &net.in_netns(&a, &["ip", "-o", "link", "show", "dev", "lo"])
+            .stdout,
+    )
+    .into_owned();
+    let lo_up_a = lo
+        .split(['<', '>'])
+        .nth(1)
+        .unwrap_or_else(|| panic!("no flags for lo: {lo:?}"))
+        .split(',')
+        .any(|f| f == "UP");
     let result_routes = add_a["routes"]
         .to_string()
         .replace(&format!("10.244.{third}."), "X.");
@@ -259,6 +272,7 @@ fn conformance(net: &mut Net) -> Outcome {
         exit_codes: codes,
         addresses,
         routes_a,
+        lo_up_a,
         result_routes,
         ping,
         ip_files_after_first_del,

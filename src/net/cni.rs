@@ -254,6 +254,7 @@ pub fn net_config(conf: &PluginConfig, ifname: &str) -> Result<NetConfig, CniErr
         range_start: range.range_start,
         range_end: range.range_end,
         routes,
+        loopback_up: false,
     };
     cfg.validate().map_err(|e| invalid(e.to_string()))?;
     Ok(cfg)

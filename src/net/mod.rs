@@ -83,6 +83,9 @@ pub struct NetConfig {
     /// More routes inside the pod (CNI ipam `routes` other than the default route, e.g.
     /// flannel's cluster network): destination via gateway, out of `ifname`.
     pub routes: Vec<(Ipv4Cidr, Ipv4Addr)>,
+    /// Bring `lo` up inside the pod (pods: always; CNI: no, `lo` is the loopback plugin's, and
+    /// the reference bridge plugin leaves it alone too).
+    pub loopback_up: bool,
 }
 
 impl Default for NetConfig {
@@ -104,6 +107,7 @@ impl Default for NetConfig {
             range_start: None,
             range_end: None,
             routes: Vec::new(),
+            loopback_up: true,
         }
     }
 }
@@ -598,7 +602,8 @@ async fn create_veth_pair(
         .map_err(|e| nl_err(format!("create veth pair {host} / {}", cfg.ifname), e))
 }
 
-/// Inside the pod netns: address on the interface, lo up, default route. Returns the MAC.
+/// Inside the pod netns: address on the interface, lo up (for pods), default route. Returns
+/// the MAC.
 async fn configure_pod_side(
     cfg: &NetConfig,
     netns: BorrowedFd<'_>,
@@ -622,12 +627,14 @@ async fn configure_pod_side(
         .execute()
         .await
         .map_err(|e| nl_err(format!("set {} up", cfg.ifname), e))?;
-    let lo = LinkUnspec::new_with_name("lo").up().build();
-    h.link()
-        .set(lo)
-        .execute()
-        .await
-        .map_err(|e| nl_err("set lo up", e))?;
+    if cfg.loopback_up {
+        let lo = LinkUnspec::new_with_name("lo").up().build();
+        h.link()
+            .set(lo)
+            .execute()
+            .await
+            .map_err(|e| nl_err("set lo up", e))?;
+    }
     if cfg.default_route {
         add_route_via(&h, None, cfg.gateway, index).await?;
     }
