@@ -11,6 +11,7 @@ mod errors;
 mod gorunc;
 mod hooks;
 mod lifecycle;
+mod like_runc;
 mod namespaces;
 mod nodes;
 mod pod_members;
