@@ -291,7 +291,7 @@ fn poststart_hook_runs_after_the_exec() {
     assert_eq!(lines.len(), 10, "{text}");
     for l in lines {
         assert_eq!(
-            l, "/bin/busybox",
+            l, "exec",
             "a poststart hook ran before the exec:\n{text}"
         );
     }
