@@ -221,7 +221,9 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     })
 }
 
-/// Marks every fd from `first` up close-on-exec (close_range with CLOSE_RANGE_CLOEXEC).
+/// Marks every fd from `first` up close-on-exec: close_range with CLOSE_RANGE_CLOEXEC, or,
+/// where that is refused (a seccomp profile older than the syscall, an old kernel), each
+/// open fd with fcntl.
 pub fn cloexec_from(first: u32) -> Result<()> {
     // SAFETY: close_range only changes fd flags here.
     let r = unsafe {
@@ -232,10 +234,80 @@ pub fn cloexec_from(first: u32) -> Result<()> {
             libc::CLOSE_RANGE_CLOEXEC,
         )
     };
-    if r < 0 {
-        return Err(Error::sys("close_range", nix::Error::last()));
+    if r == 0 {
+        return Ok(());
+    }
+    let e = nix::Error::last();
+    if !close_range_refused(e) {
+        return Err(Error::sys("close_range", e));
+    }
+    for fd in open_fds_from(first as RawFd)? {
+        // SAFETY: fcntl on an integer fd; one closed meanwhile just fails with EBADF.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        // SAFETY: as above; only the close-on-exec flag is added.
+        if flags >= 0 && unsafe { libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) } < 0 {
+            return Err(Error::sys(
+                format!("fcntl F_SETFD FD_CLOEXEC fd {fd}"),
+                nix::Error::last(),
+            ));
+        }
     }
     Ok(())
+}
+
+/// Closes every fd in `lo..=hi`: close_range, or where that is refused, each open one.
+pub fn close_fds(lo: u32, hi: u32) -> Result<()> {
+    // SAFETY: closes fds of this process; the caller says none of them is in use.
+    if unsafe { libc::syscall(libc::SYS_close_range, lo, hi, 0) } == 0 {
+        return Ok(());
+    }
+    let e = nix::Error::last();
+    if !close_range_refused(e) {
+        return Err(Error::sys("close_range", e));
+    }
+    for fd in open_fds_from(lo as RawFd)?
+        .into_iter()
+        .filter(|fd| *fd as u32 <= hi)
+    {
+        // SAFETY: as above, one fd at a time.
+        unsafe { libc::close(fd) };
+    }
+    Ok(())
+}
+
+/// close_range refused by a seccomp filter (EPERM, or ENOSYS from a profile that predates
+/// it) or unknown to the kernel (ENOSYS, EINVAL for CLOSE_RANGE_CLOEXEC before 5.11).
+fn close_range_refused(e: nix::Error) -> bool {
+    matches!(
+        e,
+        nix::Error::EPERM | nix::Error::ENOSYS | nix::Error::EINVAL | nix::Error::EACCES
+    )
+}
+
+/// The open fds from `first` up: from /proc/self/fd, or, without /proc, every fd below the
+/// fd limit that fcntl finds open.
+fn open_fds_from(first: RawFd) -> Result<Vec<RawFd>> {
+    if let Ok(rd) = std::fs::read_dir("/proc/self/fd") {
+        // The directory's own fd is listed too; it is closed by the time the caller looks.
+        return Ok(rd
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<RawFd>().ok())
+            .filter(|fd| *fd >= first)
+            .collect());
+    }
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit fills the struct.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Err(Error::sys("getrlimit RLIMIT_NOFILE", nix::Error::last()));
+    }
+    let max = RawFd::try_from(lim.rlim_cur.min(1 << 20)).unwrap_or(1 << 20);
+    // SAFETY: F_GETFD only queries.
+    Ok((first..max)
+        .filter(|fd| unsafe { libc::fcntl(*fd, libc::F_GETFD) } >= 0)
+        .collect())
 }
 
 /// Clears FD_CLOEXEC on `fd` so it survives exec (preserved fds, the console).

@@ -447,6 +447,49 @@ mod tests {
         nix::errno::Errno::last_raw()
     }
 
+    /// Issue 15 item 1: a profile older than close_range (or one refusing it) must not stop
+    /// the fds from being made close-on-exec or closed: /proc/self/fd + fcntl instead.
+    #[test]
+    fn fds_are_handled_when_close_range_is_refused() {
+        let f = compile(&profile(
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64","SCMP_ARCH_X86","SCMP_ARCH_AARCH64"],
+                "syscalls":[{"names":["close_range"],"action":"SCMP_ACT_ERRNO","errnoRet":1}]}"#,
+        ))
+        .expect("compile");
+        let st = in_child(f, || {
+            // SAFETY: fd juggling in the forked child: a dup of stdin without FD_CLOEXEC.
+            unsafe {
+                if libc::syscall(libc::SYS_close_range, 1000, 1000, 0) != -1
+                    || errno() != libc::EPERM
+                {
+                    return 1;
+                }
+                let a = libc::fcntl(0, libc::F_DUPFD, 10);
+                let b = libc::fcntl(0, libc::F_DUPFD, 20);
+                if a < 0 || b < 0 || libc::fcntl(a, libc::F_GETFD) != 0 {
+                    return 2;
+                }
+                if crate::sys::cloexec_from(10).is_err() {
+                    return 3;
+                }
+                if libc::fcntl(a, libc::F_GETFD) & libc::FD_CLOEXEC == 0
+                    || libc::fcntl(b, libc::F_GETFD) & libc::FD_CLOEXEC == 0
+                    || libc::fcntl(0, libc::F_GETFD) & libc::FD_CLOEXEC != 0
+                {
+                    return 4;
+                }
+                if crate::sys::close_fds(15, u32::MAX).is_err() {
+                    return 5;
+                }
+                if libc::fcntl(a, libc::F_GETFD) < 0 || libc::fcntl(b, libc::F_GETFD) >= 0 {
+                    return 6;
+                }
+            }
+            0
+        });
+        assert_eq!(st, WaitStatus::Exited(st.pid().expect("pid"), 0), "{st:?}");
+    }
+
     #[test]
     fn mkdir_gets_eperm_other_syscalls_work() {
         let f = compile(&profile(
