@@ -64,6 +64,13 @@ impl Error {
     pub fn other(msg: impl Into<String>) -> Self {
         Error::Other(msg.into())
     }
+
+    /// Writing to stdout failed because its reader is gone (`podrun list | head -1`): not a
+    /// failure of the command, which ends quietly (see [`crate::cli::print_out`]).
+    pub fn is_stdout_closed(&self) -> bool {
+        matches!(self, Error::Io { op: "write", path, source }
+            if path.as_os_str() == "stdout" && source.kind() == std::io::ErrorKind::BrokenPipe)
+    }
 }
 
 /// Attaches the operation to a nix error: `mkdir(..).sys("mkdir /x")?`.

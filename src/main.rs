@@ -15,8 +15,13 @@ fn main() -> ExitCode {
     }
     let cli = cli::parse();
     if cli.version {
-        cli::print_version();
-        return ExitCode::SUCCESS;
+        return match cli::print_version() {
+            Err(e) if !e.is_stdout_closed() => {
+                eprintln!("podrun: {e}");
+                ExitCode::from(1)
+            }
+            _ => ExitCode::SUCCESS,
+        };
     }
     let Some(command) = cli.command else {
         eprintln!("podrun: no command given; see `podrun --help`");
@@ -29,6 +34,8 @@ fn main() -> ExitCode {
     }
     match cli::dispatch(&g, command) {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        // The reader of the output went away (`| head -1`): nothing to say.
+        Err(e) if e.is_stdout_closed() => ExitCode::SUCCESS,
         Err(e) => {
             if g.log.is_some() {
                 tracing::error!("{e}");

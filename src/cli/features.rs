@@ -19,7 +19,7 @@ pub fn run(_g: &Global, _a: Args) -> Result<i32> {
     let doc = features()?;
     let text = serde_json::to_string_pretty(&doc)
         .map_err(|e| Error::other(format!("features: encode JSON: {e}")))?;
-    println!("{text}");
+    crate::cli::print_out(&format!("{text}\n"))?;
     Ok(0)
 }
 

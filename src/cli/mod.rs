@@ -210,13 +210,24 @@ pub fn preserve_fds_range() -> clap::builder::RangedI64ValueParser<u32> {
     clap::value_parser!(u32).range(0..=1_048_573)
 }
 
-pub fn print_version() {
-    println!("podrun version {}", env!("CARGO_PKG_VERSION"));
-    println!(
-        "commit: {}",
-        option_env!("PODRUN_COMMIT").unwrap_or("unknown")
-    );
-    println!("spec: {}", crate::spec::OCI_VERSION);
+pub fn print_version() -> Result<()> {
+    print_out(&format!(
+        "podrun version {}\ncommit: {}\nspec: {}\n",
+        env!("CARGO_PKG_VERSION"),
+        option_env!("PODRUN_COMMIT").unwrap_or("unknown"),
+        crate::spec::OCI_VERSION
+    ))
+}
+
+/// Writes `text` to stdout (println! would panic on a closed pipe). When the reader is gone
+/// the error says so ([`crate::Error::is_stdout_closed`]) and podrun exits 0 without a word,
+/// as `podrun --version | head -1` expects.
+pub fn print_out(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| crate::Error::io("write", "stdout", e))
 }
 
 /// Runs one parsed command; the returned number is the process exit code.

@@ -47,7 +47,7 @@ pub fn run(g: &Global, cmd: NodeCommand) -> Result<i32> {
             let v = node::show(&g.root)?;
             let text = serde_json::to_string_pretty(&v)
                 .map_err(|e| Error::other(format!("encode: {e}")))?;
-            println!("{text}");
+            crate::cli::print_out(&format!("{text}\n"))?;
             Ok(0)
         }
     }

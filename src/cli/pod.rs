@@ -125,21 +125,20 @@ fn net_config(a: &CreateArgs) -> Result<NetConfig> {
 
 fn list(g: &Global, a: ListArgs) -> Result<i32> {
     let pods = pod::list(&g.root)?;
-    if a.quiet {
-        for p in &pods {
-            println!("{}", p.name);
-        }
+    let text = if a.quiet {
+        pods.iter().map(|p| format!("{}\n", p.name)).collect()
     } else if a.format == "json" {
-        println!("{}", to_json(&pods)?);
+        format!("{}\n", to_json(&pods)?)
     } else {
-        print!("{}", table(&pods));
-    }
+        table(&pods)
+    };
+    crate::cli::print_out(&text)?;
     Ok(0)
 }
 
 fn state(g: &Global, a: NameArgs) -> Result<i32> {
     let st = pod::load(&g.root, &a.name)?;
-    println!("{}", to_json(&st)?);
+    crate::cli::print_out(&format!("{}\n", to_json(&st)?))?;
     Ok(0)
 }
 

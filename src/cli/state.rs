@@ -11,6 +11,9 @@ pub struct Args {
 pub fn run(g: &Global, a: Args) -> Result<i32> {
     let st = ContainerState::load(&g.root, &a.id)?;
     let v = st.oci_state(st.status(&g.root));
-    println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    crate::cli::print_out(&format!(
+        "{}\n",
+        serde_json::to_string_pretty(&v).unwrap_or_default()
+    ))?;
     Ok(0)
 }
