@@ -1,6 +1,10 @@
 //! Log output in runc's formats: `text` (logrus-like `time=.. level=.. msg=..`) or `json`
 //! (one object per line with `level`, `msg`, `time`), to `--log FILE` or stderr.
 //! containerd's shim reads the last `error` line of the json log as the failure.
+//!
+//! The container's init (a forked podrun) does not write to the log file: it closes every
+//! fd it inherited. It formats its lines as usual and hands them to [`forward_lines`]'s
+//! sender (the create/exec channel); podrun writes them with [`write_line`].
 
 use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
@@ -25,7 +29,12 @@ pub enum LogFormat {
 enum Sink {
     Stderr,
     File(File),
+    /// Each line goes to this function (the forked init sends it to podrun).
+    Forward(Box<dyn Fn(&str) + Send>),
 }
+
+/// Where the lines go: set by [`init`], replaced in the forked init by [`forward_lines`].
+static SINK: Mutex<Sink> = Mutex::new(Sink::Stderr);
 
 /// The global subscriber: each event becomes one line. podrun opens no spans, so span calls are
 /// accepted and forgotten (tracing-subscriber's span registry costs 32 KiB of heap at every
@@ -33,7 +42,6 @@ enum Sink {
 struct LineSubscriber {
     format: LogFormat,
     max: Level,
-    sink: Mutex<Sink>,
 }
 
 #[derive(Default)]
@@ -84,12 +92,7 @@ impl Subscriber for LineSubscriber {
         event.record(&mut fields);
         let level = level_name(*event.metadata().level());
         let line = format_line(self.format, level, &fields.msg, &fields.extra);
-        if let Ok(mut sink) = self.sink.lock() {
-            let _ = match &mut *sink {
-                Sink::Stderr => std::io::stderr().write_all(line.as_bytes()),
-                Sink::File(f) => f.write_all(line.as_bytes()),
-            };
-        }
+        write_line(&line);
     }
 
     fn enter(&self, _: &Id) {}
@@ -134,6 +137,32 @@ pub fn format_line(format: LogFormat, level: &str, msg: &str, extra: &[(&str, St
     }
 }
 
+/// Writes one formatted line (with its newline) where podrun's log goes: a line of the
+/// container's init arrives here through the channel.
+pub fn write_line(line: &str) {
+    if let Ok(mut sink) = SINK.lock() {
+        let _ = match &mut *sink {
+            Sink::Stderr => std::io::stderr().write_all(line.as_bytes()),
+            Sink::File(f) => f.write_all(line.as_bytes()),
+            Sink::Forward(send) => {
+                send(line);
+                Ok(())
+            }
+        };
+    }
+}
+
+/// In the forked init, before it closes its inherited fds: log lines no longer go to the log
+/// file (whose fd is about to be closed, and may then be reused) but to `send`. A log on
+/// stderr stays there: that fd stays open.
+pub fn forward_lines(send: impl Fn(&str) + Send + 'static) {
+    if let Ok(mut sink) = SINK.lock() {
+        if matches!(*sink, Sink::File(_)) {
+            *sink = Sink::Forward(Box::new(send));
+        }
+    }
+}
+
 /// Installs the global subscriber. With no log file, warnings and errors go to stderr.
 pub fn init(log: Option<&Path>, format: LogFormat, debug: bool) -> std::io::Result<()> {
     let (sink, max) = match log {
@@ -150,11 +179,10 @@ pub fn init(log: Option<&Path>, format: LogFormat, debug: bool) -> std::io::Resu
         }
         None => (Sink::Stderr, if debug { Level::DEBUG } else { Level::WARN }),
     };
-    let subscriber = LineSubscriber {
-        format,
-        max,
-        sink: Mutex::new(sink),
-    };
+    if let Ok(mut s) = SINK.lock() {
+        *s = sink;
+    }
+    let subscriber = LineSubscriber { format, max };
     let _ = tracing::subscriber::set_global_default(subscriber);
     Ok(())
 }

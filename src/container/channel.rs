@@ -27,6 +27,8 @@ pub enum Msg {
     Ready,
     /// init -> parent: setup failed.
     Error(String),
+    /// init -> parent: one formatted log line, for podrun's log (the init has no log fd).
+    Log(String),
 }
 
 #[derive(Debug)]
@@ -46,6 +48,24 @@ pub fn pair() -> Result<(Channel, Channel)> {
     Ok((Channel { fd: a }, Channel { fd: b }))
 }
 
+/// Sends one message (and an fd) on a channel's raw fd: also where no `Channel` is at hand
+/// (the init's log forwarding).
+pub fn send_on(sock: RawFd, msg: &Msg, fd: Option<RawFd>) -> Result<()> {
+    let data = serde_json::to_vec(msg).map_err(|e| Error::other(format!("encode message: {e}")))?;
+    let iov = [IoSlice::new(&data)];
+    let fds;
+    let cmsg: Vec<ControlMessage> = match fd {
+        Some(f) => {
+            fds = [f];
+            vec![ControlMessage::ScmRights(&fds)]
+        }
+        None => Vec::new(),
+    };
+    sendmsg::<()>(sock, &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None)
+        .sys(|| format!("send {msg:?}"))?;
+    Ok(())
+}
+
 impl Channel {
     pub fn raw(&self) -> RawFd {
         self.fd.as_raw_fd()
@@ -56,26 +76,18 @@ impl Channel {
     }
 
     pub fn send_with_fd(&self, msg: &Msg, fd: Option<RawFd>) -> Result<()> {
-        let data =
-            serde_json::to_vec(msg).map_err(|e| Error::other(format!("encode message: {e}")))?;
-        let iov = [IoSlice::new(&data)];
-        let fds;
-        let cmsg: Vec<ControlMessage> = match fd {
-            Some(f) => {
-                fds = [f];
-                vec![ControlMessage::ScmRights(&fds)]
+        send_on(self.fd.as_raw_fd(), msg, fd)
+    }
+
+    /// Like [`Channel::recv`], on the parent's side: the init's log lines on the way are
+    /// written to podrun's log, and the next other message is returned.
+    pub fn recv_from_init(&self) -> Result<Option<(Msg, Option<OwnedFd>)>> {
+        loop {
+            match self.recv()? {
+                Some((Msg::Log(line), _)) => crate::logging::write_line(&line),
+                other => return Ok(other),
             }
-            None => Vec::new(),
-        };
-        sendmsg::<()>(
-            self.fd.as_raw_fd(),
-            &iov,
-            &cmsg,
-            MsgFlags::MSG_NOSIGNAL,
-            None,
-        )
-        .sys(|| format!("send {msg:?}"))?;
-        Ok(())
+        }
     }
 
     /// The size of the next packet (0: the other end is gone), without taking it: a buffer of

@@ -285,7 +285,7 @@ fn handshake(
 ) -> Result<Option<OwnedFd>> {
     let mut pty = None;
     loop {
-        match chan.recv()? {
+        match chan.recv_from_init()? {
             Some((Msg::Ready, _)) => return Ok(pty),
             Some((Msg::Pty, fd)) => pty = fd,
             Some((Msg::RunHooks, _)) => {
@@ -376,7 +376,7 @@ fn init_binary(spec: &Spec, plan: &NamespacePlan) -> Result<Option<OwnedFd>> {
 /// After `Ready` with a podrun-init stage (or an exec's process): the channel closes when the
 /// init's execve succeeded (close-on-exec), or an error arrives.
 pub(crate) fn wait_for_exec(chan: &Channel) -> Result<()> {
-    match chan.recv()? {
+    match chan.recv_from_init()? {
         None => Ok(()),
         Some((Msg::Error(e), _)) => Err(Error::other(e)),
         Some((m, _)) => Err(Error::other(format!(

@@ -128,7 +128,7 @@ pub fn exec(root: &Path, opts: ExecOpts) -> Result<Execed> {
     parent.send(&Msg::Go(String::new())).map_err(kill_child)?;
     let mut pty = None;
     loop {
-        match parent.recv().map_err(kill_child)? {
+        match parent.recv_from_init().map_err(kill_child)? {
             Some((Msg::Ready, _)) => break,
             Some((Msg::Pty, fd)) => pty = fd,
             Some((Msg::Error(e), _)) => return Err(kill_child(Error::other(e))),
