@@ -9,7 +9,8 @@
 //!
 //! 1. unless FIFO is `-`: open `/proc/self/fd/FIFO` (the O_PATH fd of the exec fifo) for
 //!    writing, which blocks until `podrun start` opens it for reading; write `0` (the start
-//!    went through) and close both fds;
+//!    went through) and close the O_PATH fd; the written end stays open, close-on-exec:
+//!    `start` runs the poststart hooks once the execve closed it;
 //! 2. execve(PATH, [ARG0, ARG...], the environment it was given).
 //!
 //! Why it exists (CVE-2019-5736): the process that executes the container's program must not
@@ -134,7 +135,8 @@ fn parse_fd(s: &[u8]) -> Option<usize> {
     Some(n)
 }
 
-/// Blocks until `podrun start` opens the exec fifo, then tells it the start went through.
+/// Blocks until `podrun start` opens the exec fifo, then tells it the start went through. The
+/// fifo stays open for writing (close-on-exec) until the execve.
 fn wait_for_start(fifo: usize) {
     let mut path = Line::new();
     path.push(b"/proc/self/fd/").push_num(fifo).push(b"\0");
@@ -162,7 +164,6 @@ fn wait_for_start(fifo: usize) {
     raw::close(fifo);
     // SAFETY: a live one-byte buffer.
     unsafe { syscall4(nr::WRITE, fd, b"0".as_ptr() as usize, 1, 0) };
-    raw::close(fd);
 }
 
 /// The whole program, given the kernel's argc/argv/envp.

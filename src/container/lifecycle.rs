@@ -45,7 +45,9 @@ pub fn start(root: &Path, id: &str) -> Result<ContainerState> {
 }
 
 /// Opens the exec fifo for reading, which unblocks the init, and waits for its byte; if the
-/// init dies instead, says so. No polling loop: poll on the fifo and the init's pidfd together.
+/// init dies instead, says so. Then waits for the init's end of the fifo to close, which its
+/// execve does (close-on-exec): the poststart hooks run after the container's program was
+/// executed, as with runc. No polling loop: poll on the fifo and the init's pidfd together.
 fn release_init(dir: &StateDir, pidfd: &OwnedFd, id: &str) -> Result<()> {
     let fifo_path = dir.fifo();
     let fifo = nix::fcntl::open(
@@ -66,6 +68,7 @@ fn release_init(dir: &StateDir, pidfd: &OwnedFd, id: &str) -> Result<()> {
             revents: 0,
         },
     ];
+    let mut released = false;
     loop {
         // SAFETY: two valid pollfds.
         let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
@@ -76,14 +79,16 @@ fn release_init(dir: &StateDir, pidfd: &OwnedFd, id: &str) -> Result<()> {
             }
             return Err(Error::sys("poll exec fifo", e));
         }
-        if fds[0].revents & libc::POLLIN != 0 {
+        if fds[0].revents & (libc::POLLIN | libc::POLLHUP) != 0 {
             let mut b = [0u8; libc::PIPE_BUF];
             // SAFETY: read into a buffer of b.len() bytes.
             let n = unsafe { libc::read(fifo.as_raw_fd(), b.as_mut_ptr().cast(), b.len()) };
-            match (n, b.first()) {
-                (1.., Some(b'0')) => break,
+            match (n, b.first(), released) {
+                // The writer is gone after its `0`: the execve happened (or the init died).
+                (0, _, true) => break,
+                (1.., Some(b'0'), false) => released = true,
                 // `1` + the init's error (a failing startContainer hook): the init exits.
-                (1.., _) => {
+                (1.., _, false) => {
                     let len = usize::try_from(n).unwrap_or(0).min(b.len());
                     let msg = String::from_utf8_lossy(&b[1..len]).into_owned();
                     let _ = std::fs::remove_file(&fifo_path);
@@ -93,11 +98,16 @@ fn release_init(dir: &StateDir, pidfd: &OwnedFd, id: &str) -> Result<()> {
             }
         }
         if fds[1].revents != 0 {
+            if released {
+                // Started, then exited: its end of the fifo is closed too.
+                break;
+            }
             return Err(Error::BadState(format!(
                 "container {id}: init exited before start"
             )));
         }
         fds[0].revents = 0;
+        fds[1].revents = 0;
     }
     let _ = std::fs::remove_file(&fifo_path);
     Ok(())
