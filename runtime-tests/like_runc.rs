@@ -290,10 +290,7 @@ fn poststart_hook_runs_after_the_exec() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 10, "{text}");
     for l in lines {
-        assert_eq!(
-            l, "exec",
-            "a poststart hook ran before the exec:\n{text}"
-        );
+        assert_eq!(l, "exec", "a poststart hook ran before the exec:\n{text}");
     }
 }
 

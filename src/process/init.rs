@@ -6,14 +6,22 @@
 //! 2. join namespaces by path (user first), create the rest with unshare
 //! 3. create mode: rootfs step 1 (mounts, devices), parent hooks, createContainer hooks,
 //!    pivot_root, sysctl, rootfs step 3 (masked/readonly paths), hostname
-//! 4. terminal, rlimits, oom_score_adj, cwd, (seccomp without no_new_privs), user,
-//!    capabilities, resolve the executable
+//! 4. terminal, rlimits, oom_score_adj, cwd, env (HOME from the container's /etc/passwd),
+//!    fds made ready for the exec, (seccomp without no_new_privs), user, capabilities,
+//!    resolve the executable
 //! 5. `Ready`, then (create) block on the exec fifo until `podrun start`
-//! 6. startContainer hooks, no_new_privs, (seccomp with no_new_privs), close fds, execve
+//! 6. startContainer hooks, no_new_privs, (seccomp with no_new_privs), execve
 //!
-//! With a podrun-init stage (the usual create), steps 5-6 become: no_new_privs, close fds,
-//! `Ready`, (seccomp with no_new_privs), execveat(podrun-init), which waits on the exec fifo
-//! and executes the process; `create` returns once that exec closed the channel.
+//! With a podrun-init stage (the usual create), the fds, the fifo fd for podrun-init and the
+//! signals are set in step 4, before any filter; steps 5-6 become: no_new_privs, `Ready`,
+//! (seccomp with no_new_privs), execveat(podrun-init), which waits on the exec fifo and
+//! executes the process; `create` returns once that exec closed the channel.
+//!
+//! Nothing that a seccomp profile may plausibly refuse runs after the filter: without
+//! no_new_privs it must be loaded while the init still has CAP_SYS_ADMIN, so the user and
+//! capability changes follow it (as in runc); with no_new_privs only the execve does.
+//!
+//! Log lines go to podrun over the channel (podrun's log fd is closed here) while it listens.
 //!
 //! An error after `Ready` has no podrun left to report it (create has exited): it goes to
 //! the container's stderr, which is where its caller (conmon, the shim) collects output.
@@ -85,8 +93,14 @@ pub struct InitConfig<'a> {
     pub stage: Option<RawFd>,
 }
 
-/// The child's entry point: never returns. Errors go to the parent over the channel.
+/// The child's entry point: never returns. Errors go to the parent over the channel, and so
+/// do log lines while the parent listens (podrun's log fd is closed here).
 pub fn child_main(cfg: InitConfig, chan: Channel) -> ! {
+    let sock = chan.raw();
+    crate::logging::forward_lines(move |line| {
+        // Once podrun stopped listening (after Ready), the line has nowhere to go.
+        let _ = crate::container::channel::send_on(sock, &Msg::Log(line.to_string()), None);
+    });
     let err = match run(cfg, &chan) {
         Ok(never) => match never {},
         Err(e) => e,
@@ -147,6 +161,11 @@ fn run(mut cfg: InitConfig, chan: &Channel) -> Result<Never> {
     if cfg.mode == Mode::Create && !cfg.no_new_keyring {
         join_session_keyring(cfg.id);
     }
+    tracing::debug!(
+        "container init: namespaces joined ({} by path), made: {:?}",
+        cfg.joins.len(),
+        cfg.unshare
+    );
 
     if cfg.mode == Mode::Create {
         setup_container(&cfg, chan, &hook_state)?;
@@ -166,14 +185,28 @@ fn run(mut cfg: InitConfig, chan: &Channel) -> Result<Never> {
             .map_err(|e| Error::io("write oom_score_adj to", "/proc/self/oom_score_adj", e))?;
     }
     change_dir(process.cwd())?;
+    let env = process_env(process);
 
     let sets = caps::CapSets::from_spec(process.capabilities().as_ref())?;
+    // The fds (and with podrun-init, the signals) are made ready for the exec before any
+    // filter is loaded: a profile may refuse what that takes (close_range, from kernel 5.9,
+    // is unknown to older allowlists).
+    prepare_fds(cfg.preserve_fds)?;
+    if cfg.stage.is_some() {
+        // podrun-init opens the fifo through /proc/self/fd/N (and closes it): it must survive
+        // the exec.
+        if let Some(fd) = cfg.fifo_fd {
+            crate::sys::clear_cloexec(fd)?;
+        }
+        reset_signals();
+    }
     // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while the init still
     // has every capability, before they are dropped (runc's order; podman and Docker ask for
     // seccomp without no_new_privs). With no_new_privs it is the last step before execve.
     let no_new_privs = process.no_new_privileges().unwrap_or(false);
     if !no_new_privs {
         if let Some(filter) = cfg.seccomp.take() {
+            tracing::debug!("container init: seccomp filter loaded before the user change");
             filter.load()?;
         }
     }
@@ -186,8 +219,8 @@ fn run(mut cfg: InitConfig, chan: &Channel) -> Result<Never> {
         user::set_umask(mask);
     }
 
-    let env = process_env(process);
     let exe = resolve_executable(process, &env)?;
+    tracing::debug!("container init: ready to execute {}", exe.to_string_lossy());
 
     // From here on the init must outlive podrun create.
     prctl(libc::PR_SET_PDEATHSIG, 0, "PR_SET_PDEATHSIG")?;
@@ -197,6 +230,7 @@ fn run(mut cfg: InitConfig, chan: &Channel) -> Result<Never> {
     }
     chan.send(&Msg::Ready)?;
 
+    let mut started = None;
     if let Some(fifo) = cfg.fifo_fd {
         let start = wait_for_start(fifo)?;
         let ran = match cfg
@@ -212,7 +246,11 @@ fn run(mut cfg: InitConfig, chan: &Channel) -> Result<Never> {
             ),
             None => Ok(()),
         };
-        report_start(start, ran.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+        // Held open (close-on-exec) until the execve: `start` waits for it to close.
+        started = Some(report_start(
+            start,
+            ran.as_ref().map(|_| ()).map_err(|e| e.to_string()),
+        ));
         ran?;
     }
     drop(pty);
@@ -220,12 +258,13 @@ fn run(mut cfg: InitConfig, chan: &Channel) -> Result<Never> {
     if no_new_privs {
         prctl(libc::PR_SET_NO_NEW_PRIVS, 1, "PR_SET_NO_NEW_PRIVS")?;
     }
-    prepare_fds(cfg.preserve_fds)?;
     reset_signals();
     if let Some(filter) = cfg.seccomp.take() {
         filter.load()?;
     }
-    exec(&exe, process, &env)
+    let failed = exec(&exe, process, &env);
+    drop(started);
+    failed
 }
 
 /// The end of the init with a podrun-init stage: everything the process needs is in place
@@ -242,13 +281,9 @@ fn exec_stage(
     if no_new_privs {
         prctl(libc::PR_SET_NO_NEW_PRIVS, 1, "PR_SET_NO_NEW_PRIVS")?;
     }
-    prepare_fds(cfg.preserve_fds)?;
-    // podrun-init opens the fifo through /proc/self/fd/N (and closes it): it must survive exec.
+    // The fifo fd was made to survive the exec before the filter (see `run`).
     let fifo_arg = match cfg.fifo_fd {
-        Some(fd) => {
-            crate::sys::clear_cloexec(fd)?;
-            fd.to_string()
-        }
+        Some(fd) => fd.to_string(),
         None => "-".to_string(),
     };
     let mut argv: Vec<CString> = vec![
@@ -265,7 +300,7 @@ fn exec_stage(
     argv_p.push(std::ptr::null());
     let mut envp: Vec<*const libc::c_char> = envs.iter().map(|e| e.as_ptr()).collect();
     envp.push(std::ptr::null());
-    reset_signals();
+    tracing::debug!("container init: executing podrun-init, which waits for the start");
     chan.send(&Msg::Ready)?;
     if let Some(filter) = cfg.seccomp.take() {
         filter.load()?;
@@ -378,6 +413,7 @@ fn setup_container(cfg: &InitConfig, chan: &Channel, hook_state: &[u8]) -> Resul
     set_sysctls(cfg.spec)?;
     rootfs::finish_rootfs(&rcfg)?;
     set_names(cfg)?;
+    tracing::debug!("container init: root filesystem ready");
     Ok(())
 }
 
@@ -500,10 +536,22 @@ fn userns_setgroups_denied() -> bool {
     std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny")
 }
 
+/// The process's env, plus what runc adds when it is missing: PATH, HOME (from the
+/// container's /etc/passwd for the process's uid, `/` without an entry) and, with a
+/// terminal, TERM.
 fn process_env(process: &Process) -> Vec<String> {
     let mut env: Vec<String> = process.env().clone().unwrap_or_default();
     if !env.iter().any(|e| e.starts_with("PATH=")) {
         env.push(format!("PATH={DEFAULT_PATH}"));
+    }
+    // runc replaces an empty HOME too.
+    if !env
+        .iter()
+        .any(|e| e.strip_prefix("HOME=").is_some_and(|h| !h.is_empty()))
+    {
+        let home = user::home_of(Path::new("/etc/passwd"), process.user().uid());
+        env.retain(|e| !e.starts_with("HOME="));
+        env.push(format!("HOME={home}"));
     }
     if process.terminal().unwrap_or(false) && !env.iter().any(|e| e.starts_with("TERM=")) {
         env.push("TERM=xterm".into());
@@ -518,18 +566,18 @@ fn resolve_executable(process: &Process, env: &[String]) -> Result<CString> {
         .as_ref()
         .and_then(|a| a.first())
         .ok_or_else(|| Error::Spec("process.args must not be empty".into()))?;
-    let candidates: Vec<PathBuf> = if arg0.contains('/') {
-        vec![PathBuf::from(arg0)]
-    } else {
-        let path = env
-            .iter()
-            .rev()
-            .find_map(|e| e.strip_prefix("PATH="))
-            .unwrap_or(DEFAULT_PATH);
-        path.split(':')
-            .map(|d| Path::new(if d.is_empty() { "." } else { d }).join(arg0))
-            .collect()
-    };
+    if arg0.contains('/') {
+        return executable_path(arg0);
+    }
+    let path = env
+        .iter()
+        .rev()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH);
+    let candidates: Vec<PathBuf> = path
+        .split(':')
+        .map(|d| Path::new(if d.is_empty() { "." } else { d }).join(arg0))
+        .collect();
     for c in &candidates {
         let Ok(cs) = CString::new(c.as_os_str().as_bytes()) else {
             continue;
@@ -539,14 +587,41 @@ fn resolve_executable(process: &Process, env: &[String]) -> Result<CString> {
             return Ok(cs);
         }
     }
-    if arg0.contains('/') {
-        Err(Error::other(format!(
-            "exec: {arg0:?}: stat {arg0}: no such file or directory or not executable"
-        )))
-    } else {
-        Err(Error::other(format!(
-            "exec: {arg0:?}: executable file not found in $PATH"
-        )))
+    Err(Error::other(format!(
+        "exec: {arg0:?}: executable file not found in $PATH"
+    )))
+}
+
+/// args[0] given as a path: in runc's words (which Docker and containerd map to exit codes
+/// 127 and 126), "no such file or directory" when it is missing, "permission denied" when
+/// it exists but cannot be executed (no x bit for the user, a directory).
+fn executable_path(arg0: &str) -> Result<CString> {
+    let cs = CString::new(arg0.as_bytes())
+        .map_err(|_| Error::Spec("process.args contains a NUL byte".into()))?;
+    match nix::sys::stat::stat(cs.as_c_str()) {
+        Err(e) => Err(Error::other(format!(
+            "exec: {arg0:?}: stat {arg0}: {}",
+            go_words(e)
+        ))),
+        Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => Err(Error::other(format!(
+            "exec: {arg0:?}: {}",
+            go_words(nix::Error::EACCES)
+        ))),
+        // SAFETY: valid C string.
+        Ok(_) if unsafe { libc::access(cs.as_ptr(), libc::X_OK) } != 0 => Err(Error::other(
+            format!("exec: {arg0:?}: {}", go_words(nix::Error::last())),
+        )),
+        Ok(_) => Ok(cs),
+    }
+}
+
+/// An errno as Go (runc) prints it: strerror starting in lower case ("permission denied").
+fn go_words(e: nix::Error) -> String {
+    let desc = e.desc();
+    let mut chars = desc.chars();
+    match chars.next() {
+        Some(c) => c.to_lowercase().chain(chars).collect(),
+        None => desc.to_string(),
     }
 }
 
@@ -592,8 +667,12 @@ fn wait_for_start(fifo: RawFd) -> Result<std::os::fd::OwnedFd> {
 
 /// Tells `podrun start` how the start went: `0` (the process is about to be executed), or `1`
 /// and the error (a failing startContainer hook), which `start` reports as its own failure.
-/// One write of at most PIPE_BUF bytes, so the reader gets it whole.
-fn report_start(fifo: std::os::fd::OwnedFd, outcome: std::result::Result<(), String>) {
+/// One write of at most PIPE_BUF bytes, so the reader gets it whole. The fifo is returned:
+/// `start` runs the poststart hooks once it is closed, by the execve (close-on-exec).
+fn report_start(
+    fifo: std::os::fd::OwnedFd,
+    outcome: std::result::Result<(), String>,
+) -> std::os::fd::OwnedFd {
     let msg: Vec<u8> = match outcome {
         Ok(()) => b"0".to_vec(),
         Err(e) => {
@@ -604,6 +683,7 @@ fn report_start(fifo: std::os::fd::OwnedFd, outcome: std::result::Result<(), Str
     };
     // SAFETY: writes from a valid buffer of msg.len() bytes to an fd we own.
     unsafe { libc::write(fifo.as_raw_fd(), msg.as_ptr().cast(), msg.len()) };
+    fifo
 }
 
 /// Closes every fd the init does not need, right after the fork: podrun's own (the state-dir
@@ -628,10 +708,8 @@ fn close_inherited_fds(cfg: &InitConfig, chan: &Channel) -> Result<()> {
     {
         if fd > lo {
             let hi = if fd == u32::MAX { u32::MAX } else { fd - 1 };
-            // SAFETY: closes fds of this (forked, single-threaded) process that nothing here uses.
-            if unsafe { libc::syscall(libc::SYS_close_range, lo, hi, 0) } < 0 {
-                return Err(Error::sys("close_range", nix::Error::last()));
-            }
+            // Fds of this (forked, single-threaded) process that nothing here uses.
+            crate::sys::close_fds(lo, hi)?;
         }
         lo = fd.saturating_add(1);
     }

@@ -23,6 +23,28 @@ pub fn switch_user(user: &User, set_groups: bool) -> Result<()> {
     Ok(())
 }
 
+/// The home directory of `uid` in a passwd file (the first entry with that uid, as runc
+/// looks it up), or `/` when the file or the entry is missing.
+pub fn home_of(passwd: &std::path::Path, uid: u32) -> String {
+    let Ok(text) = std::fs::read_to_string(passwd) else {
+        return "/".into();
+    };
+    home_in(&text, uid).unwrap_or_else(|| "/".into())
+}
+
+/// name:password:uid:gid:gecos:home:shell
+fn home_in(passwd: &str, uid: u32) -> Option<String> {
+    passwd
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.get(2)?.parse::<u32>().ok()? == uid).then(|| f.get(5).copied().unwrap_or_default())
+        })
+        .map(str::to_string)
+}
+
 /// PR_SET_KEEPCAPS: keep permitted capabilities across the uid change.
 pub fn set_keep_caps(on: bool) -> Result<()> {
     // SAFETY: prctl with integer arguments.
@@ -79,4 +101,18 @@ pub fn set_rlimits(rlimits: &[PosixRlimit]) -> Result<()> {
 pub fn set_umask(mask: u32) {
     // SAFETY: umask cannot fail.
     unsafe { libc::umask(mask as libc::mode_t) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn home_by_uid_first_entry_wins() {
+        let pw = "# comment\nroot:x:0:0:root:/root:/bin/sh\n\nnobody:x:65534:65534::/nonexistent:/bin/false\ndup:x:0:0::/other:/bin/sh\nbad:x:zz:0::/bad:\n";
+        assert_eq!(home_in(pw, 0).as_deref(), Some("/root"));
+        assert_eq!(home_in(pw, 65534).as_deref(), Some("/nonexistent"));
+        assert_eq!(home_in(pw, 4321), None);
+        assert_eq!(home_of(std::path::Path::new("/no/such/passwd"), 0), "/");
+    }
 }
