@@ -118,6 +118,24 @@ fn seccomp_profile_refusing_close_range_runs_as_with_runc() {
             outputs[0], outputs[1],
             "noNewPrivileges={nnp}: podrun and runc differ"
         );
+        // Without a pid namespace of its own the init executes the process itself (no
+        // podrun-init stage): the same outcome.
+        let host_pid = sh_bundle(&env, "hello", MKDIR_PROBE, |spec| {
+            spec["process"]["noNewPrivileges"] = json!(nnp);
+            spec["linux"]["seccomp"] = profile_without_close_range();
+            spec["linux"]["namespaces"]
+                .as_array_mut()
+                .expect("namespaces")
+                .retain(|n| n["type"] != "pid");
+        });
+        let id = format!("cr-hostpid-{nnp}");
+        let ran = runtime_ok(
+            &env,
+            &podrun_bin(),
+            &id,
+            &["run", "--bundle", s(&host_pid), &id],
+        );
+        assert_eq!(ran, outputs[1].0, "noNewPrivileges={nnp}, no pid namespace");
     }
 }
 
