@@ -648,7 +648,7 @@ fn atk_interface_names_are_checked_like_the_kernel() {
 // ---------------------------------------------------------------------------------------
 // 7. /dev/console
 
-/// With `terminal: true`, /dev/console is the pty (foreground run), as runc binds it.
+/// With `terminal: true`, /dev/console is the pty (foreground run), as with runc.
 #[test]
 fn atk_dev_console_is_the_pty() {
     let env = TestEnv::new("atk-console");
@@ -681,10 +681,36 @@ fn atk_dev_console_is_the_pty() {
         assert_eq!(lines[0], lines[1], "/dev/console is not the pty: {text}");
         lines[0].clone()
     };
-    // (runc's foreground terminal needs a terminal of its own on stdin: not compared here)
     let ours = run(&podrun_bin(), &env.root, &cid("tty"));
     // a pty slave (major 136 = 0x88)
     assert!(ours.starts_with("console 88:"), "{ours}");
+    // runc's foreground terminal wants a terminal on its own stdin: run it under script(1)
+    let runc_bundle = env.bundle("shell", |spec| {
+        spec["process"]["args"] = json!([
+            "sh",
+            "-c",
+            "stat -c 'console %t:%T' /dev/console; stat -L -c 'console %t:%T' /proc/self/fd/0"
+        ]);
+    });
+    let runc_cmd = format!(
+        "{RUNC} --root {} run --bundle {} {}",
+        s(&env.dir.join("runc")),
+        s(&runc_bundle),
+        cid("tty")
+    );
+    let out = env.output_via_files(Command::new("script").args(["-qec", &runc_cmd, "/dev/null"]));
+    assert!(out.status.success(), "runc: {}", describe(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.find("console ").map(|i| l[i..].trim()))
+        .collect();
+    assert_eq!(lines.len(), 2, "runc: {text}");
+    assert_eq!(
+        lines[0], lines[1],
+        "runc: /dev/console is not the pty: {text}"
+    );
+    assert!(lines[0].starts_with("console 88:"), "runc: {text}");
 }
 
 /// With `--console-socket`, /dev/console is the pty whose master went over the socket.
