@@ -5,6 +5,7 @@
 //! ```text
 //! <root>/<id>/state.json   ContainerState (written atomically)
 //! <root>/<id>/exec.fifo    present while the container is `created`; `start` consumes it
+//! <root>/<id>/recovery     cgroup path, init pid + start time (for delete --force without state.json)
 //! <root>/pods/<name>/      pod state (see crate::pod); the id "pods" is reserved
 //! ```
 //! `mkdir <root>/<id>` is the atomic reservation of an id; every mutating command holds an
