@@ -1,6 +1,6 @@
 //! The cgroup-facing commands through the CLI: `ps`, `pause`/`resume`, `update`, `events`, on a
 //! detached `sleep 100` container, read back from the host's cgroup files. The container's cgroup
-//! is the default `/podrun/<id>` in every hierarchy, so ids carry the test process id (parallel
+//! is the default `/podrun/<id>-<root hash>` in every hierarchy, so ids carry the test process id (parallel
 //! runs on one host must not share a cgroup).
 
 use std::fs::File;
@@ -62,10 +62,11 @@ fn pure_v2() -> bool {
 /// A file of the container's cgroup: `v1_file` in the v1 `controller` hierarchy, or `v2_file`
 /// in the unified hierarchy on a pure v2 host.
 fn cgroup_file(id: &str, controller: &str, v1_file: &str, v2_file: &str) -> PathBuf {
+    let rel = crate::common::cgroup_rel(id);
     if pure_v2() {
-        PathBuf::from(format!("/sys/fs/cgroup/podrun/{id}/{v2_file}"))
+        PathBuf::from(format!("/sys/fs/cgroup/{rel}/{v2_file}"))
     } else {
-        PathBuf::from(format!("/sys/fs/cgroup/{controller}/podrun/{id}/{v1_file}"))
+        PathBuf::from(format!("/sys/fs/cgroup/{controller}/{rel}/{v1_file}"))
     }
 }
 

@@ -15,7 +15,7 @@ use crate::lifecycle::{s, state_pid, wait_status};
 
 /// Accepts one connection on `listener` and returns every fd received in its first message,
 /// and the connection (to check later that nothing else comes).
-fn receive_fds(listener: &UnixListener) -> (Vec<OwnedFd>, UnixStream) {
+pub(crate) fn receive_fds(listener: &UnixListener) -> (Vec<OwnedFd>, UnixStream) {
     let (conn, _) = listener.accept().expect("accept console connection");
     let mut buf = [0u8; 4096];
     let mut iov = [IoSliceMut::new(&mut buf)];
@@ -41,7 +41,7 @@ fn receive_fds(listener: &UnixListener) -> (Vec<OwnedFd>, UnixStream) {
 }
 
 /// Reads from `fd` until what was read contains `needle`; panics after `limit`.
-fn read_until(fd: &OwnedFd, needle: &str, limit: Duration) -> String {
+pub(crate) fn read_until(fd: &OwnedFd, needle: &str, limit: Duration) -> String {
     let deadline = Instant::now() + limit;
     let mut seen = Vec::new();
     while !String::from_utf8_lossy(&seen).contains(needle) {

@@ -181,13 +181,13 @@ fn relative_paths_where_absolute_are_required() {
 fn bad_sysctl_is_named() {
     let env = TestEnv::new("err-sysctl");
     let bundle = env.bundle("sleeper", |spec| {
-        spec["linux"]["sysctl"] = json!({"kernel.no_such_sysctl_podrun": "1"});
+        spec["linux"]["sysctl"] = json!({"net.ipv4.no_such_sysctl_podrun": "1"});
     });
     create_fails(
         &env,
         "badsysctl",
         &bundle,
-        &["linux.sysctl", "kernel.no_such_sysctl_podrun"],
+        &["linux.sysctl", "net.ipv4.no_such_sysctl_podrun"],
     );
     let bundle = env.bundle("sleeper", |spec| {
         spec["linux"]["sysctl"] = json!({"../../../etc/passwd": "x"});

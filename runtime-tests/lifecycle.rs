@@ -525,9 +525,12 @@ fn kill_all_reaches_every_process() {
             .retain(|n| n["type"] != "pid");
     });
     let init = start_bundle(&env, &bundle, "ka");
-    let procs_file = "/sys/fs/cgroup/pids/podrun/ka/cgroup.procs";
+    let procs_file = format!(
+        "/sys/fs/cgroup/pids/{}/cgroup.procs",
+        crate::common::container_cgroup(&env.root, "ka")
+    );
     let read_procs = || -> Vec<i32> {
-        std::fs::read_to_string(procs_file)
+        std::fs::read_to_string(&procs_file)
             .unwrap_or_default()
             .lines()
             .filter_map(|l| l.trim().parse().ok())

@@ -1,5 +1,6 @@
 //! Black-box tests of the built podrun binary.
 
+mod attacks;
 mod cgroups;
 mod cli;
 mod cni;

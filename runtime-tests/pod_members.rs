@@ -425,7 +425,9 @@ fn joining_a_missing_or_stopped_pod_is_refused_and_leaks_nothing() {
         "state left after a refused join"
     );
     assert!(
-        !Path::new("/sys/fs/cgroup/memory/podrun/j2").exists(),
+        !Path::new("/sys/fs/cgroup/memory")
+            .join(crate::common::container_cgroup(&pe.env.root, "j2"))
+            .exists(),
         "cgroup left"
     );
     assert_eq!(pe.pod_state("s")["containers"], json!([]));

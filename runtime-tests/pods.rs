@@ -532,10 +532,11 @@ fn root_hash(root: &Path) -> String {
     format!("{h:08x}")
 }
 
-/// The same hash as podrun's `net::veth_name` (FNV-1a 32).
+/// The same hash as podrun's `net::veth_name` (FNV-1a 32 of `owner\nifname\nnetwork`) for a
+/// pod's attachment (`eth0` in network `podrun`).
 fn veth_name(owner: &str) -> String {
     let mut h: u32 = 0x811c_9dc5;
-    for b in owner.bytes() {
+    for b in format!("{owner}\neth0\npodrun").bytes() {
         h ^= u32::from(b);
         h = h.wrapping_mul(0x0100_0193);
     }

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType, Spec};
 
 use crate::error::{Error, Result};
 
@@ -62,6 +62,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
             process.cwd().display()
         ));
     }
+    validate_user(process.user(), "process.user")?;
     if let Some(env) = process.env() {
         for e in env {
             if !e.contains('=') {
@@ -178,11 +179,98 @@ fn validate_linux(spec: &Spec) -> Result<()> {
             if k.is_empty() || k.contains("..") || k.starts_with('/') || k.starts_with('.') {
                 return bad(format!("linux.sysctl: invalid key {k:?}"));
             }
+            check_sysctl_namespace(k, linux.namespaces().as_deref().unwrap_or(&[]))?;
         }
     }
     if let Some(p) = linux.cgroups_path() {
         if p.as_os_str().is_empty() {
             return bad("linux.cgroupsPath must not be empty when set".into());
+        }
+    }
+    Ok(())
+}
+
+/// The ipc-namespaced sysctls outside the `fs.mqueue.` tree (the kernel's ipc_sysctls).
+const IPC_SYSCTLS: &[&str] = &[
+    "kernel.msgmax",
+    "kernel.msgmnb",
+    "kernel.msgmni",
+    "kernel.sem",
+    "kernel.shmall",
+    "kernel.shmmax",
+    "kernel.shmmni",
+    "kernel.shm_rmid_forced",
+];
+
+/// A sysctl may be set only when it belongs to a namespace the container has its own of, as
+/// runc's validator rules: every other sysctl is host-wide, and writing it would change the
+/// host. `kernel.msg*`, `kernel.sem`, `kernel.shm*` and `fs.mqueue.*` need an ipc namespace,
+/// `net.*` a network namespace that is not the host's, `kernel.hostname`/`kernel.domainname`
+/// a uts namespace.
+fn check_sysctl_namespace(key: &str, namespaces: &[LinuxNamespace]) -> Result<()> {
+    let k = key.replace('/', ".");
+    let has = |t: LinuxNamespaceType| namespaces.iter().find(|n| n.typ() == t);
+    let refuse = |why: &str| Err(Error::Spec(format!("linux.sysctl: sysctl {key:?} {why}")));
+    if IPC_SYSCTLS.contains(&k.as_str()) || k.starts_with("fs.mqueue.") {
+        if has(LinuxNamespaceType::Ipc).is_none() {
+            return refuse("is not allowed in the host's ipc namespace");
+        }
+        return Ok(());
+    }
+    if k.starts_with("net.") {
+        let Some(ns) = has(LinuxNamespaceType::Network) else {
+            return refuse("is not allowed in the host's network namespace");
+        };
+        if let Some(path) = ns.path() {
+            if is_host_namespace(path, "net") {
+                return refuse(&format!(
+                    "is not allowed in the host's network namespace ({} is the host's)",
+                    path.display()
+                ));
+            }
+        }
+        return Ok(());
+    }
+    if k == "kernel.hostname" || k == "kernel.domainname" {
+        if has(LinuxNamespaceType::Uts).is_none() {
+            return refuse("is not allowed in the host's uts namespace");
+        }
+        return Ok(());
+    }
+    refuse("is not in a separate kernel namespace: it would change the host's value")
+}
+
+/// True when `path` is the same namespace as the runtime's own (the host's) of `kind`.
+fn is_host_namespace(path: &Path, kind: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let own = format!("/proc/self/ns/{kind}");
+    match (std::fs::metadata(path), std::fs::metadata(own)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+/// Ids the kernel can switch to: 0..=2147483647. (uid_t is unsigned, but -1 (4294967295)
+/// means "leave unchanged" to setresuid, and the kernel refuses ids above INT_MAX in maps.)
+pub const MAX_ID: u32 = i32::MAX as u32;
+
+/// Refuses a uid, gid or additional gid outside 0..=2147483647. `what` names the source
+/// (`process.user`, `--user`, a process.json path).
+pub fn validate_user(user: &oci_spec::runtime::User, what: &str) -> Result<()> {
+    let bad = |field: &str, v: u32| {
+        Err(Error::Spec(format!(
+            "{what}: {field} {v} is out of range: ids must be between 0 and {MAX_ID}"
+        )))
+    };
+    if user.uid() > MAX_ID {
+        return bad("uid", user.uid());
+    }
+    if user.gid() > MAX_ID {
+        return bad("gid", user.gid());
+    }
+    for g in user.additional_gids().iter().flatten() {
+        if *g > MAX_ID {
+            return bad("additionalGids entry", *g);
         }
     }
     Ok(())
@@ -258,6 +346,60 @@ mod tests {
     #[test]
     fn valid_minimal() {
         check(&base()).unwrap();
+    }
+
+    #[test]
+    fn sysctls_need_their_own_namespace() {
+        let with = |ns: serde_json::Value, key: &str| {
+            let mut v = base();
+            v["linux"]["namespaces"] = ns;
+            v["linux"]["sysctl"] = serde_json::json!({ key: "1" });
+            check(&v)
+        };
+        let all =
+            serde_json::json!([{"type":"mount"},{"type":"ipc"},{"type":"network"},{"type":"uts"}]);
+        let mnt = serde_json::json!([{"type":"mount"}]);
+        for key in [
+            "kernel.shmmax",
+            "kernel.msgmnb",
+            "kernel.sem",
+            "fs.mqueue.msg_max",
+            "net.ipv4.ip_forward",
+            "net/ipv4/ip_forward",
+            "kernel.hostname",
+        ] {
+            with(all.clone(), key).unwrap();
+            let err = with(mnt.clone(), key).unwrap_err();
+            assert!(err.contains("host's"), "{key}: {err}");
+        }
+        for key in [
+            "vm.stat_interval",
+            "kernel.pid_max",
+            "fs.file-max",
+            "kernel.shmfoo",
+        ] {
+            let err = with(all.clone(), key).unwrap_err();
+            assert!(
+                err.contains("not in a separate kernel namespace"),
+                "{key}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn ids_above_int_max_are_refused() {
+        for user in [
+            serde_json::json!({"uid": 4294967295u64, "gid": 0}),
+            serde_json::json!({"uid": 0, "gid": 2147483648u64}),
+            serde_json::json!({"uid": 0, "gid": 0, "additionalGids": [1, 4294967295u64]}),
+        ] {
+            let mut v = base();
+            v["process"]["user"] = user;
+            assert!(check(&v).unwrap_err().contains("out of range"));
+        }
+        let mut v = base();
+        v["process"]["user"] = serde_json::json!({"uid": 2147483647, "gid": 2147483647});
+        check(&v).unwrap();
     }
 
     #[test]

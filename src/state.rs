@@ -5,6 +5,7 @@
 //! ```text
 //! <root>/<id>/state.json   ContainerState (written atomically)
 //! <root>/<id>/exec.fifo    present while the container is `created`; `start` consumes it
+//! <root>/<id>/recovery     cgroup path, init pid + start time (for delete --force without state.json)
 //! <root>/pods/<name>/      pod state (see crate::pod); the id "pods" is reserved
 //! ```
 //! `mkdir <root>/<id>` is the atomic reservation of an id; every mutating command holds an
@@ -22,6 +23,9 @@ use crate::sys;
 
 pub const STATE_FILE: &str = "state.json";
 pub const EXEC_FIFO: &str = "exec.fifo";
+/// `<cgroup path>\n<init pid> <init start time>\n`, written next to state.json by create so
+/// that `delete --force` still finds the init and the cgroup when state.json is corrupt or gone.
+pub const RECOVERY_FILE: &str = "recovery";
 /// Directory names under the root that are not containers.
 pub const RESERVED_IDS: &[&str] = &["pods"];
 
@@ -282,6 +286,59 @@ impl ContainerState {
         let mut v = self.oci_state(status);
         v["pid"] = serde_json::json!(self.pid);
         serde_json::to_vec(&v).unwrap_or_default()
+    }
+}
+
+/// A short stable hash of a state root (FNV-1a 32, 8 hex digits): host-wide names (cgroups,
+/// IPAM owners) carry it so that two state roots never share one.
+pub fn root_hash(root: &Path) -> String {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in root.as_os_str().as_encoded_bytes() {
+        h ^= u32::from(*b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    format!("{h:08x}")
+}
+
+/// A container's cgroup when config.json names none: `/podrun/<id>-<hash of the state root>`
+/// (cgroup paths are host-wide; two roots may both have a container `x`).
+pub fn default_cgroup_path(root: &Path, id: &str) -> String {
+    format!("/podrun/{id}-{}", root_hash(root))
+}
+
+/// What `delete --force` needs when state.json is unreadable: the cgroup path and the init.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovery {
+    pub cgroup_path: String,
+    /// (pid, start time) once the init exists.
+    pub init: Option<(i32, u64)>,
+}
+
+impl Recovery {
+    pub fn save(&self, dir: &StateDir) -> Result<()> {
+        let init = self
+            .init
+            .map(|(p, t)| format!("{p} {t}"))
+            .unwrap_or_default();
+        sys::write_atomic(
+            &dir.dir.join(RECOVERY_FILE),
+            format!("{}\n{init}\n", self.cgroup_path).as_bytes(),
+        )
+    }
+
+    /// The record in `dir`, if readable.
+    pub fn load(dir: &Path) -> Option<Recovery> {
+        let text = std::fs::read_to_string(dir.join(RECOVERY_FILE)).ok()?;
+        let mut lines = text.lines();
+        let cgroup_path = lines.next()?.trim().to_string();
+        if !cgroup_path.starts_with('/') || cgroup_path.contains("..") {
+            return None;
+        }
+        let init = lines.next().and_then(|l| {
+            let (p, t) = l.trim().split_once(' ')?;
+            Some((p.parse().ok()?, t.parse().ok()?))
+        });
+        Some(Recovery { cgroup_path, init })
     }
 }
 

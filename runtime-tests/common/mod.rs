@@ -458,14 +458,61 @@ mod tests {
     }
 }
 
-/// The cgroup directories of container `id` (`/podrun/<id>`) that exist, in every hierarchy.
+/// The hash of a state root that podrun puts in host-wide names (FNV-1a 32 of the path, as
+/// podrun's `state::root_hash`).
+pub fn root_hash(root: &Path) -> String {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in root.as_os_str().as_encoded_bytes() {
+        h ^= u32::from(*b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    format!("{h:08x}")
+}
+
+/// The default cgroup of container `id` in state root `root`, relative to a hierarchy's
+/// root: `podrun/<id>-<root hash>`.
+pub fn container_cgroup(root: &Path, id: &str) -> String {
+    format!("podrun/{id}-{}", root_hash(root))
+}
+
+/// The `podrun` directories of every hierarchy (v1 controllers, hybrid unified, pure v2).
+fn podrun_cgroup_bases() -> Vec<PathBuf> {
+    let mut bases = vec![PathBuf::from("/sys/fs/cgroup/podrun")];
+    if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
+        bases.extend(entries.flatten().map(|e| e.path().join("podrun")));
+    }
+    bases.into_iter().filter(|b| b.is_dir()).collect()
+}
+
+/// The default cgroup directories of container `id` (`/podrun/<id>-<root hash>`, whatever
+/// the root) that exist, in every hierarchy.
 pub fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .map(|e| e.path().join("podrun").join(id))
-        .filter(|p| p.exists())
-        .collect()
+    let mut out = Vec::new();
+    for base in podrun_cgroup_bases() {
+        let Ok(entries) = std::fs::read_dir(&base) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let ours = name == id
+                || name
+                    .strip_prefix(id)
+                    .and_then(|r| r.strip_prefix('-'))
+                    .is_some_and(|h| h.len() == 8 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+            if ours && e.path().is_dir() {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}
+
+/// `podrun/<name>` of the live default cgroup of container `id` (any root), for reading its
+/// files; `podrun/<id>` when none is found.
+pub fn cgroup_rel(id: &str) -> String {
+    cgroup_dirs(id)
+        .first()
+        .and_then(|d| d.file_name())
+        .map(|n| format!("podrun/{}", n.to_string_lossy()))
+        .unwrap_or_else(|| format!("podrun/{id}"))
 }

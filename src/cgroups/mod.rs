@@ -91,7 +91,8 @@ pub struct Cgroup {
 
 impl Cgroup {
     /// The cgroup for a container: `cgroups_path` as given (absolute, or relative to the
-    /// hierarchy root — the spec leaves the base to the runtime), else `/podrun/<id>`.
+    /// hierarchy root — the spec leaves the base to the runtime), else `/podrun/<id>` (`create`
+    /// always passes a path: config.json's, or `state::default_cgroup_path`).
     /// The systemd form `slice:prefix:name` is refused: podrun drives cgroupfs only.
     pub fn for_container(cgroups_path: Option<&str>, id: &str) -> Result<Cgroup> {
         let path = match cgroups_path {

@@ -20,6 +20,33 @@ pub(super) fn collect(cg: &Cgroup) -> Result<Value> {
     }))
 }
 
+/// The memory controller's OOM record: the limit and how many processes its OOM killer
+/// killed (v1 `memory.oom_control` `oom_kill`, v2 `memory.events` `oom_kill`), for telling
+/// why a process died of SIGKILL. None without a memory controller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OomRecord {
+    /// The limit in bytes (None: unlimited or unreadable).
+    pub limit: Option<u64>,
+    pub oom_kills: u64,
+}
+
+impl Cgroup {
+    pub fn oom_record(&self) -> Option<OomRecord> {
+        let (limit, events) = match self.controller_dir("memory")? {
+            Ctl::V1(d) => (
+                get_u64(d, "memory.limit_in_bytes"),
+                get_keyed(d, "memory.oom_control"),
+            ),
+            Ctl::V2(d) => (get_u64(d, "memory.max"), get_keyed(d, "memory.events")),
+        };
+        Some(OomRecord {
+            // v1 "unlimited" is a huge page-rounded number
+            limit: limit.filter(|l| *l < (1 << 62)),
+            oom_kills: keyed(&events, "oom_kill").unwrap_or(0),
+        })
+    }
+}
+
 fn clock_ticks() -> u64 {
     // SAFETY: sysconf has no memory effects; a failure returns -1.
     let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };

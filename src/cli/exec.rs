@@ -96,6 +96,7 @@ fn build_process(g: &Global, a: &Args) -> Result<Process> {
                 path.display()
             )));
         }
+        crate::spec::validate_user(p.user(), &format!("{}: user", path.display()))?;
         return Ok(p);
     }
     if a.args.is_empty() {
@@ -157,6 +158,7 @@ fn build_process(g: &Global, a: &Args) -> Result<Process> {
     if a.no_new_privs {
         p.set_no_new_privileges(Some(true));
     }
+    crate::spec::validate_user(p.user(), "exec --user/--additional-gids")?;
     Ok(p)
 }
 

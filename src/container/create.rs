@@ -103,7 +103,20 @@ pub fn create(root: &Path, opts: &CreateOpts) -> Result<Created> {
         .ok_or_else(|| Error::Spec("process is missing from config.json".into()))?;
     let stage = init_binary(&spec, &plan)?;
     let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-        Some(s) => Some(crate::process::seccomp::compile(s)?),
+        Some(s) => {
+            // The filter is in force when the process is executed: a denied execve would
+            // kill it (or fail) with no runtime left to say why.
+            if let Some(a) = crate::process::seccomp::surely_denies(s, "execve") {
+                return Err(Error::Spec(format!(
+                    "linux.seccomp: the profile denies execve ({}): the container's process could never be started",
+                    serde_json::to_value(a)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_else(|| format!("{a:?}"))
+                )));
+            }
+            Some(crate::process::seccomp::compile(s)?)
+        }
         None => None,
     };
     let terminal = process.terminal().unwrap_or(false);
@@ -165,7 +178,18 @@ pub fn create(root: &Path, opts: &CreateOpts) -> Result<Created> {
         .as_ref()
         .and_then(|l| l.cgroups_path().as_ref())
         .map(|p| p.to_string_lossy().into_owned());
-    let cg = Cgroup::for_container(cgroup_path.as_deref(), &opts.id)?;
+    let cgroup_path =
+        cgroup_path.unwrap_or_else(|| crate::state::default_cgroup_path(root, &opts.id));
+    let cg = Cgroup::for_container(Some(&cgroup_path), &opts.id)?;
+    // Never share a cgroup with live processes: they belong to someone else (another
+    // container, another state root), and this container's delete would kill them.
+    let occupants = cg.pids();
+    if !occupants.is_empty() {
+        return Err(Error::Usage(format!(
+            "cgroup {} already has processes {occupants:?} (another container's?): refusing to share it",
+            cg.path
+        )));
+    }
     let mut state = ContainerState {
         oci_version: spec.version().clone(),
         id: opts.id.clone(),
@@ -195,12 +219,18 @@ pub fn create(root: &Path, opts: &CreateOpts) -> Result<Created> {
     };
     // Recorded before anything else exists, so that `delete --force` after a killed create
     // finds and removes the cgroup and the process.
-    state.save(
-        cleanup
+    let mut recovery = crate::state::Recovery {
+        cgroup_path: cg.path.clone(),
+        init: None,
+    };
+    {
+        let dir = cleanup
             .dir
             .as_ref()
-            .ok_or_else(|| Error::other("state dir missing"))?,
-    )?;
+            .ok_or_else(|| Error::other("state dir missing"))?;
+        recovery.save(dir)?;
+        state.save(dir)?;
+    }
     cleanup.cgroup = Some(cg.clone());
     setup_cgroup(&spec, &cg)?;
     let entry = cg.entry()?;
@@ -259,8 +289,10 @@ pub fn create(root: &Path, opts: &CreateOpts) -> Result<Created> {
         .dir
         .as_ref()
         .ok_or_else(|| Error::other("state dir missing"))?;
+    recovery.init = Some((pid, state.start_time));
+    recovery.save(dir)?;
     state.save(dir)?;
-    let pty_master = handshake(&parent, &spec, &state, pid)?;
+    let pty_master = handshake(&parent, &spec, &state, pid, &cg)?;
     if stage.is_some() {
         wait_for_exec(&parent)?;
     }
@@ -282,6 +314,7 @@ fn handshake(
     spec: &Spec,
     state: &ContainerState,
     pid: i32,
+    cg: &Cgroup,
 ) -> Result<Option<OwnedFd>> {
     let mut pty = None;
     loop {
@@ -308,11 +341,38 @@ fn handshake(
             }
             None => {
                 let status = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
-                return Err(Error::other(format!(
-                    "container init exited during setup: {status:?}"
-                )));
+                return Err(Error::other(init_death_message(status, cg)));
             }
         }
+    }
+}
+
+/// Why the init died before it was Ready, in words: a SIGKILL from the memory controller's
+/// OOM killer names the limit.
+fn init_death_message(status: nix::Result<nix::sys::wait::WaitStatus>, cg: &Cgroup) -> String {
+    use nix::sys::wait::WaitStatus;
+    match status {
+        Ok(WaitStatus::Signaled(_, nix::sys::signal::Signal::SIGKILL, _)) => {
+            match cg.oom_record() {
+                Some(r) if r.oom_kills > 0 => {
+                    let limit = r
+                        .limit
+                        .map_or_else(|| "?".to_string(), |l| format!("{l} bytes"));
+                    format!(
+                        "container init was killed by SIGKILL during setup: memory limit {limit} too low? (the cgroup's OOM killer killed {} process(es); raise linux.resources.memory.limit)",
+                        r.oom_kills
+                    )
+                }
+                _ => "container init was killed by SIGKILL during setup".to_string(),
+            }
+        }
+        Ok(WaitStatus::Signaled(_, sig, _)) => {
+            format!("container init was killed by {sig} during setup")
+        }
+        Ok(WaitStatus::Exited(_, code)) => {
+            format!("container init exited with status {code} during setup")
+        }
+        other => format!("container init exited during setup: {other:?}"),
     }
 }
 

@@ -149,14 +149,20 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     };
     let state = match ContainerState::load(root, id) {
         Ok(s) => s,
-        // A create killed before it wrote any state: nothing ran yet, remove the dir.
-        Err(Error::ContainerNotFound(_)) if force => return dir.remove(),
+        // No state.json (a create killed before it wrote it, or the file was lost) or a
+        // corrupt one: the recovery record, else the default cgroup path, still leads to the
+        // init and the cgroup.
+        Err(_) if force => return destroy_without_state(root, id, dir),
         Err(Error::ContainerNotFound(_)) => {
             return Err(Error::BadState(format!(
                 "container {id} has no state (an interrupted create?): use delete --force"
             )))
         }
-        Err(e) => return Err(e),
+        Err(e) => {
+            return Err(Error::BadState(format!(
+                "{e}: use delete --force to kill and remove what is left of container {id}"
+            )))
+        }
     };
     let status = state.status(root);
     match status {
@@ -209,6 +215,41 @@ fn destroy(root: &Path, dir: StateDir, state: &ContainerState) -> Result<()> {
         crate::hooks::run_hooks_warn("poststop", &h, &state.hook_state(Status::Stopped));
     }
     Ok(())
+}
+
+/// `delete --force` without a readable state.json: kills the init recorded in the recovery
+/// file (only if it is still the same process: pid and start time) and every process of the
+/// container's cgroup (the recorded one, else the default `/podrun/<id>-<root hash>`, which
+/// no other container can share), removes the cgroup and the state dir.
+fn destroy_without_state(root: &Path, id: &str, dir: StateDir) -> Result<()> {
+    let rec = crate::state::Recovery::load(&dir.dir);
+    let cgroup_path = rec.as_ref().map_or_else(
+        || crate::state::default_cgroup_path(root, id),
+        |r| r.cgroup_path.clone(),
+    );
+    let cg = Cgroup::from_path(&cgroup_path);
+    let pidfd = rec
+        .as_ref()
+        .and_then(|r| r.init)
+        .and_then(|(pid, start)| sys::pidfd_for(pid, start).map(|fd| (pid, fd)));
+    if let Some((_, fd)) = &pidfd {
+        let _ = sys::pidfd_send_signal(fd, libc::SIGKILL);
+    }
+    signal_cgroup(&cg, libc::SIGKILL);
+    thaw_to_let_kill_land(&cg, id);
+    if let Some((pid, fd)) = &pidfd {
+        if !sys::pidfd_wait_exit(fd, KILL_WAIT_MS) {
+            return Err(Error::other(format!(
+                "container {id}: init (pid {pid}) did not exit after SIGKILL"
+            )));
+        }
+        reap_if_child(*pid);
+    }
+    if let Err(e) = cg.destroy() {
+        tracing::warn!("delete {id}: {e}");
+    }
+    tracing::warn!("delete {id}: state.json was missing or unreadable; removed what was found through cgroup {cgroup_path}");
+    dir.remove()
 }
 
 /// A frozen (paused) container's processes take a SIGKILL only once thawed: the signal is

@@ -57,6 +57,11 @@ impl Ipv4Cidr {
         u32::from(ip) & self.mask() == u32::from(self.network())
     }
 
+    /// Whether the two subnets share an address (one contains the other's network).
+    pub fn overlaps(&self, other: &Ipv4Cidr) -> bool {
+        self.contains(other.network()) || other.contains(self.network())
+    }
+
     /// The same prefix length with another address (an interface address in this subnet).
     pub fn with_addr(&self, addr: Ipv4Addr) -> Ipv4Cidr {
         Ipv4Cidr {

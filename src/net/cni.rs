@@ -20,7 +20,7 @@
 use std::collections::HashSet;
 use std::fs::File;
 use std::net::Ipv4Addr;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
@@ -355,8 +355,10 @@ pub fn run_command(env: &Env, stdin: &[u8]) -> Result<Option<Value>, CniError> {
     }
 }
 
+/// Opens `CNI_NETNS`; anything but a network namespace file is the CNI spec's "invalid
+/// necessary environment variables" (code 4).
 fn open_netns(path: &str) -> Result<File, CniError> {
-    File::options()
+    let f = File::options()
         .read(true)
         .custom_flags(libc::O_CLOEXEC)
         .open(path)
@@ -366,7 +368,19 @@ fn open_netns(path: &str) -> Result<File, CniError> {
                 format!("cannot open CNI_NETNS {path}"),
                 e.to_string(),
             )
-        })
+        })?;
+    // ioctl NS_GET_NSTYPE = _IO(0xb7, 0x3): fails (ENOTTY) on anything but an nsfs file.
+    const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
+    // SAFETY: an ioctl without argument on an fd we own.
+    let kind = unsafe { libc::ioctl(f.as_raw_fd(), NS_GET_NSTYPE) };
+    if kind != libc::CLONE_NEWNET {
+        return Err(CniError::new(
+            code::INVALID_ENV,
+            format!("CNI_NETNS {path} is not a network namespace"),
+            "expected a network namespace file such as /var/run/netns/NAME or /proc/PID/ns/net",
+        ));
+    }
+    Ok(f)
 }
 
 fn check_container_id(env: &Env) -> Result<(), CniError> {
@@ -452,14 +466,14 @@ fn cmd_check(env: &Env, conf: &PluginConfig) -> Result<(), CniError> {
         .as_ref()
         .ok_or_else(|| invalid("CHECK needs prevResult"))?;
     let att = attachment_from_result(prev, &cfg, &env.ifname)?;
-    if att.host_veth != veth_name(&env.container_id) {
+    let want_veth = veth_name(&env.container_id, &env.ifname, &cfg.network);
+    if att.host_veth != want_veth {
         return Err(CniError::new(
             code::PLUGIN_FAILURE,
             "CHECK failed",
             format!(
                 "prevResult names host interface {}, expected {}",
-                att.host_veth,
-                veth_name(&env.container_id)
+                att.host_veth, want_veth
             ),
         ));
     }

@@ -22,6 +22,9 @@ use crate::error::IoContext;
 use crate::{Error, Result};
 
 const LAST_RESERVED: &str = "last_reserved_ip.0";
+/// The network's subnet, recorded by `net::attach` so that another network overlapping it is
+/// refused (a podrun file; host-local ignores it).
+pub const SUBNET_FILE: &str = "subnet";
 const LINE_BREAK: &str = "\r\n";
 /// Prefix of an IP file being written (see [`Store::reserve`]); never parsed as an address.
 const TMP_PREFIX: &str = ".podrun-ip-";
@@ -141,9 +144,9 @@ impl Store {
             let name = entry.io("read IPAM store", &self.dir)?.file_name();
             // dot files are temporary files of writers killed halfway (IP files, the bridge
             // marker): only lock holders write, so under the lock they are all stale
-            let stale_or_position = name
-                .to_str()
-                .is_some_and(|n| n.starts_with("last_reserved_ip.") || n.starts_with('.'));
+            let stale_or_position = name.to_str().is_some_and(|n| {
+                n.starts_with("last_reserved_ip.") || n.starts_with('.') || n == SUBNET_FILE
+            });
             if name != "lock" && !stale_or_position {
                 return Ok(false);
             }
@@ -346,6 +349,17 @@ impl Store {
         }
         Ok(released)
     }
+}
+
+/// Whether the store directory `dir` holds an IP file (read without its lock: a hint).
+pub fn has_allocations(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|rd| {
+        rd.flatten().any(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.parse::<Ipv4Addr>().is_ok())
+        })
+    })
 }
 
 /// rename(2) that fails with EEXIST instead of replacing `to`.

@@ -8,7 +8,7 @@
 //! 1. under the IPAM store's `flock`: the bridge `cfg.bridge` (created if missing, MTU
 //!    `cfg.mtu`, up, holding `cfg.gateway/prefix`; when podrun creates it a `bridge_created`
 //!    marker goes into the store dir so the last [`detach`] may remove it), then the veth pair
-//!    in **one** RTM_NEWLINK: the host end `veth<hash8(owner id)>` enslaved to the bridge and
+//!    in **one** RTM_NEWLINK: the host end `veth<hash8(owner id, ifname, network)>` on the bridge and
 //!    up, the peer created directly inside the pod netns (by fd) as `cfg.ifname` (down); then the
 //!    address from IPAM (fixed or round-robin, see [`ipam`]). The veth is made before the
 //!    address (the CNI bridge plugin's order), so a full subnet fails after the veth exists.
@@ -203,10 +203,14 @@ pub fn attach(
         }
     }
     let store = cfg.store()?;
-    let host_veth = veth_name(owner_id);
+    let host_veth = veth_name(owner_id, &cfg.ifname, &cfg.network);
     run(async {
         let h = connect()?;
         let lock = store.lock()?;
+        if let Err(e) = claim_subnet(&h, cfg, &store).await {
+            let _ = store.remove_if_unused(&lock);
+            return Err(e);
+        }
         let bridge = ensure_bridge(&h, cfg, &store).await?;
         let mut made = Made {
             host_veth: None,
@@ -295,7 +299,11 @@ pub fn detach_owner(
     let store = cfg.store()?;
     run(async {
         let h = connect()?;
-        delete_link_by_name(&h, &veth_name(owner_id)).await?;
+        delete_link_by_name(
+            &h,
+            &veth_name(owner_id, ifname.unwrap_or(&cfg.ifname), &cfg.network),
+        )
+        .await?;
         let lock = store.lock()?;
         store.release_by_owner(&lock, owner_id, ifname)?;
         if remove_unused {
@@ -399,32 +407,116 @@ pub fn check(cfg: &NetConfig, netns: BorrowedFd, att: &Attachment) -> Result<()>
     })?
 }
 
-/// `veth` + 8 hex digits of a hash of the owner id: stable, and short enough for IFNAMSIZ.
-pub fn veth_name(owner_id: &str) -> String {
-    // FNV-1a, 32 bits
+/// `veth` + 8 hex digits of a hash of the attachment (owner id, interface name inside the
+/// netns, network name): stable, short enough for IFNAMSIZ, and different for a second
+/// interface or a second network of the same container, so one attachment's ADD or DEL never
+/// meets another's veth.
+pub fn veth_name(owner_id: &str, ifname: &str, network: &str) -> String {
+    // FNV-1a, 32 bits, over `owner\nifname\nnetwork` (none of them may hold a newline)
     let mut h: u32 = 0x811c_9dc5;
-    for b in owner_id.bytes() {
+    for b in [owner_id, ifname, network].join("\n").bytes() {
         h ^= u32::from(b);
         h = h.wrapping_mul(0x0100_0193);
     }
     format!("veth{h:08x}")
 }
 
-fn check_ifname(kind: &str, name: &str) -> Result<()> {
+/// An interface name the kernel takes as it is (its `dev_valid_name`): 1-15 bytes, not `.` or
+/// `..`, no `/`, `:` or whitespace; podrun also refuses `%`, which the kernel expands
+/// (`sec%d` becomes `sec0`), and anything not printable ASCII.
+pub fn check_ifname(kind: &str, name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() < libc::IFNAMSIZ
         && name != "."
         && name != ".."
         && name
             .bytes()
-            .all(|b| b.is_ascii_graphic() && b != b'/' && b != b':');
+            .all(|b| b.is_ascii_graphic() && b != b'/' && b != b':' && b != b'%');
     if ok {
         Ok(())
     } else {
         Err(Error::Usage(format!(
-            "invalid {kind} name {name:?} (1-15 printable characters, no '/' or ':')"
+            "invalid {kind} name {name:?}: an interface name is 1-15 printable characters, not \".\" or \"..\", without '/', ':', '%' or whitespace"
         )))
     }
+}
+
+/// Refuses `cfg.subnet` when it overlaps a route of the host's main table that is not this
+/// network's own bridge route (default routes aside: another network's bridge, a node route)
+/// or another podrun network's subnet (recorded in the `subnet` file of each store under the
+/// same store dir, while it has addresses allocated: a network on the same bridge); then
+/// records this network's subnet. Called under the store lock.
+async fn claim_subnet(h: &Handle, cfg: &NetConfig, store: &Store) -> Result<()> {
+    let mine = cfg.subnet;
+    let own_bridge = get_link(h, &cfg.bridge).await?.map(|l| l.header.index);
+    let mut s = h
+        .route()
+        .get(RouteMessageBuilder::<Ipv4Addr>::new().build())
+        .execute();
+    while let Some(r) = s.try_next().await.map_err(|e| nl_err("list routes", e))? {
+        if r.header.table != libc::RT_TABLE_MAIN || r.header.destination_prefix_length == 0 {
+            continue;
+        }
+        let dst = r.attributes.iter().find_map(|a| match a {
+            RouteAttribute::Destination(RouteAddress::Inet(d)) => Some(*d),
+            _ => None,
+        });
+        let Some(dst) = dst else { continue };
+        let route = Ipv4Cidr {
+            addr: dst,
+            prefix: r.header.destination_prefix_length,
+        };
+        let oif = r.attributes.iter().find_map(|a| match a {
+            RouteAttribute::Oif(i) => Some(*i),
+            _ => None,
+        });
+        if !mine.overlaps(&route) || (oif.is_some() && oif == own_bridge) {
+            continue;
+        }
+        let dev = match oif {
+            Some(i) => link_name(h, i)
+                .await
+                .unwrap_or_else(|| format!("index {i}")),
+            None => "no device".into(),
+        };
+        return Err(Error::Usage(format!(
+            "subnet {mine} overlaps the host route {route} (dev {dev}): pick a subnet no other network uses"
+        )));
+    }
+    if let Ok(rd) = std::fs::read_dir(&cfg.store_dir) {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name == cfg.network {
+                continue;
+            }
+            let Some(other) = std::fs::read_to_string(e.path().join(ipam::SUBNET_FILE))
+                .ok()
+                .and_then(|s| s.trim().parse::<Ipv4Cidr>().ok())
+            else {
+                continue;
+            };
+            if mine.overlaps(&other) && ipam::has_allocations(&e.path()) {
+                return Err(Error::Usage(format!(
+                    "subnet {mine} overlaps subnet {other} of podrun network {name:?} (in {})",
+                    cfg.store_dir.display()
+                )));
+            }
+        }
+    }
+    crate::sys::write_atomic(
+        &store.dir.join(ipam::SUBNET_FILE),
+        mine.to_string().as_bytes(),
+    )
+}
+
+/// The name of the link with index `index`.
+async fn link_name(h: &Handle, index: u32) -> Option<String> {
+    let mut req = h.link().get().match_index(index).execute();
+    let link = req.try_next().await.ok()??;
+    link.attributes.iter().find_map(|a| match a {
+        LinkAttribute::IfName(n) => Some(n.clone()),
+        _ => None,
+    })
 }
 
 /// What this attach made so far, for the rollback.
@@ -830,9 +922,11 @@ mod tests {
 
     #[test]
     fn veth_names_are_stable_and_fit() {
-        let a = veth_name("pod-a");
-        assert_eq!(a, veth_name("pod-a"));
-        assert_ne!(a, veth_name("pod-b"));
+        let a = veth_name("pod-a", "eth0", "n");
+        assert_eq!(a, veth_name("pod-a", "eth0", "n"));
+        assert_ne!(a, veth_name("pod-b", "eth0", "n"));
+        assert_ne!(a, veth_name("pod-a", "eth1", "n"));
+        assert_ne!(a, veth_name("pod-a", "eth0", "m"));
         assert_eq!(a.len(), 12);
         assert!(a.starts_with("veth"));
     }

@@ -151,12 +151,7 @@ pub fn validate_name(name: &str) -> Result<()> {
 
 /// The IPAM owner id of a pod: unique per (root, name).
 pub fn owner_id(root: &Path, name: &str) -> String {
-    let mut h: u32 = 0x811c_9dc5;
-    for b in root.as_os_str().as_encoded_bytes() {
-        h ^= u32::from(*b);
-        h = h.wrapping_mul(0x0100_0193);
-    }
-    format!("podrun-{name}-{h:08x}")
+    format!("podrun-{name}-{}", crate::state::root_hash(root))
 }
 
 /// `/podrun/pods/<name>-<hash of the root>`: cgroup paths are host-wide, and two state roots

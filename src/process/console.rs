@@ -13,6 +13,8 @@ use crate::error::{Error, Result, SysContext};
 pub struct Pty {
     pub master: OwnedFd,
     pub slave: OwnedFd,
+    /// The slave's path (`/dev/pts/N`).
+    pub slave_path: std::ffi::CString,
 }
 
 pub fn open_pty() -> Result<Pty> {
@@ -49,7 +51,55 @@ pub fn open_pty() -> Result<Pty> {
     }
     // SAFETY: fresh fd.
     let slave = unsafe { OwnedFd::from_raw_fd(s) };
-    Ok(Pty { master, slave })
+    // SAFETY: ptsname_r NUL-terminated the buffer.
+    let slave_path = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }.to_owned();
+    Ok(Pty {
+        master,
+        slave,
+        slave_path,
+    })
+}
+
+/// Binds the pty slave over `/dev/console` of the (new) root, as the runtime-spec asks for a
+/// container with `terminal: true` and as runc does: the file is created (0600) when missing;
+/// a symlink there is refused (O_NOFOLLOW), and the bind goes through the opened fd so it
+/// cannot be redirected.
+pub fn mount_console(slave_path: &std::ffi::CStr) -> Result<()> {
+    // SAFETY: open of a constant path; the fd is owned below.
+    let fd = unsafe {
+        libc::open(
+            c"/dev/console".as_ptr(),
+            libc::O_RDONLY | libc::O_CREAT | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY,
+            0o600 as libc::c_uint,
+        )
+    };
+    if fd < 0 {
+        return Err(Error::sys(
+            "create /dev/console for the terminal",
+            nix::Error::last(),
+        ));
+    }
+    // SAFETY: fresh fd.
+    let target = unsafe { OwnedFd::from_raw_fd(fd) };
+    let proc_path = std::ffi::CString::new(format!("/proc/self/fd/{}", target.as_raw_fd()))
+        .map_err(|_| Error::other("fd path"))?;
+    // SAFETY: valid NUL-terminated paths; null fstype and data for a bind mount.
+    let rc = unsafe {
+        libc::mount(
+            slave_path.as_ptr(),
+            proc_path.as_ptr(),
+            std::ptr::null(),
+            libc::MS_BIND,
+            std::ptr::null(),
+        )
+    };
+    if rc != 0 {
+        return Err(Error::sys(
+            format!("bind {} over /dev/console", slave_path.to_string_lossy()),
+            nix::Error::last(),
+        ));
+    }
+    Ok(())
 }
 
 /// Sets the window size of a terminal.

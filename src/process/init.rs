@@ -174,7 +174,7 @@ fn run(mut cfg: InitConfig, chan: &Channel) -> Result<Never> {
     let process = cfg.process;
     let pty = match cfg.console {
         ConsoleTarget::None => None,
-        target => Some(setup_terminal(process, target, chan)?),
+        target => Some(setup_terminal(process, target, chan, cfg.mode)?),
     };
 
     if let Some(rl) = process.rlimits() {
@@ -480,8 +480,12 @@ fn setup_terminal(
     process: &Process,
     target: ConsoleTarget,
     chan: &Channel,
+    mode: Mode,
 ) -> Result<std::os::fd::OwnedFd> {
     let pty = console::open_pty()?;
+    if mode == Mode::Create {
+        console::mount_console(&pty.slave_path)?;
+    }
     if let Some(sz) = process.console_size() {
         console::set_winsize(
             pty.master.as_raw_fd(),

@@ -127,6 +127,33 @@ pub fn surely_allows(s: &LinuxSeccomp, names: &[&str]) -> bool {
     })
 }
 
+/// The action the filter of `s` certainly takes on `name` whatever its arguments, when that
+/// action is not allow/log: an argument-less rule naming it, or (no rule names it) the
+/// default action. None when it may be allowed.
+pub fn surely_denies(s: &LinuxSeccomp, name: &str) -> Option<LinuxSeccompAction> {
+    let allows = |a: LinuxSeccompAction| {
+        matches!(
+            a,
+            LinuxSeccompAction::ScmpActAllow | LinuxSeccompAction::ScmpActLog
+        )
+    };
+    let rules = s.syscalls().as_deref().unwrap_or_default();
+    let naming: Vec<_> = rules
+        .iter()
+        .filter(|r| r.names().iter().any(|n| n == name))
+        .collect();
+    if naming.is_empty() {
+        return (!allows(s.default_action())).then(|| s.default_action());
+    }
+    if naming.iter().any(|r| allows(r.action())) {
+        return None;
+    }
+    naming
+        .iter()
+        .find(|r| r.args().as_ref().is_none_or(|a| a.is_empty()))
+        .map(|r| r.action())
+}
+
 fn seccomp_err(op: &str, e: libseccomp::error::SeccompError) -> Error {
     Error::other(format!("seccomp: {op}: {e}"))
 }

@@ -20,6 +20,21 @@ pub fn switch_user(user: &User, set_groups: bool) -> Result<()> {
     nix::unistd::setresgid(gid, gid, gid).sys(|| format!("setresgid {gid}"))?;
     let uid = Uid::from_raw(user.uid());
     nix::unistd::setresuid(uid, uid, uid).sys(|| format!("setresuid {uid}"))?;
+    verify_ids(user.uid(), user.gid())
+}
+
+/// After the switch every real/effective/saved id must be the one asked for: an id the kernel
+/// treats as "unchanged" (-1) would otherwise leave the process running as root.
+fn verify_ids(uid: u32, gid: u32) -> Result<()> {
+    let u = nix::unistd::getresuid().sys(|| "getresuid".into())?;
+    let g = nix::unistd::getresgid().sys(|| "getresgid".into())?;
+    let uids = [u.real.as_raw(), u.effective.as_raw(), u.saved.as_raw()];
+    let gids = [g.real.as_raw(), g.effective.as_raw(), g.saved.as_raw()];
+    if uids.iter().any(|x| *x != uid) || gids.iter().any(|x| *x != gid) {
+        return Err(Error::other(format!(
+            "user switch did not take: asked for uid {uid} gid {gid}, running as uids {uids:?} gids {gids:?}"
+        )));
+    }
     Ok(())
 }
 
