@@ -166,6 +166,7 @@ fn run(mut cfg: InitConfig, chan: &Channel) -> Result<Never> {
             .map_err(|e| Error::io("write oom_score_adj to", "/proc/self/oom_score_adj", e))?;
     }
     change_dir(process.cwd())?;
+    super::lsm::apply_on_exec(process)?;
 
     let sets = caps::CapSets::from_spec(process.capabilities().as_ref())?;
     // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while the init still
