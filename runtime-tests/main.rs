@@ -19,5 +19,6 @@ mod pods;
 mod process;
 mod reliability;
 mod rootfs;
+mod runc_compat;
 mod security;
 mod spec;
