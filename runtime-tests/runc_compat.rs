@@ -342,6 +342,12 @@ fn lsm_properties_that_cannot_be_applied_fail_create() {
             spec["process"]["apparmorProfile"] = json!("docker-default");
         });
         create_fails_cleanly(&env, &bundle, "aa", "apparmor");
+        // exec --apparmor (runc's flag) cannot be applied either
+        let bundle = env.bundle("sleeper", |_| {});
+        env.run_ok(&["create", "--bundle", s(&bundle), "aa-exec"]);
+        let err = env.run_fail(&["exec", "--apparmor", "docker-default", "aa-exec", "true"]);
+        assert!(err.contains("apparmor"), "{err}");
+        env.run_ok(&["delete", "--force", "aa-exec"]);
     }
     if !selinux_enabled() {
         let bundle = env.bundle("sleeper", |spec| {
