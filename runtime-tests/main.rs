@@ -21,5 +21,6 @@ mod pods;
 mod process;
 mod reliability;
 mod rootfs;
+mod runc_compat;
 mod security;
 mod spec;

@@ -1023,3 +1023,120 @@ fn pause_exits_0_on_sigterm_and_sigint() {
         assert_pod_gone(&env, name, &st);
     }
 }
+
+/// The ports of bridge `br` (sorted).
+fn bridge_ports(br: &str) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(Path::new("/sys/class/net").join(br).join("brif"))
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn link_mac(name: &str) -> String {
+    let p = Path::new("/sys/class/net").join(name).join("address");
+    std::fs::read_to_string(&p)
+        .unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
+        .trim()
+        .to_string()
+}
+
+/// One TCP connection from `pod` to `listener` (on the gateway address), within `limit`:
+/// true when the listener accepted it and got the line.
+fn pod_reaches(
+    env: &Env,
+    pod: &str,
+    listener: &std::net::TcpListener,
+    limit: std::time::Duration,
+) -> bool {
+    use std::io::Read;
+    let addr = listener.local_addr().unwrap();
+    let mut client = Command::new("nsenter")
+        .arg(format!("--net={}", env.ns(pod, "net").display()))
+        .arg(busybox())
+        .args([
+            "nc",
+            "-w",
+            "2",
+            &addr.ip().to_string(),
+            &addr.port().to_string(),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    if let Some(mut stdin) = client.stdin.take() {
+        use std::io::Write;
+        let _ = stdin.write_all(b"hello-gateway\n");
+    }
+    listener.set_nonblocking(true).unwrap();
+    let deadline = std::time::Instant::now() + limit;
+    let mut got = false;
+    while std::time::Instant::now() < deadline {
+        match listener.accept() {
+            Ok((mut conn, _)) => {
+                conn.set_nonblocking(false).unwrap();
+                conn.set_read_timeout(Some(limit)).unwrap();
+                let mut buf = [0u8; 64];
+                let n = conn.read(&mut buf).unwrap_or(0);
+                got = String::from_utf8_lossy(&buf[..n]).contains("hello-gateway");
+                break;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    }
+    let _ = client.kill();
+    let _ = client.wait();
+    got
+}
+
+/// The bridge keeps its own MAC (set once the gateway address is on it, as the reference
+/// bridge plugin does): deleting the pod whose veth has the lowest MAC — the one a bridge
+/// without its own MAC takes — leaves the other pod's neighbour entry for the gateway right,
+/// and it reaches the gateway at once (not after its ARP entry expires, 30-40 s).
+#[test]
+fn bridge_keeps_its_mac_when_a_pod_goes() {
+    let env = Env::new(187);
+    env.create_ok("a", &[]);
+    let veth_a = bridge_ports(&env.bridge());
+    assert_eq!(veth_a.len(), 1, "{veth_a:?}");
+    env.create_ok("b", &[]);
+    let veth_b: Vec<String> = bridge_ports(&env.bridge())
+        .into_iter()
+        .filter(|p| *p != veth_a[0])
+        .collect();
+    assert_eq!(veth_b.len(), 1, "{veth_b:?}");
+    let bridge_mac = link_mac(&env.bridge());
+    let (gone, stays) = if link_mac(&veth_a[0]) < link_mac(&veth_b[0]) {
+        ("a", "b")
+    } else {
+        ("b", "a")
+    };
+    let port = 20000 + (std::process::id() % 20000) as u16;
+    let listener = std::net::TcpListener::bind((env.ip(1).as_str(), port)).unwrap();
+    let limit = std::time::Duration::from_secs(3);
+    assert!(
+        pod_reaches(&env, stays, &listener, limit),
+        "{stays} cannot reach the gateway before anything changed"
+    );
+    env.delete(gone);
+    assert!(
+        pod_reaches(&env, stays, &listener, limit),
+        "{stays} lost the gateway when {gone} was deleted (bridge MAC {bridge_mac} -> {})",
+        link_mac(&env.bridge())
+    );
+    assert_eq!(
+        link_mac(&env.bridge()),
+        bridge_mac,
+        "the bridge MAC changed"
+    );
+    env.delete(stays);
+}

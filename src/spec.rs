@@ -157,9 +157,18 @@ fn validate_linux(spec: &Spec) -> Result<()> {
             has_mount = true;
         }
     }
-    if !has_mount {
+    // Without a mount namespace the container runs in the runtime's (runtime-spec: a missing
+    // type is inherited), chrooted into its rootfs, as with runc; which refuses masked and
+    // readonly paths there (they would cover the host's /proc and /sys).
+    let restricts = linux.masked_paths().as_ref().is_some_and(|p| !p.is_empty())
+        || linux
+            .readonly_paths()
+            .as_ref()
+            .is_some_and(|p| !p.is_empty());
+    if !has_mount && restricts {
         return bad(
-            "linux.namespaces must include a mount namespace: the rootfs is set up in it".into(),
+            "linux.maskedPaths/readonlyPaths: unable to restrict sys entries without a private MNT namespace"
+                .into(),
         );
     }
     let has_maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())

@@ -44,10 +44,10 @@ pub struct Args {
     pub no_new_privs: bool,
     #[arg(long = "preserve-fds", default_value_t = 0, value_parser = crate::cli::preserve_fds_range())]
     pub preserve_fds: u32,
-    /// Accepted for runc compatibility
+    /// SELinux label of the process (as runc)
     #[arg(long = "process-label", hide = true)]
     pub process_label: Option<String>,
-    /// Accepted for runc compatibility
+    /// AppArmor profile of the process (as runc)
     #[arg(long, hide = true)]
     pub apparmor: Option<String>,
     /// Allow exec in a paused container
@@ -159,6 +159,13 @@ fn build_process(g: &Global, a: &Args) -> Result<Process> {
         p.set_no_new_privileges(Some(true));
     }
     crate::spec::validate_user(p.user(), "exec --user/--additional-gids")?;
+    // runc: --apparmor / --process-label replace the container's for this process.
+    if let Some(profile) = &a.apparmor {
+        p.set_apparmor_profile(Some(profile.clone()));
+    }
+    if let Some(label) = &a.process_label {
+        p.set_selinux_label(Some(label.clone()));
+    }
     Ok(p)
 }
 

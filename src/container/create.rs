@@ -119,6 +119,12 @@ pub fn create(root: &Path, opts: &CreateOpts) -> Result<Created> {
         }
         None => None,
     };
+    crate::process::lsm::check(
+        &process,
+        spec.linux()
+            .as_ref()
+            .and_then(|l| l.mount_label().as_deref()),
+    )?;
     let terminal = process.terminal().unwrap_or(false);
     if terminal && opts.console_socket.is_none() && !opts.foreground {
         return Err(Error::Usage(

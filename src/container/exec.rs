@@ -35,6 +35,7 @@ pub struct Execed {
 
 pub fn exec(root: &Path, opts: ExecOpts) -> Result<Execed> {
     let state = ContainerState::load(root, &opts.id)?;
+    crate::process::lsm::check(&opts.process, None)?;
     let id = &opts.id;
     match state.status(root) {
         Status::Running | Status::Created => {}

@@ -208,6 +208,9 @@ fn destroy(root: &Path, dir: StateDir, state: &ContainerState) -> Result<()> {
             tracing::warn!("delete {}: {e}", state.id);
         }
     }
+    if !state.namespaces.iter().any(|n| n == "mount") {
+        detach_rootfs_mounts(state);
+    }
     // runtime-spec: poststop hooks run after the container is deleted (runc removes the state
     // first too), before `delete` returns.
     dir.remove()?;
@@ -250,6 +253,27 @@ fn destroy_without_state(root: &Path, id: &str, dir: StateDir) -> Result<()> {
     }
     tracing::warn!("delete {id}: state.json was missing or unreadable; removed what was found through cgroup {cgroup_path}");
     dir.remove()
+}
+
+/// A container without a mount namespace made its mounts in the runtime's, all under the
+/// init's bind of the rootfs onto itself (the topmost mount there): detach it, so the host
+/// keeps none of them (runc leaves them behind).
+fn detach_rootfs_mounts(state: &ContainerState) {
+    // mountinfo spells the path with its symlinks resolved
+    let rootfs = std::fs::canonicalize(&state.rootfs).unwrap_or_else(|_| state.rootfs.clone());
+    let on_rootfs = crate::process::mounts::read_mountinfo()
+        .map(|m| m.iter().any(|m| m.mount_point == rootfs))
+        .unwrap_or(false);
+    if !on_rootfs {
+        return;
+    }
+    if let Err(e) = nix::mount::umount2(&rootfs, nix::mount::MntFlags::MNT_DETACH) {
+        tracing::warn!(
+            "delete {}: detach the rootfs mount {}: {e}",
+            state.id,
+            rootfs.display()
+        );
+    }
 }
 
 /// A frozen (paused) container's processes take a SIGKILL only once thawed: the signal is

@@ -644,7 +644,30 @@ async fn ensure_bridge(h: &Handle, cfg: &NetConfig, store: &Store) -> Result<Bri
         }
         return Err(err);
     }
+    pin_bridge_mac(h, cfg, index).await?;
     Ok(Bridge { index, created })
+}
+
+/// Sets the bridge's MAC to the one it has, once the gateway address is on it (the reference
+/// bridge plugin's way): an explicitly set address is the bridge's own, so the kernel stops
+/// taking the lowest MAC of its ports, and deleting a pod no longer changes the gateway's MAC
+/// under the other pods' neighbour entries (30-40 s without traffic until they expire).
+async fn pin_bridge_mac(h: &Handle, cfg: &NetConfig, index: u32) -> Result<()> {
+    let link = get_link(h, &cfg.bridge)
+        .await?
+        .ok_or_else(|| Error::other(format!("bridge {} vanished", cfg.bridge)))?;
+    let Some(mac) = link.attributes.iter().find_map(|a| match a {
+        LinkAttribute::Address(b) if b.len() == 6 => Some(b.clone()),
+        _ => None,
+    }) else {
+        return Ok(());
+    };
+    let msg = LinkUnspec::new_with_index(index).address(mac).build();
+    h.link()
+        .set(msg)
+        .execute()
+        .await
+        .map_err(|e| nl_err(format!("set the MAC of bridge {}", cfg.bridge), e))
 }
 
 /// Removes the bridge when podrun created it (marker) and no address of the network is allocated.

@@ -186,6 +186,7 @@ fn run(mut cfg: InitConfig, chan: &Channel) -> Result<Never> {
     }
     change_dir(process.cwd())?;
     let env = process_env(process);
+    super::lsm::apply_on_exec(process)?;
 
     let sets = caps::CapSets::from_spec(process.capabilities().as_ref())?;
     // The fds (and with podrun-init, the signals) are made ready for the exec before any

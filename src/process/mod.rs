@@ -5,6 +5,7 @@ pub mod caps;
 pub mod console;
 pub mod devices;
 pub mod init;
+pub mod lsm;
 pub mod mounts;
 pub mod namespaces;
 pub mod paths;

@@ -246,15 +246,14 @@ pub fn parse_options(fstype: &str, options: &[String]) -> Result<MountOptions> {
                 }
                 // Userspace-only options of mount(8) (x-systemd.*, ...) are ignored like mount does.
                 _ if opt.starts_with("x-") => {}
-                _ => push_data(&mut o, fstype, opt)?,
+                _ => o.data.push(opt.to_string()),
             }
         }
     }
-    if o.is_bind() && !o.data.is_empty() {
-        return Err(Error::Spec(format!(
-            "unknown mount option {:?} for a bind mount",
-            o.data[0]
-        )));
+    // runc passes what is not a flag on as data, and the kernel ignores data on a bind
+    // (`mode=755` on a volume): accepted there; other filesystems check their keys.
+    if !o.is_bind() {
+        check_data_keys(fstype, &o.data)?;
     }
     Ok(o)
 }
@@ -268,18 +267,20 @@ fn rec_atime_option(opt: &str) -> Option<u64> {
     }
 }
 
-fn push_data(o: &mut MountOptions, fstype: &str, opt: &str) -> Result<()> {
-    let key = opt.split('=').next().unwrap_or(opt);
-    match known_data_keys(fstype) {
-        Some(keys) if !keys.contains(&key) => Err(Error::Spec(format!(
-            "unknown mount option {opt:?} for a {} mount",
-            if fstype.is_empty() { "bind" } else { fstype }
-        ))),
-        _ => {
-            o.data.push(opt.to_string());
-            Ok(())
+fn check_data_keys(fstype: &str, data: &[String]) -> Result<()> {
+    let Some(keys) = known_data_keys(fstype) else {
+        return Ok(());
+    };
+    for opt in data {
+        let key = opt.split('=').next().unwrap_or(opt);
+        if !keys.contains(&key) {
+            return Err(Error::Spec(format!(
+                "unknown mount option {opt:?} for a {} mount",
+                if fstype.is_empty() { "bind" } else { fstype }
+            )));
         }
     }
+    Ok(())
 }
 
 /// What every mount function needs: the rootfs fd (opened after the rootfs was bound onto
@@ -495,6 +496,57 @@ pub fn locked_flags(fd: BorrowedFd<'_>) -> nix::Result<MsFlags> {
         .fold(MsFlags::empty(), |acc, (_, ms)| acc | *ms))
 }
 
+/// The per-mount flags a bind remount sets: MS_RDONLY, the MNT_LOCK_* ones and nosymfollow.
+const PER_MOUNT_FLAGS: MsFlags = MsFlags::MS_RDONLY
+    .union(MsFlags::MS_NOSUID)
+    .union(MsFlags::MS_NODEV)
+    .union(MsFlags::MS_NOEXEC)
+    .union(ATIME_FLAGS)
+    .union(MsFlags::MS_NODIRATIME)
+    .union(MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW));
+
+/// The atime mode: one of these, or none (relatime is the kernel's default).
+const ATIME_FLAGS: MsFlags = MsFlags::MS_NOATIME
+    .union(MsFlags::MS_RELATIME)
+    .union(MsFlags::MS_STRICTATIME);
+
+/// A mount's per-mount flags as MS_* flags (statvfs f_flag). Strict atime has no ST_* bit: it
+/// is the mode when neither noatime nor relatime is set, and a remount must say so.
+pub fn mount_flags(fd: BorrowedFd<'_>) -> nix::Result<MsFlags> {
+    let mut st: libc::statvfs = unsafe_zeroed_statvfs();
+    // SAFETY: st is a valid, writable statvfs buffer and fd is live for the call.
+    if unsafe { libc::fstatvfs(fd.as_raw_fd(), &mut st) } < 0 {
+        return Err(Errno::last());
+    }
+    const ST_NOSYMFOLLOW: u64 = 0x2000;
+    let mut flags = locked_flags(fd)?;
+    if st.f_flag & ST_NOSYMFOLLOW != 0 {
+        flags |= MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW);
+    }
+    if !flags.intersects(ATIME_FLAGS) {
+        flags |= MsFlags::MS_STRICTATIME;
+    }
+    Ok(flags)
+}
+
+/// The flags a bind mount ends with: the source's (`current`, so a remount keeps its nosuid,
+/// nodev, noexec, ro and atime mode: a plain `rw` bind of a noexec tmpfs stays noexec), with
+/// the options' flags set and their cleared ones (`exec`, `rw`, ...) removed. An atime option
+/// replaces the source's atime mode.
+pub fn bind_flags(current: MsFlags, opts: &MountOptions) -> MsFlags {
+    let set = opts.flags & PER_MOUNT_FLAGS;
+    let mut keep = current & PER_MOUNT_FLAGS;
+    if set.intersects(ATIME_FLAGS) {
+        keep -= ATIME_FLAGS;
+    }
+    let mut wanted = (keep | set) - opts.cleared;
+    if !wanted.intersects(ATIME_FLAGS) {
+        // `norelatime` / `nostrictatime` cleared the mode: the kernel's default
+        wanted |= MsFlags::MS_RELATIME;
+    }
+    wanted
+}
+
 fn unsafe_zeroed_statvfs() -> libc::statvfs {
     // SAFETY: statvfs is a plain C struct of integers; zero is a valid value for each field.
     unsafe { std::mem::zeroed() }
@@ -546,11 +598,18 @@ fn mount_bind(
     )
     .map_err(|e| desc.err("mount", e))?;
     drop(dest);
-    let extra = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
-    if !extra.is_empty() || !opts.cleared.is_empty() {
-        let fd = reopen_dest(ctx, desc)?;
-        remount_bind(fd.as_fd(), extra, opts.cleared)
-            .map_err(|e| desc.err(&format!("remount ({extra:?})"), e))?;
+    let fd = reopen_dest(ctx, desc)?;
+    let current = mount_flags(fd.as_fd()).map_err(|e| desc.err("statvfs", e))?;
+    let wanted = bind_flags(current, opts);
+    if wanted != current {
+        mount_onto(
+            None,
+            fd.as_fd(),
+            None,
+            wanted | MsFlags::MS_BIND | MsFlags::MS_REMOUNT,
+            None,
+        )
+        .map_err(|e| desc.err(&format!("remount ({wanted:?})"), e))?;
     }
     apply_propagation(ctx, desc, opts)?;
     apply_rec_attrs(ctx, desc, opts)
@@ -631,13 +690,18 @@ fn mount_proc_or_sysfs(ctx: &MountCtx, opts: &MountOptions, desc: &Desc) -> Resu
 /// tmpfs is remounted read-only by `finish_rootfs`, after /dev is populated), optional copy-up.
 fn mount_tmpfs(ctx: &MountCtx, opts: &MountOptions, desc: &Desc) -> Result<()> {
     let existed = paths::open_in_root(ctx.root, &desc.dest, Symlinks::FollowInRoot).ok();
+    let mut data = Vec::new();
     let dest = match existed {
-        Some(fd) => fd,
+        Some(fd) => {
+            // runc: an existing directory lends its mode (an explicit `mode=` comes later
+            // and wins); a mount point podrun creates keeps tmpfs's own 1777.
+            let st = fstat(&fd).map_err(|e| desc.err("stat destination of", e))?;
+            data.push(format!("mode={:04o}", st.st_mode & 0o7777));
+            fd
+        }
         None => resolve_dest(ctx, desc, Create::Dir(0o755), Symlinks::FollowInRoot)?,
     };
     check_proc_dest(ctx, desc, dest.as_fd(), false)?;
-    let st = fstat(&dest).map_err(|e| desc.err("stat destination of", e))?;
-    let mut data = vec![format!("mode={:04o}", st.st_mode & 0o7777)];
     data.extend(opts.data.iter().cloned());
     let old = if opts.copyup {
         Some(
@@ -652,8 +716,14 @@ fn mount_tmpfs(ctx: &MountCtx, opts: &MountOptions, desc: &Desc) -> Result<()> {
     } else {
         None
     };
+    // The source is the config's (`shm` for /dev/shm), shown in mountinfo as runc shows it.
+    let src = if desc.src.is_empty() {
+        "tmpfs"
+    } else {
+        desc.src.as_str()
+    };
     mount_onto(
-        Some(Path::new("tmpfs")),
+        Some(Path::new(src)),
         dest.as_fd(),
         Some("tmpfs"),
         opts.flags - MsFlags::MS_RDONLY,
@@ -711,8 +781,8 @@ fn host_is_unified() -> bool {
 }
 
 /// The cgroup mount. Pure v2 host: a cgroup2 mount (or a bind of the host's when that is
-/// refused). v1/hybrid host (this machine): runc's way — a tmpfs with one entry per host
-/// hierarchy under /sys/fs/cgroup (including `unified`): a bind of the container's own cgroup
+/// refused). v1/hybrid host (this machine): runc's way — a tmpfs with one entry per host v1
+/// hierarchy under /sys/fs/cgroup (not a hybrid host's `unified`): a bind of its own cgroup
 /// directory, or with a cgroup namespace a fresh mount of that hierarchy.
 fn mount_cgroup(ctx: &MountCtx, opts: &MountOptions, desc: &Desc) -> Result<()> {
     if host_is_unified() {
@@ -729,9 +799,11 @@ fn mount_cgroup(ctx: &MountCtx, opts: &MountOptions, desc: &Desc) -> Result<()> 
         typ: "tmpfs".into(),
     };
     mount_tmpfs(ctx, &tmpfs, &tdesc)?;
+    // runc mounts the v1 hierarchies only: a hybrid host's cgroup2 (`unified`) is not asked
+    // for by the config and does not appear in the container.
     let hierarchies = host_cgroup_hierarchies()?;
     let own = own_cgroups()?;
-    for h in &hierarchies {
+    for h in hierarchies.iter().filter(|h| h.fstype == "cgroup") {
         mount_cgroup_hierarchy(ctx, opts, desc, h, &own)?;
     }
     let ro = opts.flags.contains(MsFlags::MS_RDONLY);
@@ -1123,11 +1195,36 @@ mod tests {
     }
 
     #[test]
+    fn bind_flags_keep_the_sources_unless_cleared() {
+        let shm = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+        let rel = MsFlags::MS_RELATIME;
+        // CRI's /dev/shm: rw changes nothing on an rw source
+        let o = parse_options("bind", &opts(&["rbind", "rprivate", "rw"])).unwrap();
+        assert_eq!(bind_flags(shm | rel, &o), shm | rel);
+        // ro adds to the source's flags
+        let o = parse_options("bind", &opts(&["bind", "ro"])).unwrap();
+        assert_eq!(
+            bind_flags(MsFlags::MS_NOSUID | rel, &o),
+            MsFlags::MS_NOSUID | MsFlags::MS_RDONLY | rel
+        );
+        // explicit exec/suid clear; an atime option replaces the source's mode
+        let o = parse_options("bind", &opts(&["bind", "exec", "suid", "noatime"])).unwrap();
+        assert_eq!(
+            bind_flags(shm | rel, &o),
+            MsFlags::MS_NODEV | MsFlags::MS_NOATIME
+        );
+        // a cleared atime mode falls back to the kernel's default
+        let o = parse_options("bind", &opts(&["bind", "nostrictatime"])).unwrap();
+        assert_eq!(bind_flags(MsFlags::MS_STRICTATIME, &o), rel);
+    }
+
+    #[test]
     fn unknown_options_are_named() {
-        let e = parse_options("bind", &opts(&["rbind", "frobnicate"]))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("frobnicate"), "{e}");
+        // A bind takes anything else as data (runc passes it on; the kernel ignores it).
+        let o = parse_options("bind", &opts(&["rbind", "mode=755", "frobnicate"])).unwrap();
+        assert_eq!(o.data, opts(&["mode=755", "frobnicate"]));
+        let o = parse_options("none", &opts(&["mode=755", "bind"])).unwrap();
+        assert!(o.is_bind());
         let e = parse_options("tmpfs", &opts(&["sizee=1m"]))
             .unwrap_err()
             .to_string();

@@ -42,13 +42,18 @@ pub fn prepare_rootfs(cfg: &RootfsConfig) -> Result<()> {
     // Resolved fds are checked against this path, so it must be the kernel's spelling.
     let rootfs = std::fs::canonicalize(cfg.rootfs)
         .map_err(|e| Error::io("canonicalize rootfs", cfg.rootfs, e))?;
-    let propagation = set_root_propagation(cfg.spec)?;
-    // After a recursive slave or private change no mount is shared any more: no need to look
-    // the parent mount up (a read of the whole mount table) to unshare it.
-    if !(propagation.contains(MsFlags::MS_REC)
-        && propagation.intersects(MsFlags::MS_SLAVE | MsFlags::MS_PRIVATE))
-    {
-        make_parent_mount_private(&rootfs)?;
+    // Without a mount namespace of its own the container's mounts are made in the runtime's
+    // (as runc does): the propagation of the host's `/` and of the rootfs's parent mount is
+    // left alone; everything hangs under the rootfs's self-bind, which `delete` detaches.
+    if own_mount_namespace(cfg.spec) {
+        let propagation = set_root_propagation(cfg.spec)?;
+        // After a recursive slave or private change no mount is shared any more: no need to
+        // look the parent mount up (a read of the whole mount table) to unshare it.
+        if !(propagation.contains(MsFlags::MS_REC)
+            && propagation.intersects(MsFlags::MS_SLAVE | MsFlags::MS_PRIVATE))
+        {
+            make_parent_mount_private(&rootfs)?;
+        }
     }
     bind_rootfs_onto_itself(&rootfs)?;
     // Opened after the self-bind, so every lookup starts at the root of the new mount.
@@ -75,7 +80,10 @@ pub fn prepare_rootfs(cfg: &RootfsConfig) -> Result<()> {
 
 /// Step 2: switch the process's root to the rootfs and drop the host's mounts.
 pub fn enter_rootfs(cfg: &RootfsConfig) -> Result<()> {
-    if cfg.no_pivot {
+    if !own_mount_namespace(cfg.spec) {
+        // pivot_root or MS_MOVE would change the runtime's own root: chroot only (runc).
+        chroot_into(cfg.rootfs)?;
+    } else if cfg.no_pivot {
         move_root(cfg.rootfs)?;
     } else {
         pivot_root(cfg.rootfs)?;
@@ -201,6 +209,17 @@ fn bind_rootfs_onto_itself(rootfs: &Path) -> Result<()> {
         None::<&str>,
     )
     .map_err(|e| Error::sys(format!("bind rootfs {} onto itself", rootfs.display()), e))
+}
+
+/// The container has a mount namespace (new or joined) rather than the runtime's.
+fn own_mount_namespace(spec: &oci_spec::runtime::Spec) -> bool {
+    has_namespace(spec, oci_spec::runtime::LinuxNamespaceType::Mount)
+}
+
+fn chroot_into(rootfs: &Path) -> Result<()> {
+    nix::unistd::chdir(rootfs).map_err(|e| Error::sys(format!("chdir {}", rootfs.display()), e))?;
+    nix::unistd::chroot(".").map_err(|e| Error::sys(format!("chroot {}", rootfs.display()), e))?;
+    nix::unistd::chdir("/").map_err(|e| Error::sys("chdir /", e))
 }
 
 fn has_namespace(spec: &oci_spec::runtime::Spec, t: oci_spec::runtime::LinuxNamespaceType) -> bool {
@@ -586,6 +605,13 @@ pub(crate) mod testutil {
     /// A spec from a JSON fragment (ociVersion added).
     pub fn spec(mut v: serde_json::Value) -> oci_spec::runtime::Spec {
         v["ociVersion"] = serde_json::json!("1.0.2");
+        // The init runs in a mount namespace of its own unless a test says otherwise.
+        if v.get("linux").is_none() {
+            v["linux"] = serde_json::json!({});
+        }
+        if v["linux"].get("namespaces").is_none() {
+            v["linux"]["namespaces"] = serde_json::json!([{"type": "mount"}]);
+        }
         serde_json::from_value(v).expect("test spec")
     }
 
@@ -973,9 +999,15 @@ mod tests {
             {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
             {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}
         ]}));
+        // Every host hierarchy, but a hybrid host's cgroup2 (`unified`): runc leaves it out.
+        let hybrid = fs_magic(Path::new("/sys/fs/cgroup")).ok()
+            != Some(nix::sys::statfs::CGROUP2_SUPER_MAGIC);
         let host_entries: Vec<String> = std::fs::read_dir("/sys/fs/cgroup")
             .unwrap()
             .filter_map(|e| e.ok())
+            .filter(|e| {
+                !hybrid || fs_magic(&e.path()).ok() != Some(nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+            })
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .collect();
         let res = in_child(|| {
