@@ -4,10 +4,11 @@
 use std::path::Path;
 
 use oci_spec::runtime::{
-    LinuxBlockIo, LinuxCpu, LinuxDeviceCgroup, LinuxDeviceType, LinuxHugepageLimit, LinuxMemory,
-    LinuxNetwork, LinuxPids, LinuxResources, LinuxThrottleDevice,
+    LinuxBlockIo, LinuxCpu, LinuxDeviceCgroup, LinuxHugepageLimit, LinuxMemory, LinuxNetwork,
+    LinuxPids, LinuxResources, LinuxThrottleDevice,
 };
 
+use super::devices::{v1_transition, DeviceSet};
 use super::fs::{set, set_strict};
 use super::{Cgroup, Ctl};
 use crate::{Error, Result};
@@ -499,79 +500,26 @@ fn apply_hugetlb(cg: &Cgroup, limits: &[LinuxHugepageLimit]) -> Result<()> {
 
 // ---- devices ----
 
-/// Devices every container may use whatever its rules say (runc's AllowedDevices):
-/// mknod of any char/block device, /dev/null, random, full, tty, zero, urandom,
-/// the pts and ptmx of devpts, tun.
-pub(crate) const DEFAULT_ALLOWED: &[&str] = &[
-    "c *:* m",
-    "b *:* m",
-    "c 1:3 rwm",
-    "c 1:8 rwm",
-    "c 1:7 rwm",
-    "c 5:0 rwm",
-    "c 1:5 rwm",
-    "c 1:9 rwm",
-    "c 136:* rwm",
-    "c 5:2 rwm",
-    "c 10:200 rwm",
-];
-
+/// Device rules: the list folded into one [`DeviceSet`] (deny-all first, runc's default
+/// allowances last), then written to the v1 devices controller, or on cgroup v2 compiled into
+/// an eBPF program that replaces the cgroup's old one. Never left unenforced: a host with
+/// neither is an error.
 fn apply_devices(cg: &Cgroup, rules: &[LinuxDeviceCgroup]) -> Result<()> {
-    if rules.is_empty() {
+    let set = DeviceSet::for_container(rules)?;
+    if let Some(d) = cg.v1_dir("devices") {
+        let current = super::fs::get(d, "devices.list").unwrap_or_default();
+        for (file, rule) in v1_transition(&current, &set)? {
+            set_strict(d, file, &rule)?;
+        }
         return Ok(());
     }
-    let Some(d) = cg.v1_dir("devices") else {
-        if rules.iter().all(|r| r.allow()) {
-            // Only allow rules on a default-allow cgroup: nothing to enforce.
-            return Ok(());
-        }
-        tracing::warn!(
-            "cgroup {}: device rules need an eBPF program on cgroup v2, not supported: devices are NOT restricted",
+    match cg.v2_dir() {
+        Some(d) => super::bpf::replace_device_program(d, &super::devices::program(&set)),
+        None => Err(Error::other(format!(
+            "cgroup {}: linux.resources.devices cannot be enforced: no v1 devices controller and no cgroup v2 hierarchy",
             cg.path
-        );
-        return Ok(());
-    };
-    for r in rules {
-        let Some(rule) = device_rule(r) else {
-            continue;
-        };
-        let file = if r.allow() {
-            "devices.allow"
-        } else {
-            "devices.deny"
-        };
-        set_strict(d, file, &rule)?;
+        ))),
     }
-    for rule in DEFAULT_ALLOWED {
-        set_strict(d, "devices.allow", rule)?;
-    }
-    Ok(())
-}
-
-/// "type major:minor access" as the v1 devices files want it.
-pub(crate) fn device_rule(r: &LinuxDeviceCgroup) -> Option<String> {
-    let typ = match r.typ().unwrap_or(LinuxDeviceType::A) {
-        LinuxDeviceType::A => "a",
-        LinuxDeviceType::B => "b",
-        LinuxDeviceType::C | LinuxDeviceType::U => "c",
-        LinuxDeviceType::P => {
-            tracing::warn!(
-                "cgroup: device rule for a fifo (type p) has no devices-cgroup form, skipped"
-            );
-            return None;
-        }
-    };
-    let num = |n: Option<i64>| n.map_or_else(|| "*".to_string(), |v| v.to_string());
-    let access = r
-        .access()
-        .clone()
-        .filter(|a| !a.is_empty())
-        .unwrap_or_else(|| "rwm".into());
-    Some(format!(
-        "{typ} {}:{} {access}",
-        num(r.major()),
-        num(r.minor())
-    ))
 }
 
 // ---- network (net_cls / net_prio, v1 only) ----
@@ -670,17 +618,6 @@ mod tests {
         assert!(swap_v2(Some(300), Some(100)).is_err());
         assert!(swap_v2(None, Some(100)).is_err());
         assert_eq!(swap_v2(Some(100), None).ok().flatten(), None);
-    }
-
-    #[test]
-    fn device_rules_format() {
-        let deny_all: LinuxDeviceCgroup =
-            serde_json::from_str(r#"{"allow":false,"access":"rwm"}"#).expect("static json");
-        assert_eq!(device_rule(&deny_all).as_deref(), Some("a *:* rwm"));
-        let null: LinuxDeviceCgroup =
-            serde_json::from_str(r#"{"allow":true,"type":"c","major":1,"minor":3,"access":"rw"}"#)
-                .expect("static json");
-        assert_eq!(device_rule(&null).as_deref(), Some("c 1:3 rw"));
     }
 
     #[test]
