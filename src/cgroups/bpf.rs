@@ -242,7 +242,8 @@ pub(crate) fn replace_device_program(dir: &Path, prog: &[Insn]) -> Result<()> {
     Ok(())
 }
 
-/// The ids of the device programs on the cgroup `dir` (tests and diagnostics).
+/// The ids of the device programs on the cgroup `dir`.
+#[cfg(test)]
 pub(crate) fn attached(dir: &Path) -> Result<Vec<u32>> {
     let cg = open_dir(dir)?;
     query(&cg).map_err(|e| Error::sys(format!("cgroup: BPF_PROG_QUERY {}", dir.display()), e))

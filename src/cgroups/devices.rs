@@ -39,6 +39,7 @@ pub(crate) struct Node {
 }
 
 impl Node {
+    #[cfg(test)]
     fn covers(&self, kind: Kind, major: u32, minor: u32) -> bool {
         self.kind == kind
             && self.major.is_none_or(|m| m == major)
@@ -257,6 +258,7 @@ impl DeviceSet {
     /// The v1 controller's decision for one access (`access`: one or more ACC_* bits).
     /// Default deny: allowed when one exception covers the device and every asked bit.
     /// Default allow: denied when a covering exception shares any asked bit.
+    #[cfg(test)]
     pub(crate) fn permits(&self, kind: Kind, major: u32, minor: u32, access: u8) -> bool {
         let mut covering = self
             .exceptions
@@ -365,6 +367,7 @@ pub(crate) mod insn {
         }
     }
 
+    #[cfg(test)]
     impl Insn {
         pub fn dst(&self) -> u8 {
             self.regs & 0x0f

@@ -425,14 +425,68 @@ fn hybrid_hugetlb_goes_to_unified() {
     );
 }
 
+/// A value that cannot be applied is an error (runtime-spec: the container must not be
+/// created), naming what is missing; zeros ("not set") need nothing and pass.
 #[test]
-fn missing_files_warn_not_fail() {
-    // blkio.weight does not exist here (machine-notes) and there is no v1 hugetlb.
+fn missing_controllers_and_files_fail() {
     let g = make(None);
+    // net_cls / net_prio / rdma are not mounted here (machine-notes).
+    let err =
+        g.0.apply(&res(r#"{"network":{"classID":1048577}}"#))
+            .expect_err("no net_cls");
+    assert!(err.to_string().contains("net_cls"), "{err}");
+    let err =
+        g.0.apply(&res(r#"{"rdma":{"mlx4_0":{"hcaHandles":2}}}"#))
+            .expect_err("no rdma");
+    assert!(err.to_string().contains("rdma"), "{err}");
+    // hugetlb lives in the unified hierarchy here, and has 2MB and 1GB pages, no 3MB.
+    {
+        let _root = V2RootGuard::new();
+        let err =
+            g.0.apply(&res(
+                r#"{"hugepageLimits":[{"pageSize":"3MB","limit":4194304}]}"#,
+            ))
+            .expect_err("no 3MB pages");
+        assert!(err.to_string().contains("3MB"), "{err}");
+    }
+    // blkio has no blkio.leaf_weight here.
+    let err =
+        g.0.apply(&res(r#"{"blockIO":{"leafWeight":300}}"#))
+            .expect_err("no leaf_weight file");
+    assert!(err.to_string().contains("leaf_weight"), "{err}");
+    // Zeros and the deprecated kernel limit ask for nothing.
     g.0.apply(&res(
-        r#"{"blockIO":{"leafWeight":300},"memory":{"kernel":1000000}}"#,
+        r#"{"network":{"classID":0},"blockIO":{"weight":0,"leafWeight":0},"memory":{"kernel":1000000}}"#,
     ))
-    .expect("missing files are warnings");
+    .expect("nothing to apply");
+}
+
+/// Docker's zeros: create with shares 0 keeps the default shares; `docker update` documents
+/// change only what they name (v1 controllers of this host).
+#[test]
+fn zeros_leave_files_alone_v1() {
+    let g = make(None);
+    let cpu = host_v1_dir(&g.0, "cpu");
+    let mem = host_v1_dir(&g.0, "memory");
+    g.0.apply(&res(r#"{"cpu":{"shares":0,"quota":0,"period":0},"memory":{"limit":0,"reservation":0,"swap":0,"kernel":0,"kernelTCP":0},"blockIO":{"weight":0},"pids":{"limit":0}}"#))
+        .expect("create with zeros");
+    assert_eq!(read(&cpu, "cpu.shares"), "1024");
+    assert_eq!(read(&cpu, "cpu.cfs_quota_us"), "-1");
+    assert_eq!(read(&cpu, "cpu.cfs_period_us"), "100000");
+    g.0.apply(&res(
+        r#"{"cpu":{"shares":512,"quota":50000,"period":100000}}"#,
+    ))
+    .expect("set cpu");
+    g.0.apply(&res(r#"{"memory":{"limit":67108864,"reservation":0,"kernel":0},"cpu":{"shares":0,"quota":0,"period":0},"blockIO":{"weight":0}}"#))
+        .expect("docker update --memory 64m");
+    assert_eq!(read(&mem, "memory.limit_in_bytes"), "67108864");
+    assert_eq!(read(&cpu, "cpu.shares"), "512");
+    assert_eq!(read(&cpu, "cpu.cfs_quota_us"), "50000");
+    g.0.apply(&res(r#"{"memory":{"limit":0,"reservation":0,"kernel":0},"cpu":{"shares":0,"quota":150000,"period":100000},"blockIO":{"weight":0}}"#))
+        .expect("docker update --cpus 1.5");
+    assert_eq!(read(&cpu, "cpu.cfs_quota_us"), "150000");
+    assert_eq!(read(&mem, "memory.limit_in_bytes"), "67108864");
+    assert_eq!(read(&cpu, "cpu.shares"), "512");
 }
 
 // ---- pure v1 view (the v1 hierarchies of this host without the unified one) ----
@@ -486,9 +540,16 @@ fn v2_create_freeze_kill_destroy() {
     g.0.thaw().expect("thaw");
     assert!(!g.0.is_frozen());
 
-    // memory/pids belong to v1 on this host: warnings, not errors.
-    g.0.apply(&res(r#"{"memory":{"limit":1000000},"pids":{"limit":3}}"#))
-        .expect("warn only");
+    // memory/pids belong to v1 on this host: not in this view, so an error, not a no-op.
+    let err =
+        g.0.apply(&res(r#"{"memory":{"limit":1000000}}"#))
+            .expect_err("no memory controller in the v2 view");
+    assert!(err.to_string().contains("memory"), "{err}");
+    // ... but zeros ask for nothing.
+    g.0.apply(&res(
+        r#"{"memory":{"limit":0},"pids":{"limit":0},"cpu":{"shares":0}}"#,
+    ))
+    .expect("zeros need no controller");
     g.0.apply(&res(r#"{"devices":[{"allow":false,"access":"rwm"}]}"#))
         .expect("v2 devices: an eBPF program");
     assert_eq!(bpf::attached(&d).expect("query").len(), 1);
