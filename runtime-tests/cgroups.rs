@@ -650,3 +650,103 @@ fn block_devices_are_refused_with_and_without_rules() {
         env.run_ok(&["delete", "--force", &c.id]);
     }
 }
+
+/// Every directory of container `id`'s default cgroup that exists, on v1, v2 and hybrid.
+fn any_cgroup_dir(id: &str) -> Vec<PathBuf> {
+    let mut dirs = crate::common::cgroup_dirs(id);
+    let v2 = PathBuf::from(format!("/sys/fs/cgroup/podrun/{id}"));
+    if v2.exists() {
+        dirs.push(v2);
+    }
+    dirs
+}
+
+/// runtime-spec: a property that cannot be applied fails create and leaves nothing. A 3MB
+/// hugepage size does not exist; net_cls is not mounted here (and has no v2 form).
+#[test]
+fn unappliable_resources_fail_create_and_leave_nothing() {
+    let env = TestEnv::new("cg-unappliable");
+    let cases: [(&str, Value, &str); 2] = [
+        (
+            "hugepageLimits",
+            json!([{"pageSize": "3MB", "limit": 4194304}]),
+            "3MB",
+        ),
+        ("network", json!({"classID": 1048577}), "net_cls"),
+    ];
+    for (n, (field, value, want)) in cases.into_iter().enumerate() {
+        if field == "network" && Path::new("/sys/fs/cgroup/net_cls").exists() {
+            continue;
+        }
+        let id = format!("cg-unappliable-{n}-{}", std::process::id());
+        let bundle = env.bundle("sleeper", |spec| {
+            spec["linux"]["resources"][field] = value;
+        });
+        let stderr = env.run_fail(&["run", "-d", "--bundle", path_str(&bundle), &id]);
+        assert!(stderr.contains(want), "{field}: {stderr}");
+        assert!(
+            any_cgroup_dir(&id).is_empty(),
+            "{field}: cgroup left behind: {:?}",
+            any_cgroup_dir(&id)
+        );
+        let state = env.podrun(&["state", &id]);
+        assert!(!state.status.success(), "{field}: the container exists");
+    }
+}
+
+/// `update --resources` with device rules replaces the container's: a block device that was
+/// refused can be read after an allow rule, and is refused again after the next update.
+#[test]
+fn update_changes_device_rules() {
+    let env = TestEnv::new("cg-dev-update");
+    let c = start_sleeper_with(&env, "cg-dev-update", |spec| {
+        for set in ["bounding", "effective", "permitted"] {
+            spec["process"]["capabilities"][set]
+                .as_array_mut()
+                .expect("caps")
+                .push(json!("CAP_MKNOD"));
+        }
+        spec["mounts"].as_array_mut().expect("mounts").push(json!({
+            "destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+            "options": ["nosuid", "mode=1777"]
+        }));
+    });
+    let try_read = || {
+        let out = env.podrun(&[
+            "exec",
+            &c.id,
+            "sh",
+            "-c",
+            "[ -e /tmp/r ] || mknod /tmp/r b 7 0; head -c 1 /tmp/r >/dev/null; head -c 1 /dev/zero >/dev/null && echo zero-ok",
+        ]);
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    let before = try_read();
+    assert!(before.contains("Operation not permitted"), "{before}");
+    update_stdin(
+        &env,
+        &c.id,
+        r#"{"devices":[{"allow":false,"access":"rwm"},{"allow":true,"type":"b","major":7,"minor":0,"access":"r"}]}"#,
+    );
+    let allowed = try_read();
+    assert!(
+        !allowed.contains("Operation not permitted") && allowed.contains("zero-ok"),
+        "{allowed}"
+    );
+    update_stdin(
+        &env,
+        &c.id,
+        r#"{"devices":[{"allow":false,"access":"rwm"}]}"#,
+    );
+    let again = try_read();
+    assert!(
+        again.contains("Operation not permitted") && again.contains("zero-ok"),
+        "{again}"
+    );
+    assert!(pid_alive(c.pid));
+    env.run_ok(&["delete", "--force", &c.id]);
+}
