@@ -616,7 +616,8 @@ fn apply_hugetlb(cg: &Cgroup, limits: &[LinuxHugepageLimit]) -> Result<()> {
 /// neither is an error.
 fn apply_devices(cg: &Cgroup, set: &DeviceSet) -> Result<()> {
     if let Some(d) = cg.v1_dir("devices") {
-        let current = super::fs::get(d, "devices.list").unwrap_or_default();
+        // Unreadable: assume the worst (allow-all with unknown denials), so a reset is written.
+        let current = super::fs::get(d, "devices.list").unwrap_or_else(|| "a *:* rwm".to_string());
         for (file, rule) in v1_transition(&current, set)? {
             set_strict(d, file, &rule)?;
         }
