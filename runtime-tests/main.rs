@@ -12,6 +12,7 @@ mod gorunc;
 mod hooks;
 mod lifecycle;
 mod namespaces;
+mod node_agent;
 mod nodes;
 mod pod_members;
 mod podman;
