@@ -54,7 +54,8 @@ for i in 1 2; do
         --public-ip "10.244.200.$i" --subnet-file "$W/subnet$i.env" 2>"$W/agent$i.log" &
     PIDS+=($!)
 done
-for _ in $(seq 1 200); do grep -q joined "$W/agent1.log" && grep -q joined "$W/agent2.log" && break; sleep 0.05; done
+for _ in $(seq 1 400); do grep -q joined "$W/agent1.log" && grep -q joined "$W/agent2.log" && break; sleep 0.05; done
+grep -q joined "$W/agent1.log" && grep -q joined "$W/agent2.log" || { echo "bench-node-agent: the agents did not join:" >&2; cat "$W"/agent*.log >&2; exit 1; }
 ms=()
 after_ms=()
 put_ms=()
@@ -63,7 +64,13 @@ for k in $(seq 1 "$TRIES"); do
     t0=${EPOCHREALTIME/./}
     ctl put "/coreos.com/network/subnets/$s-24" '{"PublicIP": "10.244.200.9", "BackendType": "host-gw"}' >/dev/null
     t1=${EPOCHREALTIME/./}
-    until [ -n "$(ip -n "$T-n1" route show "$s/24")" ] && [ -n "$(ip -n "$T-n2" route show "$s/24")" ]; do :; done
+    until [ -n "$(ip -n "$T-n1" route show "$s/24")" ] && [ -n "$(ip -n "$T-n2" route show "$s/24")" ]; do
+        if [ $(( ${EPOCHREALTIME/./} - t0 )) -gt 10000000 ]; then
+            echo "bench-node-agent: no route to $s/24 after 10 s; agent logs:" >&2
+            cat "$W/agent1.log" "$W/agent2.log" >&2
+            exit 1
+        fi
+    done
     t2=${EPOCHREALTIME/./}
     ms+=("$(( (t2 - t0) ))")
     put_ms+=("$(( (t1 - t0) ))")

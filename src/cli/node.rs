@@ -191,6 +191,16 @@ fn leave(g: &Global) -> Result<i32> {
         Err(e) => return Err(Error::io("read", &path, e)),
     };
     let pid = nix::unistd::Pid::from_raw(pid);
+    // a running agent holds agent.lock: when it can be taken, the pid file is stale (the
+    // agent was killed) and its pid may be another process's by now
+    let lock_path = dir.join("agent.lock");
+    if let Ok(f) = std::fs::OpenOptions::new().write(true).open(&lock_path) {
+        if nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).is_ok() {
+            eprintln!("node: no agent running (stale pid file)");
+            let _ = std::fs::remove_file(&path);
+            return Ok(0);
+        }
+    }
     if nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).is_err() {
         eprintln!("node: no agent running (stale pid file)");
         let _ = std::fs::remove_file(&path);
