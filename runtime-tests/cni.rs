@@ -406,3 +406,54 @@ fn cni_args_ip_picks_the_address_like_host_local() {
     assert_eq!(net.plugin("DEL", "ca", &a, &conf).0, 0);
     assert!(net.ip_files().is_empty());
 }
+
+#[test]
+fn podrun_cni_takes_subnet_and_mtu_from_the_node_agents_subnet_file() {
+    let mut net = Net::new("s", PathBuf::new(), 217);
+    net.plugin = podrun_cni(&net.dir);
+    let file = net.dir.join("subnet.env");
+    std::fs::write(
+        &file,
+        "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.217.1/24\nFLANNEL_MTU=1410\nFLANNEL_IPMASQ=false\n",
+    )
+    .unwrap();
+    // flannel CNI's shape: no subnet in ipam, the node's lease from subnetFile
+    let conf = json!({
+        "cniVersion": "1.0.0", "name": "prc-s", "type": "podrun-cni", "bridge": net.bridge,
+        "isGateway": true, "subnetFile": file,
+        "ipam": {"type": "host-local", "dataDir": net.dir.join("ipam")}
+    });
+    let (a, b) = (net.add_netns("a"), net.add_netns("b"));
+    let (rc, res) = net.plugin("ADD", "ca", &a, &conf);
+    assert_eq!(rc, 0, "{res}");
+    let addr = res["ips"][0]["address"].as_str().unwrap_or("");
+    assert!(
+        addr.starts_with("10.244.217.") && addr.ends_with("/24"),
+        "{res}"
+    );
+    let link = String::from_utf8_lossy(&net.in_netns(&a, &["ip", "link", "show", "eth0"]).stdout)
+        .into_owned();
+    assert!(link.contains("mtu 1410"), "{link}");
+    let routes =
+        String::from_utf8_lossy(&net.in_netns(&a, &["ip", "route", "show"]).stdout).into_owned();
+    assert!(
+        routes.contains("10.244.0.0/16 via 10.244.217.1 dev eth0"),
+        "{routes}"
+    );
+    // without the file: a clear config error, nothing made
+    std::fs::remove_file(&file).unwrap();
+    let (rc, err) = net.plugin("ADD", "cb", &b, &conf);
+    assert_eq!((rc, err["code"].as_u64()), (1, Some(7)), "{err}");
+    assert!(
+        err["msg"].as_str().unwrap_or("").contains("subnet file"),
+        "{err}"
+    );
+    // DEL reads the file too (as flannel's CNI needs its config): the agent keeps it
+    std::fs::write(
+        &file,
+        "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.217.1/24\nFLANNEL_MTU=1410\nFLANNEL_IPMASQ=false\n",
+    )
+    .unwrap();
+    assert_eq!(net.plugin("DEL", "ca", &a, &conf).0, 0);
+    assert!(net.ip_files().is_empty());
+}

@@ -14,6 +14,7 @@ mod hooks;
 mod lifecycle;
 mod like_runc;
 mod namespaces;
+mod node_agent;
 mod nodes;
 mod pod_members;
 mod podman;

@@ -16,12 +16,12 @@ use crate::common::{describe, pid_alive, podrun_bin, TestEnv};
 const UNDERLAY: &str = "10.244.200";
 
 /// One simulated node: a netns, its podrun state root and IPAM store, its bridge and subnet.
-struct Node {
-    name: String,
-    netns: String,
-    env: TestEnv,
-    subnet_third: u8,
-    index: u8,
+pub(crate) struct Node {
+    pub(crate) name: String,
+    pub(crate) netns: String,
+    pub(crate) env: TestEnv,
+    pub(crate) subnet_third: u8,
+    pub(crate) index: u8,
 }
 
 impl Node {
@@ -38,7 +38,7 @@ impl Node {
     }
 
     /// `podrun --root <node root> ARGS` run inside the node's netns.
-    fn podrun(&self, args: &[&str]) -> Output {
+    pub(crate) fn podrun(&self, args: &[&str]) -> Output {
         let mut cmd = Command::new("nsenter");
         cmd.arg(format!("--net=/run/netns/{}", self.netns))
             .arg(podrun_bin())
@@ -48,7 +48,7 @@ impl Node {
         self.env.output_via_files(&mut cmd)
     }
 
-    fn podrun_ok(&self, args: &[&str]) -> String {
+    pub(crate) fn podrun_ok(&self, args: &[&str]) -> String {
         let out = self.podrun(args);
         assert!(
             out.status.success(),
@@ -61,7 +61,7 @@ impl Node {
     }
 
     /// `ip -n <node netns> ARGS`, stdout.
-    fn ip(&self, args: &[&str]) -> String {
+    pub(crate) fn ip(&self, args: &[&str]) -> String {
         let out = Command::new("ip")
             .arg("-n")
             .arg(&self.netns)
@@ -118,9 +118,13 @@ impl Node {
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
 
-    fn vxlan_packets(&self, dir: &str) -> u64 {
-        let v: Value = serde_json::from_str(&self.ip(&["-j", "-s", "link", "show", "podrun.1"]))
-            .expect("ip -j");
+    pub(crate) fn vxlan_packets(&self, dir: &str) -> u64 {
+        self.vxlan_packets_of("podrun.1", dir)
+    }
+
+    pub(crate) fn vxlan_packets_of(&self, dev: &str, dir: &str) -> u64 {
+        let v: Value =
+            serde_json::from_str(&self.ip(&["-j", "-s", "link", "show", dev])).expect("ip -j");
         v[0]["stats64"][dir]["packets"]
             .as_u64()
             .expect("packet counter")
@@ -208,7 +212,7 @@ impl Drop for Cluster {
 
 /// A busybox httpd in a container of `pod` whose CGI `/cgi-bin/ip` answers the client's
 /// address (REMOTE_ADDR); returns the container id.
-fn serve_remote_addr(node: &Node, pod: &str) -> String {
+pub(crate) fn serve_remote_addr(node: &Node, pod: &str) -> String {
     let www = node.env.dir.join(format!("www-{pod}"));
     std::fs::create_dir_all(www.join("cgi-bin")).expect("mkdir www");
     let cgi = www.join("cgi-bin/ip");
@@ -240,7 +244,7 @@ fn serve_remote_addr(node: &Node, pod: &str) -> String {
 
 /// From a container of `pod` on `node`: GET http://<ip>:8080/cgi-bin/ip. The body, or None
 /// when the fetch failed.
-fn fetch(node: &Node, pod: &str, ip: &str, n: usize) -> Option<String> {
+pub(crate) fn fetch(node: &Node, pod: &str, ip: &str, n: usize) -> Option<String> {
     let url = format!("http://{ip}:8080/cgi-bin/ip");
     let bundle = node.env.bundle("hello", |spec| {
         spec["process"]["args"] = json!(["sh", "-c", format!("timeout 5 wget -qO- {url}")]);
@@ -264,7 +268,12 @@ fn fetch(node: &Node, pod: &str, ip: &str, n: usize) -> Option<String> {
 }
 
 /// Waits (bounded) until `fetch` succeeds: the server container needs a moment to listen.
-fn fetch_when_listening(node: &Node, pod: &str, ip: &str, n: &mut usize) -> Option<String> {
+pub(crate) fn fetch_when_listening(
+    node: &Node,
+    pod: &str,
+    ip: &str,
+    n: &mut usize,
+) -> Option<String> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         *n += 1;

@@ -373,6 +373,15 @@ target "peak RSS of the runtime during run, KiB (vs crun)" "$(R "peak RSS of the
 target "pause RSS, KiB (vs 512 KiB)" "$pause_rss" 512 1
 target "pod create #$PODS, ms (vs #1)" "$(jq -n "${POD_MS[$PODS]} / 1000")" "$(jq -n "${POD_MS[1]} / 1000")" 1.2
 
+# --- node agent (issue 19): a lease appearing in etcd -> its route on every other node -------
+read -r agent_after agent_from agent_put < <(bash "$REPO/scripts/bench-node-agent.sh" "$RUNS")
+echo
+echo "| node agent figure (host-gw, 2 nodes) | ms |"
+echo "|---|---:|"
+echo "| lease put in etcd -> route on both other nodes, from the put's return | $agent_after |"
+echo "| the same from the put's start (with etcdctl's start and round trip) | $agent_from |"
+echo "| etcdctl put alone | $agent_put |"
+
 if [ -n "$JSON_OUT" ]; then
     {
         for f in "${FIGURES[@]}"; do
@@ -382,7 +391,8 @@ if [ -n "$JSON_OUT" ]; then
         done
         for t in "${TARGETS_JSON[@]}"; do echo "$t"; done
         for kv in "podrun_cni_add:$pr_add" "podrun_cni_del:$pr_del" "cni_del:$cni_del" "net_up:$net_up" "cni_add:$cni_add" "net_down:$net_down" "veth_delete:$veth_ms" "pause_rss_kib:$pause_rss" \
-                  "pod_first_ms:$(jq -n "${POD_MS[1]} / 1000")" "pod_last_ms:$(jq -n "${POD_MS[$PODS]} / 1000")" "floor:$floor_ms"; do
+                  "pod_first_ms:$(jq -n "${POD_MS[1]} / 1000")" "pod_last_ms:$(jq -n "${POD_MS[$PODS]} / 1000")" "floor:$floor_ms" \
+                  "agent_lease_to_routes_ms:$agent_after" "agent_lease_put_start_to_routes_ms:$agent_from"; do
             jq -n --arg k "${kv%%:*}" --arg v "${kv#*:}" '{figure: $k, runtime: "podrun", value: ($v | tonumber)}'
         done
     } | jq -s . >"$JSON_OUT"

@@ -23,6 +23,8 @@ PACKAGES=(
     containerd                  # real-client tests: containerd + ctr + containerd-shim-runc-v2
     podman conmon               # real-client tests: podman 4.3 and its container monitor
     catatonit                   # init of the locally built podman pod infra image
+    etcd-server etcd-client     # node agent tests: a real etcd v3 (and etcdctl)
+    protobuf-compiler           # protoc: the etcd-client crate compiles etcd's .proto at build time
 )
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -23,9 +23,13 @@ pub enum PodCommand {
 #[derive(clap::Args, Debug)]
 pub struct CreateArgs {
     pub name: String,
-    /// The node's pod subnet (the bridge holds its first address as the gateway)
-    #[arg(long, default_value = "10.244.1.0/24")]
-    pub subnet: String,
+    /// The node's pod subnet (the bridge holds its first address as the gateway); default:
+    /// the node's lease from --subnet-file when that exists (`node join`), else 10.244.1.0/24
+    #[arg(long)]
+    pub subnet: Option<String>,
+    /// The node agent's subnet file (flannel's subnet.env), read when --subnet is not given
+    #[arg(long = "subnet-file", default_value = crate::net::subnet_env::DEFAULT_PATH)]
+    pub subnet_file: PathBuf,
     /// The node bridge (created if missing; removed with the last pod if podrun made it)
     #[arg(long, default_value = "podrun0")]
     pub bridge: String,
@@ -41,9 +45,10 @@ pub struct CreateArgs {
     /// The pod's hostname (default: the pod name)
     #[arg(long)]
     pub hostname: Option<String>,
-    /// MTU of the bridge and the pod's interface
-    #[arg(long, default_value_t = 1500)]
-    pub mtu: u32,
+    /// MTU of the bridge and the pod's interface (default: the subnet file's when the subnet
+    /// comes from it, else 1500)
+    #[arg(long)]
+    pub mtu: Option<u32>,
     /// IPAM store (host-local layout)
     #[arg(long = "store-dir", default_value = "/var/lib/podrun/networks")]
     pub store_dir: PathBuf,
@@ -101,8 +106,20 @@ fn create(g: &Global, a: CreateArgs) -> Result<i32> {
 }
 
 fn net_config(a: &CreateArgs) -> Result<NetConfig> {
-    let subnet =
-        Ipv4Cidr::parse_subnet(&a.subnet).map_err(|e| Error::Usage(format!("--subnet: {e}")))?;
+    let (subnet, mtu) = match &a.subnet {
+        Some(s) => (
+            Ipv4Cidr::parse_subnet(s).map_err(|e| Error::Usage(format!("--subnet: {e}")))?,
+            a.mtu.unwrap_or(1500),
+        ),
+        None => match crate::net::subnet_env::SubnetEnv::load(&a.subnet_file)? {
+            // the node's lease: its /24 and the backend's MTU (vxlan: uplink - 50)
+            Some(env) => (env.subnet, a.mtu.unwrap_or(env.mtu)),
+            None => (
+                Ipv4Cidr::parse_subnet("10.244.1.0/24")?,
+                a.mtu.unwrap_or(1500),
+            ),
+        },
+    };
     let defaults = NetConfig::default();
     let network = if a.bridge == defaults.bridge {
         defaults.network.clone()
@@ -114,7 +131,7 @@ fn net_config(a: &CreateArgs) -> Result<NetConfig> {
         bridge: a.bridge.clone(),
         subnet,
         gateway: subnet.first_host(),
-        mtu: a.mtu,
+        mtu,
         store_dir: a.store_dir.clone(),
         ifname: defaults.ifname.clone(),
         ..defaults

@@ -8,7 +8,7 @@ use crate::Error;
 
 /// An IPv4 address and prefix length. As a subnet the address is the network address;
 /// as an interface address it is the host's own address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Ipv4Cidr {
     pub addr: Ipv4Addr,
     pub prefix: u8,

@@ -103,6 +103,9 @@ pub struct PluginConfig {
     pub prev_result: Option<Value>,
     #[serde(default, rename = "cni.dev/valid-attachments")]
     pub valid_attachments: Option<Vec<ValidAttachment>>,
+    /// The node agent's subnet file (flannel's `subnetFile`), read when ipam names no subnet.
+    #[serde(default)]
+    pub subnet_file: Option<PathBuf>,
 }
 
 fn default_bridge() -> String {
@@ -201,7 +204,7 @@ pub fn net_config(conf: &PluginConfig, ifname: &str) -> Result<NetConfig, CniErr
             gateway: ipam.gateway,
         },
         (None, [set]) if set.len() == 1 => set[0].clone(),
-        (None, []) => return Err(invalid("ipam needs a subnet or ranges")),
+        (None, []) => return node_lease_config(conf, ifname),
         _ => {
             return Err(invalid(
                 "only one IPv4 range is supported (ipam.subnet, or ranges with one range)",
@@ -256,6 +259,37 @@ pub fn net_config(conf: &PluginConfig, ifname: &str) -> Result<NetConfig, CniErr
         routes,
         loopback_up: false,
     };
+    cfg.validate().map_err(|e| invalid(e.to_string()))?;
+    Ok(cfg)
+}
+
+/// The NetConfig of a config whose ipam names no subnet: the node's lease from the node
+/// agent's subnet file, as flannel's CNI plugin builds its bridge delegate from subnet.env
+/// (the subnet, its MTU unless `mtu` is set, a route to the cluster network via the gateway).
+fn node_lease_config(conf: &PluginConfig, ifname: &str) -> Result<NetConfig, CniError> {
+    let path = conf
+        .subnet_file
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(super::subnet_env::DEFAULT_PATH));
+    let env = super::subnet_env::SubnetEnv::load(&path)
+        .map_err(|e| invalid(e.to_string()))?
+        .ok_or_else(|| {
+            invalid(format!(
+                "ipam needs a subnet or ranges, or the node agent's subnet file {} (podrun node join)",
+                path.display()
+            ))
+        })?;
+    let mut with_subnet = conf.clone();
+    let ipam = with_subnet
+        .ipam
+        .as_mut()
+        .ok_or_else(|| invalid("missing ipam section"))?;
+    ipam.subnet = Some(env.subnet.to_string());
+    let mut cfg = net_config(&with_subnet, ifname)?;
+    cfg.mtu = conf.mtu.unwrap_or(env.mtu);
+    if !cfg.default_route && !cfg.routes.iter().any(|(d, _)| *d == env.network) {
+        cfg.routes.push((env.network, cfg.gateway));
+    }
     cfg.validate().map_err(|e| invalid(e.to_string()))?;
     Ok(cfg)
 }

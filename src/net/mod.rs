@@ -22,10 +22,12 @@
 //! podrun created it. Everything already gone is fine. [`check`] verifies what `attach` made
 //! (for CNI CHECK).
 
+pub mod agent;
 pub mod cidr;
 pub mod cni;
 pub mod ipam;
 pub mod node;
+pub mod subnet_env;
 
 use std::fs::File;
 use std::future::Future;

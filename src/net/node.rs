@@ -87,7 +87,7 @@ pub fn derived_mac(name: &str) -> [u8; 6] {
     [0x02, b[0], b[1], b[2], b[3], b[4]]
 }
 
-fn parse_mac(s: &str) -> Result<[u8; 6]> {
+pub(crate) fn parse_mac(s: &str) -> Result<[u8; 6]> {
     let parts: Vec<&str> = s.split(':').collect();
     let mut mac = [0u8; 6];
     if parts.len() != 6 {
@@ -103,7 +103,7 @@ fn parse_mac(s: &str) -> Result<[u8; 6]> {
     Ok(mac)
 }
 
-fn mac_string(m: &[u8; 6]) -> String {
+pub(crate) fn mac_string(m: &[u8; 6]) -> String {
     m.iter()
         .map(|b| format!("{b:02x}"))
         .collect::<Vec<_>>()
@@ -274,21 +274,51 @@ pub fn up(root: &Path, peers: &PeerList, local: &str) -> Result<bool> {
 
 async fn up_host_gw(h: &Handle, root: &Path, remotes: &[&Node], st: &mut NodeState) -> Result<()> {
     for n in remotes {
-        let route = RouteMessageBuilder::<Ipv4Addr>::new()
-            .protocol(RouteProtocol::Boot)
-            .destination_prefix(n.subnet.network(), n.subnet.prefix)
-            .gateway(n.address)
-            .build();
-        h.route().add(route).execute().await.map_err(|e| {
-            nl_err(
-                format!("add route {} via {} ({})", n.subnet, n.address, n.name),
-                e,
-            )
-        })?;
+        add_host_gw_route(h, n.subnet, n.address, false)
+            .await
+            .map_err(|e| Error::other(format!("{e} ({})", n.name)))?;
         st.routes.push((n.subnet, n.address));
         save_state(root, st)?;
     }
     Ok(())
+}
+
+/// host-gw: `subnet via address` (proto boot); the route `node down` and the agent remove.
+/// With `replace`, a route to `subnet` already there is replaced (the caller knows it is its
+/// own); without, it is an error (EEXIST), so a route someone else made is never touched.
+pub(crate) async fn add_host_gw_route(
+    h: &Handle,
+    subnet: Ipv4Cidr,
+    via: Ipv4Addr,
+    replace: bool,
+) -> Result<()> {
+    let route = RouteMessageBuilder::<Ipv4Addr>::new()
+        .protocol(RouteProtocol::Boot)
+        .destination_prefix(subnet.network(), subnet.prefix)
+        .gateway(via)
+        .build();
+    let mut req = h.route().add(route);
+    if replace {
+        req = req.replace();
+    }
+    req.execute()
+        .await
+        .map_err(|e| nl_err(format!("add route {subnet} via {via}"), e))
+}
+
+/// Removes what [`add_host_gw_route`] added; a route already gone is fine.
+pub(crate) async fn del_host_gw_route(h: &Handle, subnet: Ipv4Cidr, via: Ipv4Addr) -> Result<()> {
+    // the protocol must match the added route's, or the kernel finds nothing to delete
+    let route = RouteMessageBuilder::<Ipv4Addr>::new()
+        .protocol(RouteProtocol::Boot)
+        .destination_prefix(subnet.network(), subnet.prefix)
+        .gateway(via)
+        .build();
+    match h.route().del(route).execute().await {
+        Err(e) if super::nl_errno(&e) == Some(nix::errno::Errno::ESRCH) => Ok(()),
+        Err(e) => Err(nl_err(format!("delete route {subnet} via {via}"), e)),
+        Ok(()) => Ok(()),
+    }
 }
 
 async fn up_vxlan(
@@ -307,27 +337,25 @@ async fn up_vxlan(
         )));
     }
     let mac = me.mac()?;
-    let msg = LinkVxlan::new(&peers.device, peers.vni)
-        .dev(uplink)
-        .local(me.address)
-        .port(peers.port)
-        .learning(false)
-        .mtu(uplink_mtu.saturating_sub(50))
-        .address(mac.to_vec())
-        .up()
-        .build();
     // recorded before it exists: a kill right after the create still leaves the record
     st.vxlan_device = Some(peers.device.clone());
     save_state(root, st)?;
-    if let Err(e) = h.link().add(msg).execute().await {
-        st.vxlan_device = None;
-        return Err(nl_err(format!("create vxlan device {}", peers.device), e));
-    }
-    let index = get_link(h, &peers.device)
-        .await?
-        .ok_or_else(|| Error::other(format!("{} vanished after creation", peers.device)))?
-        .header
-        .index;
+    let dev = VxlanDevice {
+        name: &peers.device,
+        vni: peers.vni,
+        port: peers.port,
+        uplink,
+        local: me.address,
+        mtu: uplink_mtu.saturating_sub(50),
+        mac,
+    };
+    let index = match create_vxlan_device(h, &dev).await {
+        Ok(i) => i,
+        Err(e) => {
+            st.vxlan_device = None;
+            return Err(e);
+        }
+    };
     h.address()
         .add(index, IpAddr::V4(me.subnet.network()), 32)
         .execute()
@@ -339,57 +367,148 @@ async fn up_vxlan(
             )
         })?;
     for n in remotes {
-        let rmac = n.mac()?;
-        let gw = n.subnet.network();
-        let route = RouteMessageBuilder::<Ipv4Addr>::new()
-            .protocol(RouteProtocol::Boot)
-            .destination_prefix(gw, n.subnet.prefix)
-            .gateway(gw)
-            .output_interface(index)
-            .onlink()
-            .build();
-        h.route().add(route).execute().await.map_err(|e| {
-            nl_err(
-                format!("add route {} via {gw} onlink ({})", n.subnet, n.name),
-                e,
-            )
-        })?;
-        h.neighbours()
-            .add(index, IpAddr::V4(gw))
-            .link_layer_address(&rmac)
-            .replace()
-            .execute()
+        add_vxlan_peer(h, index, n.subnet, &n.mac()?, n.address, false)
             .await
-            .map_err(|e| {
-                nl_err(
-                    format!("add neighbour {gw} {} ({})", mac_string(&rmac), n.name),
-                    e,
-                )
-            })?;
-        h.neighbours()
-            .add_bridge(index, &rmac)
-            .flags(NeighbourFlags::Own)
-            .destination(IpAddr::V4(n.address))
-            .replace()
-            .execute()
-            .await
-            .map_err(|e| {
-                nl_err(
-                    format!(
-                        "add fdb {} dst {} ({})",
-                        mac_string(&rmac),
-                        n.address,
-                        n.name
-                    ),
-                    e,
-                )
-            })?;
+            .map_err(|e| Error::other(format!("{e} ({})", n.name)))?;
     }
     Ok(())
 }
 
+/// vxlan, per remote node: `subnet via <subnet network> dev <index> onlink`, the permanent
+/// neighbour `<subnet network> lladdr mac` and the FDB entry `mac dst address`.
+pub(crate) async fn add_vxlan_peer(
+    h: &Handle,
+    index: u32,
+    subnet: Ipv4Cidr,
+    mac: &[u8; 6],
+    address: Ipv4Addr,
+    replace: bool,
+) -> Result<()> {
+    let gw = subnet.network();
+    // neighbour and FDB first: the route is usable the moment it exists
+    h.neighbours()
+        .add(index, IpAddr::V4(gw))
+        .link_layer_address(mac)
+        .replace()
+        .execute()
+        .await
+        .map_err(|e| nl_err(format!("add neighbour {gw} {}", mac_string(mac)), e))?;
+    h.neighbours()
+        .add_bridge(index, mac)
+        .flags(NeighbourFlags::Own)
+        .destination(IpAddr::V4(address))
+        .replace()
+        .execute()
+        .await
+        .map_err(|e| nl_err(format!("add fdb {} dst {address}", mac_string(mac)), e))?;
+    let route = RouteMessageBuilder::<Ipv4Addr>::new()
+        .protocol(RouteProtocol::Boot)
+        .destination_prefix(gw, subnet.prefix)
+        .gateway(gw)
+        .output_interface(index)
+        .onlink()
+        .build();
+    let mut req = h.route().add(route);
+    if replace {
+        req = req.replace();
+    }
+    req.execute()
+        .await
+        .map_err(|e| nl_err(format!("add route {subnet} via {gw} onlink"), e))
+}
+
+/// Removes what [`add_vxlan_peer`] added; anything already gone is fine.
+pub(crate) async fn del_vxlan_peer(
+    h: &Handle,
+    index: u32,
+    subnet: Ipv4Cidr,
+    mac: &[u8; 6],
+    address: Ipv4Addr,
+) -> Result<()> {
+    use nix::errno::Errno;
+    let gone = |e: &rtnetlink::Error| {
+        matches!(
+            super::nl_errno(e),
+            Some(Errno::ESRCH | Errno::ENOENT | Errno::ENODEV)
+        )
+    };
+    let gw = subnet.network();
+    let route = RouteMessageBuilder::<Ipv4Addr>::new()
+        .protocol(RouteProtocol::Boot)
+        .destination_prefix(gw, subnet.prefix)
+        .gateway(gw)
+        .output_interface(index)
+        .onlink()
+        .build();
+    match h.route().del(route).execute().await {
+        Err(e) if !gone(&e) => return Err(nl_err(format!("delete route {subnet}"), e)),
+        _ => {}
+    }
+    let mut neigh = h
+        .neighbours()
+        .add(index, IpAddr::V4(gw))
+        .message_mut()
+        .clone();
+    neigh.header.state = netlink_packet_route::neighbour::NeighbourState::Permanent;
+    match h.neighbours().del(neigh).execute().await {
+        Err(e) if !gone(&e) => return Err(nl_err(format!("delete neighbour {gw}"), e)),
+        _ => {}
+    }
+    let fdb = h
+        .neighbours()
+        .add_bridge(index, mac)
+        .flags(NeighbourFlags::Own)
+        .destination(IpAddr::V4(address))
+        .message_mut()
+        .clone();
+    match h.neighbours().del(fdb).execute().await {
+        Err(e) if !gone(&e) => {
+            return Err(nl_err(
+                format!("delete fdb {} dst {address}", mac_string(mac)),
+                e,
+            ))
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// A VXLAN device as flannel makes it: learning off, on the uplink, holding no address yet.
+pub(crate) struct VxlanDevice<'a> {
+    pub name: &'a str,
+    pub vni: u32,
+    pub port: u16,
+    pub uplink: u32,
+    pub local: Ipv4Addr,
+    pub mtu: u32,
+    pub mac: [u8; 6],
+}
+
+/// Creates the device (up) and returns its index.
+pub(crate) async fn create_vxlan_device(h: &Handle, d: &VxlanDevice<'_>) -> Result<u32> {
+    let msg = LinkVxlan::new(d.name, d.vni)
+        .dev(d.uplink)
+        .local(d.local)
+        .port(d.port)
+        .learning(false)
+        .mtu(d.mtu)
+        .address(d.mac.to_vec())
+        .up()
+        .build();
+    h.link()
+        .add(msg)
+        .execute()
+        .await
+        .map_err(|e| nl_err(format!("create vxlan device {}", d.name), e))?;
+    Ok(get_link(h, d.name)
+        .await?
+        .ok_or_else(|| Error::other(format!("{} vanished after creation", d.name)))?
+        .header
+        .index)
+}
+
 /// The interface holding `addr` and its MTU (the VXLAN uplink).
-async fn link_holding(h: &Handle, addr: Ipv4Addr) -> Result<(u32, u32)> {
+pub(crate) async fn link_holding(h: &Handle, addr: Ipv4Addr) -> Result<(u32, u32)> {
     let mut s = h.address().get().execute();
     let mut index = None;
     while let Some(msg) = s
@@ -427,18 +546,8 @@ async fn link_holding(h: &Handle, addr: Ipv4Addr) -> Result<(u32, u32)> {
 /// Removes what `st` records (best effort; gone already is fine).
 async fn undo(h: &Handle, st: &NodeState) {
     for (subnet, via) in &st.routes {
-        // the protocol must match the added route's, or the kernel finds nothing to delete
-        let route = RouteMessageBuilder::<Ipv4Addr>::new()
-            .protocol(RouteProtocol::Boot)
-            .destination_prefix(subnet.network(), subnet.prefix)
-            .gateway(*via)
-            .build();
-        match h.route().del(route).execute().await {
-            Err(e) if super::nl_errno(&e) == Some(nix::errno::Errno::ESRCH) => {
-                tracing::debug!("node down: route {subnet} via {via} is gone already")
-            }
-            Err(e) => tracing::warn!("node down: delete route {subnet} via {via}: {e}"),
-            Ok(()) => {}
+        if let Err(e) = del_host_gw_route(h, *subnet, *via).await {
+            tracing::warn!("node down: {e}");
         }
     }
     if let Some(dev) = &st.vxlan_device {
