@@ -82,7 +82,9 @@ pub struct Docker {
 }
 
 impl Docker {
-    fn start(env: &TestEnv) -> Docker {
+    /// The directories and names; no daemon yet (`start` starts them, once a guard holds this
+    /// value, so that a daemon started before a failure is stopped too).
+    fn new(env: &TestEnv) -> Docker {
         // Short: unix socket paths are limited to 108 bytes.
         let dir = env.dir.join("d");
         for sub in ["containerd", "client", "io"] {
@@ -93,7 +95,7 @@ impl Docker {
             .map(PathBuf::from)
             .filter(|p| !p.exists())
             .collect();
-        let mut docker = Docker {
+        Docker {
             socket: dir.join("docker.sock"),
             containerd_socket: dir.join("containerd/c.sock"),
             cgroup_parent: format!("podrun-test-docker-{}", std::process::id()),
@@ -102,10 +104,12 @@ impl Docker {
             created_system_dirs,
             counter: AtomicUsize::new(0),
             dir,
-        };
-        docker.start_containerd();
-        docker.start_dockerd();
-        docker
+        }
+    }
+
+    fn start(&mut self) {
+        self.start_containerd();
+        self.start_dockerd();
     }
 
     fn log_file(&self, name: &str) -> (File, File) {
@@ -706,8 +710,9 @@ fn docker_runs_podrun_like_runc() {
     );
     let mut guard = Guard {
         env: &env,
-        docker: Docker::start(&env),
+        docker: Docker::new(&env),
     };
+    guard.docker.start();
     let d = &guard.docker;
     let loaded = d.docker_ok(&["load", "-i", image.to_str().expect("utf8 path")]);
     assert!(loaded.contains(BUSYBOX_IMAGE), "docker load: {loaded}");
