@@ -8,6 +8,12 @@
 //! docker-archive built by scripts/oci-image.sh; nothing is pulled. The client is
 //! /usr/bin/docker (the docker.io one), with its own DOCKER_CONFIG.
 //!
+//! The containerd is the test's own, not the one dockerd would supervise: that one (config
+//! version 1, written by dockerd) keeps its opt dir at /opt/containerd, and dockerd uses the
+//! system's containerd instead whenever /run/containerd/containerd.sock exists. The names the
+//! two runtimes have in docker: `runc` (the built-in one, found through the daemons' PATH:
+//! /usr/sbin/runc) and `podrun` (the release binary, `--add-runtime podrun=PATH`).
+//!
 //! Every case (docker/cases.rs) runs once with `--runtime runc` and once with `--runtime podrun`;
 //! the cases run in parallel worker threads against the one daemon. runc's observations must be
 //! the expected ones where the case states them, and podrun's must equal runc's. All failures
@@ -36,7 +42,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::clients::{
     build_image, kill_recorded, pids_in_cgroup_trees, processes_mentioning, read_pid_file,
-    remove_cgroup_trees, BUSYBOX_IMAGE, RUNC,
+    remove_cgroup_trees, runtimes, BUSYBOX_IMAGE,
 };
 use crate::common::{describe, podrun_bin, TestEnv};
 
@@ -44,7 +50,8 @@ use crate::common::{describe, podrun_bin, TestEnv};
 const DOCKER: &str = "/usr/bin/docker";
 const DOCKERD: &str = "/usr/sbin/dockerd";
 const CONTAINERD: &str = "/usr/bin/containerd";
-/// The daemons find runc, the shim and docker-init through PATH: Debian's, nothing else.
+/// The daemons run with only this in their environment: they find runc, the shim and
+/// docker-init through it (Debian's), and no DOCKER_* variable of the caller reaches them.
 const DAEMON_PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
 /// The containerd namespace dockerd uses.
 const NAMESPACE: &str = "moby";
@@ -63,11 +70,6 @@ const SYSTEM_DIRS: [&str; 4] = [
     "/run/docker",
     "/run/docker/plugins",
 ];
-
-/// The two runtimes, by the name docker knows them (`--runtime NAME`), with their binaries.
-pub fn docker_runtimes() -> [(&'static str, PathBuf); 2] {
-    [("runc", PathBuf::from(RUNC)), ("podrun", podrun_bin())]
-}
 
 /// The private containerd + dockerd pair.
 pub struct Docker {
@@ -150,6 +152,7 @@ disabled_plugins = [
         let child = Command::new(CONTAINERD)
             .arg("--config")
             .arg(&config)
+            .env_clear()
             .env("PATH", DAEMON_PATH)
             .stdin(Stdio::null())
             .stdout(log)
@@ -209,8 +212,8 @@ disabled_plugins = [
             .arg(format!("/{}", self.cgroup_parent))
             .arg("--add-runtime")
             .arg(format!("podrun={}", podrun_bin().display()))
+            .env_clear()
             .env("PATH", DAEMON_PATH)
-            .env_remove("DOCKER_HOST")
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log2);
@@ -410,7 +413,7 @@ disabled_plugins = [
                 }
             }
         }
-        for (name, binary) in docker_runtimes() {
+        for (name, binary) in runtimes() {
             let root = self.runtime_state_root(name);
             for id in subdirs(&root) {
                 let mut cmd = Command::new(&binary);
@@ -716,14 +719,14 @@ fn docker_runs_podrun_like_runc() {
     let d = &guard.docker;
     let loaded = d.docker_ok(&["load", "-i", image.to_str().expect("utf8 path")]);
     assert!(loaded.contains(BUSYBOX_IMAGE), "docker load: {loaded}");
-    let runtimes = d.docker_ok(&[
+    let known = d.docker_ok(&[
         "info",
         "--format",
         "{{range $k, $v := .Runtimes}}{{$k}}={{$v.Path}} {{end}}",
     ]);
     assert!(
-        runtimes.contains(&format!("podrun={}", podrun_bin().display())),
-        "docker info: runtimes {runtimes}"
+        known.contains(&format!("podrun={}", podrun_bin().display())),
+        "docker info: runtimes {known}"
     );
     println!("daemon up after {:?}", started.elapsed());
 
@@ -740,7 +743,7 @@ fn docker_runs_podrun_like_runc() {
         selected
             .iter()
             .enumerate()
-            .flat_map(|(i, _)| docker_runtimes().map(|(rt, _)| (i, rt)))
+            .flat_map(|(i, _)| runtimes().map(|(rt, _)| (i, rt)))
             .collect(),
     );
     type Runs<'r> = Vec<(&'r str, Result<Vec<Obs>, String>)>;
@@ -789,7 +792,7 @@ fn docker_runs_podrun_like_runc() {
     if !left.is_empty() {
         failures.push(format!("containers left: {left}"));
     }
-    for (rt, _) in docker_runtimes() {
+    for (rt, _) in runtimes() {
         let state = subdirs(&d.runtime_state_root(rt));
         if !state.is_empty() {
             failures.push(format!("{rt}: runtime state left: {state:?}"));
