@@ -8,6 +8,7 @@ mod common;
 mod console;
 mod containerd;
 mod demo;
+mod docker;
 mod errors;
 mod gorunc;
 mod hooks;

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Builds an OCI image archive (an OCI image layout in a tar) from a root filesystem directory,
 # with plain tar + sha256sum + jq: no registry, no daemon. The result is importable by
-# `ctr images import` and loadable by `podman load`.
+# `ctr images import` and loadable by `podman load`; with `--docker-archive`, a docker-archive
+# (what `docker save` writes) loadable by `docker load` instead.
 #
-#   scripts/oci-image.sh [--rootfs DIR] [--entrypoint JSON] [--cmd JSON] OUT.tar [NAME]
+#   scripts/oci-image.sh [--docker-archive] [--rootfs DIR] [--entrypoint JSON] [--cmd JSON] OUT.tar [NAME]
 #
+#   --docker-archive   write manifest.json + <config digest>.json + <layer digest>/layer.tar
+#                      (docker load names the image by manifest.json's RepoTags)
 #   --rootfs DIR       the image's only layer (default: oci-bundles/rootfs, the busybox rootfs
 #                      built by scripts/setup.sh)
 #   --entrypoint JSON  the image config's Entrypoint, e.g. '["/catatonit","-P"]' (default: none)
@@ -21,12 +24,14 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ROOTFS="$REPO/oci-bundles/rootfs"
 ENTRYPOINT=null
 CMD='["/bin/sh"]'
+FORMAT=oci
 
 die() { printf 'oci-image: error: %s\n' "$*" >&2; exit 1; }
-usage() { die "usage: $0 [--rootfs DIR] [--entrypoint JSON] [--cmd JSON] OUT.tar [NAME]"; }
+usage() { die "usage: $0 [--docker-archive] [--rootfs DIR] [--entrypoint JSON] [--cmd JSON] OUT.tar [NAME]"; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
+        --docker-archive) FORMAT=docker; shift ;;
         --rootfs) [ $# -ge 2 ] || usage; ROOTFS=$2; shift 2 ;;
         --entrypoint) [ $# -ge 2 ] || usage; ENTRYPOINT=$2; shift 2 ;;
         --cmd) [ $# -ge 2 ] || usage; CMD=$2; shift 2 ;;
@@ -90,6 +95,29 @@ jq -n --arg arch "$ARCH" --arg layer "$LAYER_DIGEST" \
 }' >"$WORK/config"
 read -r CONFIG_DIGEST CONFIG_SIZE < <(add_blob "$WORK/config")
 
+# Tars the named files of directory $1 into OUT: written next to it and renamed, so a failed run
+# never leaves half an archive.
+write_archive() {
+    local dir=$1
+    shift
+    tar_reproducible -C "$dir" -cf "$OUT.tmp.$$" "$@"
+    mv "$OUT.tmp.$$" "$OUT"
+    printf '%s\n' "$CONFIG_DIGEST"
+}
+
+if [ "$FORMAT" = docker ]; then
+    # docker-archive: the same config and layer under the names `docker save` uses.
+    DOCKER="$WORK/docker"
+    mkdir -p "$DOCKER/${LAYER_DIGEST#sha256:}"
+    mv "$BLOBS/${CONFIG_DIGEST#sha256:}" "$DOCKER/${CONFIG_DIGEST#sha256:}.json"
+    mv "$BLOBS/${LAYER_DIGEST#sha256:}" "$DOCKER/${LAYER_DIGEST#sha256:}/layer.tar"
+    jq -n --arg config "${CONFIG_DIGEST#sha256:}.json" --arg name "$NAME" \
+        --arg layer "${LAYER_DIGEST#sha256:}/layer.tar" \
+        '[{Config: $config, RepoTags: [$name], Layers: [$layer]}]' >"$DOCKER/manifest.json"
+    write_archive "$DOCKER" manifest.json "${CONFIG_DIGEST#sha256:}.json" "${LAYER_DIGEST#sha256:}"
+    exit 0
+fi
+
 jq -n --arg config "$CONFIG_DIGEST" --argjson config_size "$CONFIG_SIZE" \
     --arg layer "$LAYER_DIGEST" --argjson layer_size "$LAYER_SIZE" '{
     schemaVersion: 2,
@@ -116,7 +144,4 @@ jq -n --arg manifest "$MANIFEST_DIGEST" --argjson size "$MANIFEST_SIZE" --arg na
 }' >"$WORK/index.json"
 printf '{"imageLayoutVersion":"1.0.0"}' >"$WORK/oci-layout"
 
-# Written next to OUT and renamed, so a failed run never leaves half an archive.
-tar_reproducible -C "$WORK" -cf "$OUT.tmp.$$" oci-layout index.json blobs
-mv "$OUT.tmp.$$" "$OUT"
-printf '%s\n' "$CONFIG_DIGEST"
+write_archive "$WORK" oci-layout index.json blobs

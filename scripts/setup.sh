@@ -25,6 +25,7 @@ PACKAGES=(
     catatonit                   # init of the locally built podman pod infra image
     etcd-server etcd-client     # node agent tests: a real etcd v3 (and etcdctl)
     protobuf-compiler           # protoc: the etcd-client crate compiles etcd's .proto at build time
+    docker.io                   # real-client tests: dockerd 20.10 + /usr/bin/docker (+ tini as docker-init)
 )
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -57,7 +58,19 @@ install_packages() {
     log "packages: installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q
-    apt-get install -y -q --no-install-recommends "${missing[@]}"
+    # Packages with a service (docker.io, containerd) must not start it: the tests run their
+    # own private daemons. A policy-rc.d that exits 101 forbids invoke-rc.d to start anything;
+    # it is removed afterwards only if this script put it there.
+    local policy=/usr/sbin/policy-rc.d policy_made=
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\n# made by podrun scripts/setup.sh: no service starts during install\nexit 101\n' >"$policy"
+        chmod 755 "$policy"
+        policy_made=1
+    fi
+    local rc=0
+    apt-get install -y -q --no-install-recommends "${missing[@]}" || rc=$?
+    [ -z "$policy_made" ] || rm -f "$policy"
+    [ "$rc" -eq 0 ] || die "apt-get install failed (exit $rc)"
 }
 
 # The stamp names what the rootfs was built from: the busybox binary and the layout version.
