@@ -6,6 +6,7 @@ mod cni;
 mod common;
 mod console;
 mod containerd;
+mod cri;
 mod demo;
 mod errors;
 mod gorunc;

@@ -23,6 +23,7 @@ PACKAGES=(
     containerd                  # real-client tests: containerd + ctr + containerd-shim-runc-v2
     podman conmon               # real-client tests: podman 4.3 and its container monitor
     catatonit                   # init of the locally built podman pod infra image
+    protobuf-compiler           # protoc: the k8s-cri test dependency generates its CRI client
 )
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
