@@ -7,6 +7,7 @@ mod cni;
 mod common;
 mod console;
 mod containerd;
+mod cri;
 mod demo;
 mod docker;
 mod errors;

@@ -314,6 +314,18 @@ hf --warmup "$WARMUP" --runs "$RUNS" --export-json "$WORK/floor.json" -n floor \
     "unshare --mount --uts --ipc --net --pid --fork /bin/true"
 floor_ms=$(medians "$WORK/floor.json" | awk '{print $NF}')
 
+# 8. Kubernetes' path (kubelet -> CRI -> containerd 1.6 -> runc v2 shim -> runtime): the #[ignore]d
+# cri_bench test runs a private containerd with handlers podrun and runc and prints the medians of
+# RunPodSandbox and of CreateContainer+StartContainer, alternating handlers (crun: not measured)
+command -v cargo >/dev/null 2>&1 || export PATH="$HOME/.cargo/bin:$PATH"
+cri_out=$(cd "$REPO" && PODRUN_CRI_BENCH_RUNS=$((RUNS < 20 ? RUNS : 20)) cargo test --release --test runtime \
+    cri_bench_sandbox_and_container -- --ignored --nocapture 2>&1) || { echo "$cri_out" >&2; echo "bench: cri_bench failed" >&2; exit 1; }
+while read -r _ label _ podrun runc _; do
+    fig="CRI $label (containerd 1.6), ms"
+    add_figure "$fig"
+    RESULT["$fig|podrun"]=${podrun#podrun=}; RESULT["$fig|runc"]=${runc#runc=}
+done < <(grep '^cri-bench: ' <<<"$cri_out")
+
 # --- report ----------------------------------------------------------------------------------
 fmt() { [ -n "${1:-}" ] && printf '%.2f' "$1" || printf -- '-'; }
 ratio() { [ -n "${1:-}" ] && [ -n "${2:-}" ] && jq -n "$1 / $2" | xargs printf '%.2f' || printf -- '-'; }

@@ -24,7 +24,7 @@ PACKAGES=(
     podman conmon               # real-client tests: podman 4.3 and its container monitor
     catatonit                   # init of the locally built podman pod infra image
     etcd-server etcd-client     # node agent tests: a real etcd v3 (and etcdctl)
-    protobuf-compiler           # protoc: the etcd-client crate compiles etcd's .proto at build time
+    protobuf-compiler           # protoc: etcd-client (podrun-node) and the k8s-cri test client compile .proto files at build time
     docker.io                   # real-client tests: dockerd 20.10 + /usr/bin/docker (+ tini as docker-init)
 )
 
