@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::common::{describe, pid_alive, TestEnv};
+use crate::common::{cgroup_dirs, cgroupfs, describe, pid_alive, TestEnv};
 
 /// Upper bound for waits on something that must happen (a hang guard, not a timing check).
 const HANG_GUARD: Duration = Duration::from_secs(30);
@@ -54,19 +54,27 @@ fn stdout_json(text: &str) -> Value {
     serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text:?}"))
 }
 
-/// True on a pure cgroup v2 host (else the v1 hierarchies hold the controllers used here).
-fn pure_v2() -> bool {
-    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+/// Whether a v1 hierarchy holds `controller` (else the unified hierarchy does): found from
+/// mountinfo, so v1, v2 and hybrid hosts alike.
+fn on_v1(controller: &str) -> bool {
+    cgroupfs::hierarchies()
+        .iter()
+        .any(|h| !h.v2 && h.has(controller))
 }
 
-/// A file of the container's cgroup: `v1_file` in the v1 `controller` hierarchy, or `v2_file`
-/// in the unified hierarchy on a pure v2 host.
+/// A file of the container's cgroup: `v1_file` in the v1 hierarchy of `controller`, or
+/// `v2_file` in the unified hierarchy when no v1 hierarchy has that controller.
 fn cgroup_file(id: &str, controller: &str, v1_file: &str, v2_file: &str) -> PathBuf {
-    if pure_v2() {
-        PathBuf::from(format!("/sys/fs/cgroup/podrun/{id}/{v2_file}"))
-    } else {
-        PathBuf::from(format!("/sys/fs/cgroup/{controller}/podrun/{id}/{v1_file}"))
-    }
+    let path = format!("/podrun/{id}");
+    let hs = cgroupfs::hierarchies();
+    let (h, file) = match hs.iter().find(|h| !h.v2 && h.has(controller)) {
+        Some(h) => (Some(h), v1_file),
+        None => (hs.iter().find(|h| h.v2), v2_file),
+    };
+    let dir = h
+        .and_then(|h| h.dir_of(&path))
+        .unwrap_or_else(|| panic!("no mounted hierarchy holds {controller} ({hs:?})"));
+    dir.join(file)
 }
 
 fn read_trimmed(path: &Path) -> String {
@@ -91,8 +99,8 @@ fn pids_max(id: &str) -> String {
 
 /// The kernel's view: v1 freezer.state is FROZEN, v2 cgroup.events says `frozen 1`.
 fn kernel_frozen(id: &str) -> bool {
-    if pure_v2() {
-        let events = read_trimmed(&cgroup_file(id, "", "", "cgroup.events"));
+    if !on_v1("freezer") {
+        let events = read_trimmed(&cgroup_file(id, "freezer", "", "cgroup.events"));
         events.lines().any(|l| l == "frozen 1")
     } else {
         read_trimmed(&cgroup_file(id, "freezer", "freezer.state", "")) == "FROZEN"
@@ -105,8 +113,8 @@ struct ThawOnDrop(String);
 
 impl Drop for ThawOnDrop {
     fn drop(&mut self) {
-        let (file, value) = if pure_v2() {
-            (cgroup_file(&self.0, "", "", "cgroup.freeze"), "0")
+        let (file, value) = if !on_v1("freezer") {
+            (cgroup_file(&self.0, "freezer", "", "cgroup.freeze"), "0")
         } else {
             (
                 cgroup_file(&self.0, "freezer", "freezer.state", ""),
@@ -436,10 +444,8 @@ fn delete_force_removes_a_paused_container() {
     env.run_ok(&["pause", &c.id]);
     env.run_ok(&["delete", "--force", &c.id]);
     assert!(!pid_alive(c.pid), "init {} survived delete --force", c.pid);
-    assert!(
-        !cgroup_file(&c.id, "freezer", "", "").exists(),
-        "the cgroup is left behind"
-    );
+    let left = cgroup_dirs(&c.id);
+    assert!(left.is_empty(), "the cgroup is left behind: {left:?}");
 }
 
 #[test]

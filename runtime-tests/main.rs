@@ -21,3 +21,4 @@ mod reliability;
 mod rootfs;
 mod security;
 mod spec;
+mod vm_v2;

@@ -23,6 +23,7 @@ PACKAGES=(
     containerd                  # real-client tests: containerd + ctr + containerd-shim-runc-v2
     podman conmon               # real-client tests: podman 4.3 and its container monitor
     catatonit                   # init of the locally built podman pod infra image
+    qemu-system-x86 cpio        # the pure cgroup v2 lane (scripts/vm-v2.sh): a VM from an initramfs
 )
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

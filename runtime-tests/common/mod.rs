@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::Value;
 
+pub mod cgroupfs;
 pub mod clients;
 
 /// The podrun binary cargo built for these tests.
@@ -458,14 +459,8 @@ mod tests {
     }
 }
 
-/// The cgroup directories of container `id` (`/podrun/<id>`) that exist, in every hierarchy.
+/// The cgroup directories of container `id` (`/podrun/<id>`) that exist, in every mounted
+/// hierarchy (v1, v2 and hybrid hosts alike: see cgroupfs).
 pub fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .map(|e| e.path().join("podrun").join(id))
-        .filter(|p| p.exists())
-        .collect()
+    cgroupfs::existing_dirs(&format!("podrun/{id}"))
 }
