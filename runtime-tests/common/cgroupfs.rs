@@ -304,6 +304,54 @@ mod tests {
         assert_eq!(hs[0].dir_of("/other"), None);
     }
 
+    /// The leak check's helper on a pure v2 host: the test binary runs again (the ignored
+    /// test below) in a private mount namespace where /sys/fs/cgroup is cgroup2 alone, as on
+    /// a v2 host, and must find a cgroup left there. (The old helper looked under
+    /// /sys/fs/cgroup/<hierarchy>/podrun/<id> and found nothing there.)
+    #[test]
+    fn leak_check_finds_cgroups_on_a_v2_only_host() {
+        let exe = std::env::current_exe().expect("the test binary");
+        let script = "umount -R /sys/fs/cgroup && mount -t cgroup2 cgroup2 /sys/fs/cgroup && exec \"$0\" --ignored --exact --nocapture --test-threads 1 common::cgroupfs::tests::v2_only_view";
+        let out = std::process::Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sh", "-c", script])
+            .arg(&exe)
+            .output()
+            .expect("unshare");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{text}");
+        assert!(
+            text.contains("1 passed"),
+            "the inner test did not run: {text}"
+        );
+    }
+
+    /// Run only by the test above, inside its v2-only mount namespace.
+    #[test]
+    #[ignore = "run by leak_check_finds_cgroups_on_a_v2_only_host in a v2-only mount namespace"]
+    fn v2_only_view() {
+        let hs = hierarchies();
+        assert!(
+            hs.len() == 1 && hs[0].v2 && hs[0].mount == Path::new("/sys/fs/cgroup"),
+            "not a v2-only view: {hs:?}"
+        );
+        let id = format!("v2-view-{}", std::process::id());
+        let dir = Path::new("/sys/fs/cgroup/podrun").join(&id);
+        std::fs::create_dir_all(&dir).expect("mkdir the cgroup");
+        let found = crate::common::cgroup_dirs(&id);
+        let mine = pid_cgroup_dirs(std::process::id() as i32);
+        let _ = std::fs::remove_dir(&dir);
+        assert_eq!(found, [dir.clone()], "the left-over cgroup was not found");
+        assert_eq!(mine.len(), 1, "{mine:?}");
+        assert!(
+            procs(&mine[0]).contains(&(std::process::id() as i32)),
+            "{mine:?}"
+        );
+    }
+
     #[test]
     fn escaped_mount_points() {
         let hs = parse_mountinfo("40 31 0:27 / /mnt/a\\040b rw - cgroup2 none rw\n");
