@@ -6,6 +6,7 @@
 //! and a missing line is a failure.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
@@ -57,9 +58,10 @@ fn boot() -> Lane {
             cases.insert(name.to_string(), (verdict == "PASS", detail.to_string()));
         }
         if line.starts_with("PODRUN-BENCH ") {
-            eprintln!("vm_v2: {line}");
+            note.push_str(&format!("vm_v2: {line}\n"));
         }
     }
+    let _ = std::io::stderr().write_all(note.as_bytes());
     Lane {
         cases,
         finished: stdout.lines().any(|l| l.starts_with("PODRUN-VM-DONE")),
@@ -115,6 +117,7 @@ cases!(
     dev_block_denied_runc,
     dev_update_keeps_rules_podrun,
     dev_update_keeps_rules_runc,
+    dev_update_changes_rules,
     dev_allowed,
     dev_allow_rule,
     resources_written,

@@ -90,11 +90,11 @@ for rt in podrun runc; do
         *) fail "dev_block_denied_$rt" "a block device outside the list was read or not refused: exit $RC: $OUT stderr: $ERR" ;;
     esac
 
-    # update re-applies the container's device rules (runc never takes devices from update):
+    # An update without device rules keeps the container's (on v2 the program is swapped):
     # the block device stays refused and the allowed ones keep working.
     id=devupd
     if run_bg $rt $id '.process.args = ["sleep", "600"]'; then
-        up=$(echo '{"memory":{"limit":134217728},"devices":[{"allow":true,"access":"rwm"}]}' |
+        up=$(echo '{"memory":{"limit":134217728}}' |
             $T $(rt_cmd $rt) update -r - $id 2>&1)
         urc=$?
         blk=$($T $(rt_cmd $rt) exec $id sh -c "$READ_BLOCK" 2>&1)
@@ -112,6 +112,35 @@ null-ok" ]; then
     fi
     rm_ct $rt $id
 done
+
+# update --resources with device rules replaces the container's (runc ignores them: podrun
+# alone): an allow rule for the block device opens it, a deny rule closes it again, and the
+# default allowances (/dev/null, /dev/zero) stay throughout.
+id=devchg
+if run_bg podrun $id '.process.args = ["sleep", "600"]'; then
+    x() { $T $PODRUN exec $id sh -c "$1" 2>&1; }
+    a=$(x 'mknod /tmp/b b 1 0 && head -c 16 /tmp/b | wc -c')
+    u1=$(echo '{"devices":[{"allow":true,"type":"b","major":1,"minor":0,"access":"rwm"}]}' |
+        $T $PODRUN update -r - $id 2>&1) || u1="update failed: $u1"
+    b=$(x 'head -c 16 /tmp/b | wc -c; head -c 4 /dev/zero | wc -c; echo x >/dev/null && echo null-ok')
+    u2=$(echo '{"devices":[{"allow":false,"type":"b","major":1,"minor":0,"access":"rwm"}]}' |
+        $T $PODRUN update -r - $id 2>&1) || u2="update failed: $u2"
+    c=$(x 'head -c 16 /tmp/b >/dev/null; head -c 4 /dev/zero | wc -c; echo x >/dev/null && echo null-ok')
+    got="before: $a; after allow ($u1): $b; after deny ($u2): $c"
+    case "$a" in *"Operation not permitted"*) ok_a=1 ;; *) ok_a=0 ;; esac
+    case "$c" in *"Operation not permitted"*) ok_c=1 ;; *) ok_c=0 ;; esac
+    if [ $ok_a = 1 ] && [ "$b" = "16
+4
+null-ok" ] && [ $ok_c = 1 ] && [ "$(printf '%s' "$c" | tail -n 2)" = "4
+null-ok" ]; then
+        pass dev_update_changes_rules "$got"
+    else
+        fail dev_update_changes_rules "$got"
+    fi
+else
+    fail dev_update_changes_rules "run -d: $OUT"
+fi
+rm_ct podrun $id
 
 # Constants: podrun alone (the reference needs no second opinion).
 run_fg podrun stddev '.process.args = ["sh", "-c", "set -e; test $(head -c 8 /dev/zero | wc -c) = 8; test $(head -c 8 /dev/urandom | wc -c) = 8; echo x >/dev/null; if echo x >/dev/full; then exit 5; fi; exec 3<>/dev/ptmx; test -c /dev/pts/0; echo devices-ok"]'
