@@ -22,9 +22,15 @@ struct Sleeper {
 
 /// `podrun run -d --pid-file F` of `sleep 100`; returns its id and the PID from the pid file.
 fn start_sleeper(env: &TestEnv, name: &str) -> Sleeper {
+    start_sleeper_with(env, name, |_| {})
+}
+
+/// Like `start_sleeper`, with `edit` applied to the config.
+fn start_sleeper_with(env: &TestEnv, name: &str, edit: impl FnOnce(&mut Value)) -> Sleeper {
     let id = format!("{name}-{}", std::process::id());
     let bundle = env.bundle("sleeper", |spec| {
         spec["process"]["args"] = json!(["sleep", "100"]);
+        edit(spec)
     });
     let pid_file = env.dir.join(format!("{id}.pid"));
     env.run_ok(&[
@@ -467,4 +473,286 @@ fn exec_in_a_paused_or_stopped_container_is_refused() {
     assert!(err.contains("cannot exec in a stopped container"), "{err}");
     assert_eq!(env.state(&c.id)["status"], "stopped");
     env.run_ok(&["delete", &c.id]);
+}
+
+/// cpu shares as the kernel holds them: v1 cpu.shares, v2 cpu.weight.
+fn cpu_weight(id: &str) -> String {
+    read_trimmed(&cgroup_file(id, "cpu", "cpu.shares", "cpu.weight"))
+}
+
+/// The cfs quota: v1 cpu.cfs_quota_us, v2 the first field of cpu.max.
+fn cpu_quota(id: &str) -> String {
+    let text = read_trimmed(&cgroup_file(id, "cpu", "cpu.cfs_quota_us", "cpu.max"));
+    text.split_whitespace().next().unwrap_or("").to_string()
+}
+
+fn update_stdin(env: &TestEnv, id: &str, doc: &str) {
+    static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let path = env.dir.join(format!("update-{n}.json"));
+    std::fs::write(&path, doc).expect("write doc");
+    let out = env
+        .podrun_cmd()
+        .args(["update", "--resources", "-", id])
+        .stdin(File::open(&path).expect("open doc"))
+        .output()
+        .expect("run podrun update");
+    assert!(
+        out.status.success(),
+        "update -r - {doc}: {}",
+        describe(&out)
+    );
+}
+
+/// Docker sends a 0 for every resource it does not set: create with `"shares":0` gets the
+/// kernel's default weight (1024 on v1, 100 on v2 — what runc gives), and `docker update
+/// --memory 64m` / `--cpus 1.5` (their documents captured from Docker) change only memory,
+/// only the quota.
+#[test]
+fn docker_zero_values_mean_unset() {
+    let env = TestEnv::new("cg-zeros");
+    let c = start_sleeper_with(&env, "cg-zeros", |spec| {
+        spec["linux"]["resources"]["cpu"] = json!({"shares": 0, "quota": 0, "period": 0});
+        spec["linux"]["resources"]["memory"] =
+            json!({"limit": 0, "reservation": 0, "swap": 0, "kernel": 0, "kernelTCP": 0});
+        spec["linux"]["resources"]["blockIO"] = json!({"weight": 0});
+        spec["linux"]["resources"]["pids"] = json!({"limit": 0});
+    });
+    let default_weight = if pure_v2() { "100" } else { "1024" };
+    assert_eq!(cpu_weight(&c.id), default_weight, "shares 0 is the default");
+    assert_eq!(cpu_quota(&c.id), if pure_v2() { "max" } else { "-1" });
+
+    env.run_ok(&[
+        "update",
+        "--cpu-share",
+        "512",
+        "--cpu-quota",
+        "50000",
+        &c.id,
+    ]);
+    let weight = cpu_weight(&c.id);
+    update_stdin(
+        &env,
+        &c.id,
+        r#"{"memory":{"limit":67108864,"reservation":0,"kernel":0},"cpu":{"shares":0,"quota":0,"period":0},"blockIO":{"weight":0}}"#,
+    );
+    assert_eq!(memory_limit(&c.id), (64u64 << 20).to_string());
+    assert_eq!(cpu_weight(&c.id), weight, "cpu shares untouched");
+    assert_eq!(cpu_quota(&c.id), "50000", "cfs quota untouched");
+    update_stdin(
+        &env,
+        &c.id,
+        r#"{"memory":{"limit":0,"reservation":0,"kernel":0},"cpu":{"shares":0,"quota":150000,"period":100000},"blockIO":{"weight":0}}"#,
+    );
+    assert_eq!(cpu_quota(&c.id), "150000");
+    assert_eq!(
+        memory_limit(&c.id),
+        (64u64 << 20).to_string(),
+        "memory untouched"
+    );
+    assert_eq!(cpu_weight(&c.id), weight);
+    assert!(pid_alive(c.pid), "the container died during updates");
+    env.run_ok(&["delete", "--force", &c.id]);
+}
+
+/// runc, same `"shares":0` config: the same default (this host's layout, whatever it is).
+#[test]
+fn zero_shares_match_runc() {
+    let runc = Path::new(crate::common::clients::RUNC);
+    if !runc.exists() {
+        panic!("{} is needed for this comparison", runc.display());
+    }
+    let env = TestEnv::new("cg-zeros-runc");
+    let id = format!("cg-zeros-runc-{}", std::process::id());
+    let bundle = env.bundle("sleeper", |spec| {
+        spec["process"]["args"] = json!(["sleep", "100"]);
+        spec["linux"]["resources"]["cpu"] = json!({"shares": 0});
+    });
+    let root = env.dir.join("runc-root");
+    struct RuncGuard<'a>(&'a Path, &'a Path, &'a str);
+    impl Drop for RuncGuard<'_> {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new(self.0)
+                .arg("--root")
+                .arg(self.1)
+                .args(["delete", "--force", self.2])
+                .output();
+        }
+    }
+    let _guard = RuncGuard(runc, &root, &id);
+    // The detached container keeps runc's stdio: a file, not a pipe (a pipe would be held
+    // open until the sleep ends).
+    let log = env.dir.join("runc-run.err");
+    let status = std::process::Command::new(runc)
+        .arg("--root")
+        .arg(&root)
+        .args(["run", "-d", "--bundle", path_str(&bundle), &id])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(File::create(&log).expect("create log"))
+        .status()
+        .expect("run runc");
+    assert!(
+        status.success(),
+        "runc run: {status}: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    // runc's default cgroup path for a container without cgroupsPath is /<id>.
+    let runc_weight = if pure_v2() {
+        read_trimmed(&PathBuf::from(format!("/sys/fs/cgroup/{id}/cpu.weight")))
+    } else {
+        read_trimmed(&PathBuf::from(format!(
+            "/sys/fs/cgroup/cpu/{id}/cpu.shares"
+        )))
+    };
+    let c = start_sleeper_with(&env, "cg-zeros-podrun", |spec| {
+        spec["linux"]["resources"]["cpu"] = json!({"shares": 0});
+    });
+    assert_eq!(cpu_weight(&c.id), runc_weight);
+    env.run_ok(&["delete", "--force", &c.id]);
+}
+
+/// Device rules are enforced whether the config lists them or not (runc: deny-all plus the
+/// default allowances): a block device made with mknod cannot be read; /dev/null can.
+#[test]
+fn block_devices_are_refused_with_and_without_rules() {
+    for (name, has_rules) in [("cg-dev-rules", true), ("cg-dev-norules", false)] {
+        let env = TestEnv::new(name);
+        let c = start_sleeper_with(&env, name, |spec| {
+            if !has_rules {
+                spec["linux"]["resources"]
+                    .as_object_mut()
+                    .expect("resources")
+                    .remove("devices");
+            }
+            for set in ["bounding", "effective", "permitted"] {
+                spec["process"]["capabilities"][set]
+                    .as_array_mut()
+                    .expect("caps")
+                    .push(json!("CAP_MKNOD"));
+            }
+            spec["mounts"].as_array_mut().expect("mounts").push(json!({
+                "destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+                "options": ["nosuid", "mode=1777"]
+            }));
+        });
+        let out = env.podrun(&[
+            "exec",
+            &c.id,
+            "sh",
+            "-c",
+            "mknod /tmp/r b 7 0 && head -c 1 /tmp/r; echo rc=$?; head -c 1 /dev/null && echo null-ok",
+        ]);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            text.contains("Operation not permitted") && text.contains("rc=1"),
+            "{name}: reading a block device was not refused: {text}"
+        );
+        assert!(text.contains("null-ok"), "{name}: /dev/null: {text}");
+        env.run_ok(&["delete", "--force", &c.id]);
+    }
+}
+
+/// Every directory of container `id`'s default cgroup that exists, on v1, v2 and hybrid.
+fn any_cgroup_dir(id: &str) -> Vec<PathBuf> {
+    let mut dirs = crate::common::cgroup_dirs(id);
+    let v2 = PathBuf::from(format!("/sys/fs/cgroup/podrun/{id}"));
+    if v2.exists() {
+        dirs.push(v2);
+    }
+    dirs
+}
+
+/// runtime-spec: a property that cannot be applied fails create and leaves nothing. A 3MB
+/// hugepage size does not exist; net_cls is not mounted here (and has no v2 form).
+#[test]
+fn unappliable_resources_fail_create_and_leave_nothing() {
+    let env = TestEnv::new("cg-unappliable");
+    let cases: [(&str, Value, &str); 2] = [
+        (
+            "hugepageLimits",
+            json!([{"pageSize": "3MB", "limit": 4194304}]),
+            "3MB",
+        ),
+        ("network", json!({"classID": 1048577}), "net_cls"),
+    ];
+    for (n, (field, value, want)) in cases.into_iter().enumerate() {
+        if field == "network" && Path::new("/sys/fs/cgroup/net_cls").exists() {
+            continue;
+        }
+        let id = format!("cg-unappliable-{n}-{}", std::process::id());
+        let bundle = env.bundle("sleeper", |spec| {
+            spec["linux"]["resources"][field] = value;
+        });
+        let stderr = env.run_fail(&["run", "-d", "--bundle", path_str(&bundle), &id]);
+        assert!(stderr.contains(want), "{field}: {stderr}");
+        assert!(
+            any_cgroup_dir(&id).is_empty(),
+            "{field}: cgroup left behind: {:?}",
+            any_cgroup_dir(&id)
+        );
+        let state = env.podrun(&["state", &id]);
+        assert!(!state.status.success(), "{field}: the container exists");
+    }
+}
+
+/// `update --resources` with device rules replaces the container's: a block device that was
+/// refused can be read after an allow rule, and is refused again after the next update.
+#[test]
+fn update_changes_device_rules() {
+    let env = TestEnv::new("cg-dev-update");
+    let c = start_sleeper_with(&env, "cg-dev-update", |spec| {
+        for set in ["bounding", "effective", "permitted"] {
+            spec["process"]["capabilities"][set]
+                .as_array_mut()
+                .expect("caps")
+                .push(json!("CAP_MKNOD"));
+        }
+        spec["mounts"].as_array_mut().expect("mounts").push(json!({
+            "destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+            "options": ["nosuid", "mode=1777"]
+        }));
+    });
+    let try_read = || {
+        let out = env.podrun(&[
+            "exec",
+            &c.id,
+            "sh",
+            "-c",
+            "[ -e /tmp/r ] || mknod /tmp/r b 7 0; head -c 1 /tmp/r >/dev/null; head -c 1 /dev/zero >/dev/null && echo zero-ok",
+        ]);
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    let before = try_read();
+    assert!(before.contains("Operation not permitted"), "{before}");
+    update_stdin(
+        &env,
+        &c.id,
+        r#"{"devices":[{"allow":false,"access":"rwm"},{"allow":true,"type":"b","major":7,"minor":0,"access":"r"}]}"#,
+    );
+    let allowed = try_read();
+    assert!(
+        !allowed.contains("Operation not permitted") && allowed.contains("zero-ok"),
+        "{allowed}"
+    );
+    update_stdin(
+        &env,
+        &c.id,
+        r#"{"devices":[{"allow":false,"access":"rwm"}]}"#,
+    );
+    let again = try_read();
+    assert!(
+        again.contains("Operation not permitted") && again.contains("zero-ok"),
+        "{again}"
+    );
+    assert!(pid_alive(c.pid));
+    env.run_ok(&["delete", "--force", &c.id]);
 }

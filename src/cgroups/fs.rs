@@ -5,21 +5,28 @@ use std::path::{Path, PathBuf};
 
 use crate::{Error, Result};
 
-/// Writes `value` to `dir/file` in one write. A file that this kernel does not have is
-/// logged and skipped (`Ok(false)`); any other failure is an error naming file and value.
-pub(crate) fn set(dir: &Path, file: &str, value: &str) -> Result<bool> {
+/// Writes `value` to `dir/file` in one write. A file that this kernel does not have is an
+/// error that says so (the value cannot be applied); any other failure names file and value.
+pub(crate) fn set(dir: &Path, file: &str, value: &str) -> Result<()> {
     let path = dir.join(file);
     match write_once(&path, value) {
-        Ok(()) => Ok(true),
+        Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && dir.is_dir() => {
-            tracing::warn!(
-                "cgroup: {} does not exist on this kernel, {value:?} not applied",
+            Err(Error::Spec(format!(
+                "cgroup: {} does not exist on this host, so {value:?} cannot be applied",
                 path.display()
-            );
-            Ok(false)
+            )))
         }
         Err(e) => Err(write_error(&path, value, e)),
     }
+}
+
+/// Like [`set`], but a file this kernel does not have is skipped (`Ok(false)`).
+pub(crate) fn set_if_present(dir: &Path, file: &str, value: &str) -> Result<bool> {
+    if !dir.join(file).exists() && dir.is_dir() {
+        return Ok(false);
+    }
+    set(dir, file, value).map(|()| true)
 }
 
 /// Writes `value` to `dir/file`; a missing file is an error too.

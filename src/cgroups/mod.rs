@@ -12,6 +12,8 @@
 //! and, on hybrid, in the unified hierarchy too. Each controller is driven in the hierarchy
 //! that owns it.
 
+mod bpf;
+mod devices;
 mod fs;
 mod resources;
 mod stats;

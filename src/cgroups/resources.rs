@@ -1,18 +1,32 @@
 //! `linux.resources` → cgroup files. Each controller is written in the hierarchy that owns
-//! it (v1 directory, else the v2 one). Files this kernel lacks: warning, not failure.
+//! it (v1 directory, else the v2 one).
+//!
+//! As runc: a zero in a field where 0 cannot be a sensible limit means "not set" and leaves
+//! the file alone ([`without_unset`]), so Docker's all-zero documents change only what they
+//! name. A value that is set but cannot be applied — its controller is not on this host, or
+//! the kernel lacks the file (a hugepage size it does not have) — is an error naming both,
+//! never a silent no-op (runtime-spec: the container must not be created).
 
 use std::path::Path;
 
 use oci_spec::runtime::{
-    LinuxBlockIo, LinuxCpu, LinuxDeviceCgroup, LinuxDeviceType, LinuxHugepageLimit, LinuxMemory,
-    LinuxNetwork, LinuxPids, LinuxResources, LinuxThrottleDevice,
+    LinuxBlockIo, LinuxCpu, LinuxHugepageLimit, LinuxMemory, LinuxNetwork, LinuxPids, LinuxRdma,
+    LinuxResources, LinuxThrottleDevice,
 };
 
+use super::devices::{v1_transition, DeviceSet};
 use super::fs::{set, set_strict};
 use super::{Cgroup, Ctl};
 use crate::{Error, Result};
 
 pub(super) fn apply(cg: &Cgroup, r: &LinuxResources) -> Result<()> {
+    let r = &without_unset(r);
+    // Device rules are checked before anything is written.
+    let devices = r
+        .devices()
+        .as_deref()
+        .map(DeviceSet::for_container)
+        .transpose()?;
     if let Some(m) = r.memory() {
         apply_memory(cg, m)?;
     }
@@ -29,22 +43,63 @@ pub(super) fn apply(cg: &Cgroup, r: &LinuxResources) -> Result<()> {
     if let Some(h) = r.hugepage_limits() {
         apply_hugetlb(cg, h)?;
     }
-    if let Some(d) = r.devices() {
-        apply_devices(cg, d)?;
+    if let Some(set) = &devices {
+        apply_devices(cg, set)?;
     }
     if let Some(n) = r.network() {
         apply_network(cg, n)?;
     }
-    if r.rdma().as_ref().is_some_and(|m| !m.is_empty()) {
-        tracing::warn!(
-            "cgroup {}: linux.resources.rdma is not supported, ignored",
-            cg.path
-        );
+    if let Some(rdma) = r.rdma() {
+        apply_rdma(cg, rdma)?;
     }
     if let Some(u) = r.unified() {
         apply_unified(cg, u)?;
     }
     Ok(())
+}
+
+/// `r` with every "0 = not set" field (runc's reading) turned into `None`: cpu shares, quota,
+/// period, realtime runtime/period; memory limit, reservation, swap, kernel, kernelTCP;
+/// swappiness -1 (u64::MAX, Docker's "unset"); blockIO weight and leafWeight (per-device
+/// weights of 0 are skipped where they are written); pids limit 0; network classID 0; empty cpuset strings.
+pub(crate) fn without_unset(r: &LinuxResources) -> LinuxResources {
+    fn nz_i(v: Option<i64>) -> Option<i64> {
+        v.filter(|v| *v != 0)
+    }
+    fn nz_u(v: Option<u64>) -> Option<u64> {
+        v.filter(|v| *v != 0)
+    }
+    let mut r = r.clone();
+    if let Some(m) = r.memory_mut() {
+        m.set_limit(nz_i(m.limit()));
+        m.set_reservation(nz_i(m.reservation()));
+        m.set_swap(nz_i(m.swap()));
+        m.set_kernel(nz_i(m.kernel()));
+        m.set_kernel_tcp(nz_i(m.kernel_tcp()));
+        m.set_swappiness(m.swappiness().filter(|s| *s != u64::MAX));
+    }
+    if let Some(c) = r.cpu_mut() {
+        c.set_shares(nz_u(c.shares()));
+        c.set_quota(nz_i(c.quota()));
+        c.set_period(nz_u(c.period()));
+        c.set_realtime_runtime(nz_i(c.realtime_runtime()));
+        c.set_realtime_period(nz_u(c.realtime_period()));
+        let cpus = c.cpus().clone().filter(|s| !s.is_empty());
+        c.set_cpus(cpus);
+        let mems = c.mems().clone().filter(|s| !s.is_empty());
+        c.set_mems(mems);
+    }
+    if let Some(b) = r.block_io_mut() {
+        b.set_weight(b.weight().filter(|w| *w != 0));
+        b.set_leaf_weight(b.leaf_weight().filter(|w| *w != 0));
+    }
+    if r.pids().as_ref().is_some_and(|p| p.limit() == 0) {
+        r.set_pids(None);
+    }
+    if let Some(n) = r.network_mut() {
+        n.set_class_id(n.class_id().filter(|c| *c != 0));
+    }
+    r
 }
 
 /// The controller's directory, enabling it in the v2 parents first when it lives there.
@@ -56,31 +111,49 @@ fn ctl<'a>(cg: &'a Cgroup, controller: &str) -> Result<Option<Ctl<'a>>> {
     Ok(c)
 }
 
-fn missing(cg: &Cgroup, controller: &str, what: &str) {
-    tracing::warn!(
-        "cgroup {}: no {controller} controller on this host, {what} not applied",
+/// The error for a value whose controller this host does not have.
+fn missing(cg: &Cgroup, controller: &str, what: &str) -> Error {
+    let hybrid = if cg.layout == super::Layout::Hybrid {
+        " (neither as a v1 hierarchy nor in the cgroup v2 one)"
+    } else {
+        ""
+    };
+    Error::Spec(format!(
+        "linux.resources.{what} cannot be applied to cgroup {}: this host has no {controller} controller{hybrid}",
         cg.path
-    );
+    ))
 }
 
 // ---- memory ----
 
 fn apply_memory(cg: &Cgroup, m: &LinuxMemory) -> Result<()> {
+    let wanted = m.limit().is_some()
+        || m.reservation().is_some()
+        || m.swap().is_some()
+        || m.kernel_tcp().is_some()
+        || m.swappiness().is_some()
+        || m.disable_oom_killer() == Some(true);
+    if !wanted {
+        if m.kernel().is_some() {
+            tracing::warn!(
+                "cgroup: linux.resources.memory.kernel is deprecated and ignored (as runc does)"
+            );
+        }
+        return Ok(());
+    }
     match ctl(cg, "memory")? {
         Some(Ctl::V1(d)) => memory_v1(d, m),
         Some(Ctl::V2(d)) => memory_v2(d, m),
-        None => {
-            missing(cg, "memory", "linux.resources.memory");
-            Ok(())
-        }
+        None => Err(missing(cg, "memory", "memory")),
     }
 }
 
 fn memory_v1(d: &Path, m: &LinuxMemory) -> Result<()> {
     let limit = m.limit();
-    // Like runc: unlimited memory without an explicit swap means unlimited swap too.
+    // Like runc: unlimited memory without an explicit swap means unlimited swap too (when
+    // this kernel accounts swap at all).
     let swap = match (limit, m.swap()) {
-        (Some(-1), None) => Some(-1),
+        (Some(-1), None) if d.join("memory.memsw.limit_in_bytes").exists() => Some(-1),
         (_, s) => s,
     };
     match (limit, swap) {
@@ -131,7 +204,13 @@ fn memory_v1(d: &Path, m: &LinuxMemory) -> Result<()> {
 
 fn memory_v2(d: &Path, m: &LinuxMemory) -> Result<()> {
     if let Some(swap) = swap_v2(m.limit(), m.swap())? {
-        set(d, "memory.swap.max", &swap)?;
+        // Without swap accounting there is no memory.swap.max: "max" and "0" ask for
+        // nothing it could change (runc skips them too); a real swap limit is an error.
+        if swap == "max" || swap == "0" {
+            super::fs::set_if_present(d, "memory.swap.max", &swap)?;
+        } else {
+            set(d, "memory.swap.max", &swap)?;
+        }
     }
     if let Some(l) = m.limit() {
         set(d, "memory.max", &max_or(l))?;
@@ -154,6 +233,8 @@ fn memory_v2(d: &Path, m: &LinuxMemory) -> Result<()> {
 /// OCI swap is memory+swap; cgroup v2 memory.swap.max is swap alone (runc's conversion).
 fn swap_v2(limit: Option<i64>, swap: Option<i64>) -> Result<Option<String>> {
     match (limit, swap) {
+        // Unlimited memory with no swap value: unlimited swap too, as on v1.
+        (Some(-1), None) => Ok(Some("max".into())),
         (_, None) | (_, Some(0)) => Ok(None),
         (_, Some(-1)) => Ok(Some("max".into())),
         (None, Some(_)) | (Some(0), Some(_)) | (Some(-1), Some(_)) => Err(Error::Spec(
@@ -190,10 +271,7 @@ fn apply_cpu(cg: &Cgroup, c: &LinuxCpu) -> Result<()> {
     match ctl(cg, "cpu")? {
         Some(Ctl::V1(d)) => cpu_v1(d, c),
         Some(Ctl::V2(d)) => cpu_v2(d, c),
-        None => {
-            missing(cg, "cpu", "linux.resources.cpu");
-            Ok(())
-        }
+        None => Err(missing(cg, "cpu", "cpu")),
     }
 }
 
@@ -252,9 +330,9 @@ fn cpu_v2(d: &Path, c: &LinuxCpu) -> Result<()> {
         set(d, "cpu.max.burst", &b.to_string())?;
     }
     if c.realtime_runtime().is_some() || c.realtime_period().is_some() {
-        tracing::warn!(
-            "cgroup: cpu.realtimeRuntime/realtimePeriod are not available on cgroup v2, ignored"
-        );
+        return Err(Error::Spec(
+            "linux.resources.cpu.realtimeRuntime/realtimePeriod cannot be applied: cgroup v2 has no realtime cpu limits".into(),
+        ));
     }
     Ok(())
 }
@@ -292,10 +370,7 @@ fn apply_cpuset(cg: &Cgroup, c: &LinuxCpu) -> Result<()> {
     }
     let d = match ctl(cg, "cpuset")? {
         Some(Ctl::V1(d)) | Some(Ctl::V2(d)) => d,
-        None => {
-            missing(cg, "cpuset", "cpu.cpus/cpu.mems");
-            return Ok(());
-        }
+        None => return Err(missing(cg, "cpuset", "cpu.cpus/mems")),
     };
     if let Some(m) = c.mems() {
         set(d, "cpuset.mems", m)?;
@@ -319,26 +394,36 @@ fn apply_pids(cg: &Cgroup, p: &LinuxPids) -> Result<()> {
         "max".to_string()
     };
     match ctl(cg, "pids")? {
-        Some(Ctl::V1(d)) | Some(Ctl::V2(d)) => set(d, "pids.max", &value).map(drop),
-        None => {
-            missing(cg, "pids", "pids.limit");
-            Ok(())
-        }
+        Some(Ctl::V1(d)) | Some(Ctl::V2(d)) => set(d, "pids.max", &value),
+        None => Err(missing(cg, "pids", "pids.limit")),
     }
 }
 
 // ---- block io ----
 
 fn apply_block_io(cg: &Cgroup, b: &LinuxBlockIo) -> Result<()> {
+    let wanted = b.weight().is_some()
+        || b.leaf_weight().is_some()
+        || b.weight_device().iter().flatten().any(|wd| {
+            wd.weight().is_some_and(|w| w != 0) || wd.leaf_weight().is_some_and(|w| w != 0)
+        })
+        || [
+            b.throttle_read_bps_device(),
+            b.throttle_write_bps_device(),
+            b.throttle_read_iops_device(),
+            b.throttle_write_iops_device(),
+        ]
+        .iter()
+        .any(|l| l.as_ref().is_some_and(|l| !l.is_empty()));
+    if !wanted {
+        return Ok(());
+    }
     if let Some(d) = cg.v1_dir("blkio") {
         return blkio_v1(d, b);
     }
     match ctl(cg, "io")? {
         Some(Ctl::V2(d)) | Some(Ctl::V1(d)) => io_v2(d, b),
-        None => {
-            missing(cg, "blkio/io", "linux.resources.blockIO");
-            Ok(())
-        }
+        None => Err(missing(cg, "blkio/io", "blockIO")),
     }
 }
 
@@ -363,11 +448,11 @@ fn blkio_v1(d: &Path, b: &LinuxBlockIo) -> Result<()> {
         set(d, "blkio.leaf_weight", &w.to_string())?;
     }
     for wd in b.weight_device().iter().flatten() {
-        if let Some(w) = wd.weight() {
+        if let Some(w) = wd.weight().filter(|w| *w != 0) {
             let file = weight_file(d, "blkio.weight_device", "blkio.bfq.weight_device");
             set(d, &file, &format!("{}:{} {w}", wd.major(), wd.minor()))?;
         }
-        if let Some(w) = wd.leaf_weight() {
+        if let Some(w) = wd.leaf_weight().filter(|w| *w != 0) {
             set(
                 d,
                 "blkio.leaf_weight_device",
@@ -414,6 +499,17 @@ fn blkio_to_io_weight(w: u16) -> u64 {
 }
 
 fn io_v2(d: &Path, b: &LinuxBlockIo) -> Result<()> {
+    let leaf = b.leaf_weight().is_some()
+        || b.weight_device()
+            .iter()
+            .flatten()
+            .any(|wd| wd.leaf_weight().is_some_and(|w| w != 0));
+    if leaf {
+        return Err(Error::Spec(
+            "linux.resources.blockIO.leafWeight cannot be applied: cgroup v2 has no leaf weights"
+                .into(),
+        ));
+    }
     let bfq = d.join("io.bfq.weight").exists();
     if let Some(w) = b.weight() {
         if bfq {
@@ -427,7 +523,7 @@ fn io_v2(d: &Path, b: &LinuxBlockIo) -> Result<()> {
         }
     }
     for wd in b.weight_device().iter().flatten() {
-        if let Some(w) = wd.weight() {
+        if let Some(w) = wd.weight().filter(|w| *w != 0) {
             let (file, v) = if bfq {
                 ("io.bfq.weight", u64::from(w))
             } else {
@@ -473,6 +569,21 @@ fn apply_hugetlb(cg: &Cgroup, limits: &[LinuxHugepageLimit]) -> Result<()> {
             )));
         }
     }
+    let dir = match ctl(cg, "hugetlb")? {
+        Some(Ctl::V1(d)) | Some(Ctl::V2(d)) => d,
+        None => return Err(missing(cg, "hugetlb", "hugepageLimits")),
+    };
+    for l in limits {
+        let size = l.page_size();
+        if !dir.join(format!("hugetlb.{size}.max")).exists()
+            && !dir.join(format!("hugetlb.{size}.limit_in_bytes")).exists()
+        {
+            return Err(Error::Spec(format!(
+                "linux.resources.hugepageLimits: page size {size:?} is not supported by this kernel (no hugetlb.{size}.* in {})",
+                dir.display()
+            )));
+        }
+    }
     match ctl(cg, "hugetlb")? {
         Some(Ctl::V1(d)) => {
             for l in limits {
@@ -492,112 +603,86 @@ fn apply_hugetlb(cg: &Cgroup, limits: &[LinuxHugepageLimit]) -> Result<()> {
                 )?;
             }
         }
-        None => missing(cg, "hugetlb", "linux.resources.hugepageLimits"),
+        None => return Err(missing(cg, "hugetlb", "hugepageLimits")),
     }
     Ok(())
 }
 
 // ---- devices ----
 
-/// Devices every container may use whatever its rules say (runc's AllowedDevices):
-/// mknod of any char/block device, /dev/null, random, full, tty, zero, urandom,
-/// the pts and ptmx of devpts, tun.
-pub(crate) const DEFAULT_ALLOWED: &[&str] = &[
-    "c *:* m",
-    "b *:* m",
-    "c 1:3 rwm",
-    "c 1:8 rwm",
-    "c 1:7 rwm",
-    "c 5:0 rwm",
-    "c 1:5 rwm",
-    "c 1:9 rwm",
-    "c 136:* rwm",
-    "c 5:2 rwm",
-    "c 10:200 rwm",
-];
-
-fn apply_devices(cg: &Cgroup, rules: &[LinuxDeviceCgroup]) -> Result<()> {
-    if rules.is_empty() {
+/// Device rules: the list folded into one [`DeviceSet`] (deny-all first, runc's default
+/// allowances last), then written to the v1 devices controller, or on cgroup v2 compiled into
+/// an eBPF program that replaces the cgroup's old one. Never left unenforced: a host with
+/// neither is an error.
+fn apply_devices(cg: &Cgroup, set: &DeviceSet) -> Result<()> {
+    if let Some(d) = cg.v1_dir("devices") {
+        let current = super::fs::get(d, "devices.list").unwrap_or_default();
+        for (file, rule) in v1_transition(&current, set)? {
+            set_strict(d, file, &rule)?;
+        }
         return Ok(());
     }
-    let Some(d) = cg.v1_dir("devices") else {
-        if rules.iter().all(|r| r.allow()) {
-            // Only allow rules on a default-allow cgroup: nothing to enforce.
-            return Ok(());
-        }
-        tracing::warn!(
-            "cgroup {}: device rules need an eBPF program on cgroup v2, not supported: devices are NOT restricted",
+    match cg.v2_dir() {
+        Some(d) => super::bpf::replace_device_program(d, &super::devices::program(set)),
+        None => Err(Error::other(format!(
+            "cgroup {}: linux.resources.devices cannot be enforced: no v1 devices controller and no cgroup v2 hierarchy",
             cg.path
-        );
-        return Ok(());
-    };
-    for r in rules {
-        let Some(rule) = device_rule(r) else {
-            continue;
-        };
-        let file = if r.allow() {
-            "devices.allow"
-        } else {
-            "devices.deny"
-        };
-        set_strict(d, file, &rule)?;
+        ))),
     }
-    for rule in DEFAULT_ALLOWED {
-        set_strict(d, "devices.allow", rule)?;
-    }
-    Ok(())
-}
-
-/// "type major:minor access" as the v1 devices files want it.
-pub(crate) fn device_rule(r: &LinuxDeviceCgroup) -> Option<String> {
-    let typ = match r.typ().unwrap_or(LinuxDeviceType::A) {
-        LinuxDeviceType::A => "a",
-        LinuxDeviceType::B => "b",
-        LinuxDeviceType::C | LinuxDeviceType::U => "c",
-        LinuxDeviceType::P => {
-            tracing::warn!(
-                "cgroup: device rule for a fifo (type p) has no devices-cgroup form, skipped"
-            );
-            return None;
-        }
-    };
-    let num = |n: Option<i64>| n.map_or_else(|| "*".to_string(), |v| v.to_string());
-    let access = r
-        .access()
-        .clone()
-        .filter(|a| !a.is_empty())
-        .unwrap_or_else(|| "rwm".into());
-    Some(format!(
-        "{typ} {}:{} {access}",
-        num(r.major()),
-        num(r.minor())
-    ))
 }
 
 // ---- network (net_cls / net_prio, v1 only) ----
 
 fn apply_network(cg: &Cgroup, n: &LinuxNetwork) -> Result<()> {
     if let Some(id) = n.class_id() {
-        match cg.v1_dir("net_cls") {
-            Some(d) => {
-                set(d, "net_cls.classid", &id.to_string())?;
-            }
-            None => missing(cg, "net_cls", "network.classID"),
-        }
+        let d = cg
+            .v1_dir("net_cls")
+            .ok_or_else(|| missing(cg, "net_cls", "network.classID"))?;
+        set(d, "net_cls.classid", &id.to_string())?;
     }
     for p in n.priorities().iter().flatten() {
-        match cg.v1_dir("net_prio") {
-            Some(d) => {
-                set(
-                    d,
-                    "net_prio.ifpriomap",
-                    &format!("{} {}", p.name(), p.priority()),
-                )?;
-            }
-            None => missing(cg, "net_prio", "network.priorities"),
+        let d = cg
+            .v1_dir("net_prio")
+            .ok_or_else(|| missing(cg, "net_prio", "network.priorities"))?;
+        set(
+            d,
+            "net_prio.ifpriomap",
+            &format!("{} {}", p.name(), p.priority()),
+        )?;
+    }
+    Ok(())
+}
+
+// ---- rdma ----
+
+fn apply_rdma(cg: &Cgroup, rdma: &std::collections::HashMap<String, LinuxRdma>) -> Result<()> {
+    if rdma.is_empty() {
+        return Ok(());
+    }
+    let d = match ctl(cg, "rdma")? {
+        Some(Ctl::V1(d)) | Some(Ctl::V2(d)) => d,
+        None => return Err(missing(cg, "rdma", "rdma")),
+    };
+    let mut names: Vec<&String> = rdma.keys().collect();
+    names.sort();
+    for name in names {
+        if let Some(line) = rdma_line(name, &rdma[name]) {
+            set(d, "rdma.max", &line)?;
         }
     }
     Ok(())
+}
+
+/// One rdma.max line ("mlx4_0 hca_handle=2 hca_object=2000"); None when it sets nothing.
+fn rdma_line(device: &str, r: &LinuxRdma) -> Option<String> {
+    let mut parts = vec![device.to_string()];
+    if let Some(h) = r.hca_handles() {
+        parts.push(format!("hca_handle={h}"));
+    }
+    if let Some(o) = r.hca_objects() {
+        parts.push(format!("hca_object={o}"));
+    }
+    (parts.len() > 1).then(|| parts.join(" "))
 }
 
 // ---- unified ----
@@ -672,15 +757,75 @@ mod tests {
         assert_eq!(swap_v2(Some(100), None).ok().flatten(), None);
     }
 
+    fn res(json: &str) -> LinuxResources {
+        serde_json::from_str(json).expect("test resources json")
+    }
+
     #[test]
-    fn device_rules_format() {
-        let deny_all: LinuxDeviceCgroup =
-            serde_json::from_str(r#"{"allow":false,"access":"rwm"}"#).expect("static json");
-        assert_eq!(device_rule(&deny_all).as_deref(), Some("a *:* rwm"));
-        let null: LinuxDeviceCgroup =
-            serde_json::from_str(r#"{"allow":true,"type":"c","major":1,"minor":3,"access":"rw"}"#)
-                .expect("static json");
-        assert_eq!(device_rule(&null).as_deref(), Some("c 1:3 rw"));
+    fn zero_means_unset() {
+        // What Docker sends for `docker update --memory 64m` (captured).
+        let r = without_unset(&res(
+            r#"{"memory":{"limit":67108864,"reservation":0,"kernel":0},"cpu":{"shares":0,"quota":0,"period":0},"blockIO":{"weight":0}}"#,
+        ));
+        let m = r.memory().as_ref().expect("memory");
+        assert_eq!(
+            (m.limit(), m.reservation(), m.kernel()),
+            (Some(67_108_864), None, None)
+        );
+        let c = r.cpu().as_ref().expect("cpu");
+        assert_eq!((c.shares(), c.quota(), c.period()), (None, None, None));
+        assert_eq!(r.block_io().as_ref().expect("blkio").weight(), None);
+        // ... and for `--cpus 1.5`.
+        let r = without_unset(&res(
+            r#"{"memory":{"limit":0,"reservation":0,"kernel":0},"cpu":{"shares":0,"quota":150000,"period":100000},"blockIO":{"weight":0}}"#,
+        ));
+        assert_eq!(r.memory().as_ref().expect("memory").limit(), None);
+        let c = r.cpu().as_ref().expect("cpu");
+        assert_eq!((c.quota(), c.period()), (Some(150_000), Some(100_000)));
+        // Values that mean something stay: -1, swappiness 0, idle 0, pids -1.
+        let r = without_unset(&res(
+            r#"{"memory":{"limit":-1,"swappiness":0},"cpu":{"quota":-1,"idle":0,"cpus":""},"pids":{"limit":-1},"network":{"classID":0}}"#,
+        ));
+        let m = r.memory().as_ref().expect("memory");
+        assert_eq!((m.limit(), m.swappiness()), (Some(-1), Some(0)));
+        let c = r.cpu().as_ref().expect("cpu");
+        assert_eq!(
+            (c.quota(), c.idle(), c.cpus().clone()),
+            (Some(-1), Some(0), None)
+        );
+        assert_eq!(r.pids().as_ref().map(|p| p.limit()), Some(-1));
+        assert_eq!(r.network().as_ref().expect("net").class_id(), None);
+        // pids 0 and swappiness -1 (as u64) are "not set".
+        let r = without_unset(&res(
+            r#"{"pids":{"limit":0},"memory":{"swappiness":18446744073709551615}}"#,
+        ));
+        assert!(r.pids().is_none());
+        assert_eq!(r.memory().as_ref().expect("memory").swappiness(), None);
+    }
+
+    #[test]
+    fn unlimited_memory_means_unlimited_swap_v2() {
+        assert_eq!(
+            swap_v2(Some(-1), None).ok().flatten().as_deref(),
+            Some("max")
+        );
+        // swap == limit: no swap at all.
+        assert_eq!(
+            swap_v2(Some(100), Some(100)).ok().flatten().as_deref(),
+            Some("0")
+        );
+    }
+
+    #[test]
+    fn rdma_lines() {
+        let r: LinuxRdma =
+            serde_json::from_str(r#"{"hcaHandles":2,"hcaObjects":2000}"#).expect("static json");
+        assert_eq!(
+            rdma_line("mlx4_0", &r).as_deref(),
+            Some("mlx4_0 hca_handle=2 hca_object=2000")
+        );
+        let r: LinuxRdma = serde_json::from_str(r#"{}"#).expect("static json");
+        assert_eq!(rdma_line("mlx4_0", &r), None);
     }
 
     #[test]

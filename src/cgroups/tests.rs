@@ -425,14 +425,68 @@ fn hybrid_hugetlb_goes_to_unified() {
     );
 }
 
+/// A value that cannot be applied is an error (runtime-spec: the container must not be
+/// created), naming what is missing; zeros ("not set") need nothing and pass.
 #[test]
-fn missing_files_warn_not_fail() {
-    // blkio.weight does not exist here (machine-notes) and there is no v1 hugetlb.
+fn missing_controllers_and_files_fail() {
     let g = make(None);
+    // net_cls / net_prio / rdma are not mounted here (machine-notes).
+    let err =
+        g.0.apply(&res(r#"{"network":{"classID":1048577}}"#))
+            .expect_err("no net_cls");
+    assert!(err.to_string().contains("net_cls"), "{err}");
+    let err =
+        g.0.apply(&res(r#"{"rdma":{"mlx4_0":{"hcaHandles":2}}}"#))
+            .expect_err("no rdma");
+    assert!(err.to_string().contains("rdma"), "{err}");
+    // hugetlb lives in the unified hierarchy here, and has 2MB and 1GB pages, no 3MB.
+    {
+        let _root = V2RootGuard::new();
+        let err =
+            g.0.apply(&res(
+                r#"{"hugepageLimits":[{"pageSize":"3MB","limit":4194304}]}"#,
+            ))
+            .expect_err("no 3MB pages");
+        assert!(err.to_string().contains("3MB"), "{err}");
+    }
+    // blkio has no blkio.leaf_weight here.
+    let err =
+        g.0.apply(&res(r#"{"blockIO":{"leafWeight":300}}"#))
+            .expect_err("no leaf_weight file");
+    assert!(err.to_string().contains("leaf_weight"), "{err}");
+    // Zeros and the deprecated kernel limit ask for nothing.
     g.0.apply(&res(
-        r#"{"blockIO":{"leafWeight":300},"memory":{"kernel":1000000}}"#,
+        r#"{"network":{"classID":0},"blockIO":{"weight":0,"leafWeight":0},"memory":{"kernel":1000000}}"#,
     ))
-    .expect("missing files are warnings");
+    .expect("nothing to apply");
+}
+
+/// Docker's zeros: create with shares 0 keeps the default shares; `docker update` documents
+/// change only what they name (v1 controllers of this host).
+#[test]
+fn zeros_leave_files_alone_v1() {
+    let g = make(None);
+    let cpu = host_v1_dir(&g.0, "cpu");
+    let mem = host_v1_dir(&g.0, "memory");
+    g.0.apply(&res(r#"{"cpu":{"shares":0,"quota":0,"period":0},"memory":{"limit":0,"reservation":0,"swap":0,"kernel":0,"kernelTCP":0},"blockIO":{"weight":0},"pids":{"limit":0}}"#))
+        .expect("create with zeros");
+    assert_eq!(read(&cpu, "cpu.shares"), "1024");
+    assert_eq!(read(&cpu, "cpu.cfs_quota_us"), "-1");
+    assert_eq!(read(&cpu, "cpu.cfs_period_us"), "100000");
+    g.0.apply(&res(
+        r#"{"cpu":{"shares":512,"quota":50000,"period":100000}}"#,
+    ))
+    .expect("set cpu");
+    g.0.apply(&res(r#"{"memory":{"limit":67108864,"reservation":0,"kernel":0},"cpu":{"shares":0,"quota":0,"period":0},"blockIO":{"weight":0}}"#))
+        .expect("docker update --memory 64m");
+    assert_eq!(read(&mem, "memory.limit_in_bytes"), "67108864");
+    assert_eq!(read(&cpu, "cpu.shares"), "512");
+    assert_eq!(read(&cpu, "cpu.cfs_quota_us"), "50000");
+    g.0.apply(&res(r#"{"memory":{"limit":0,"reservation":0,"kernel":0},"cpu":{"shares":0,"quota":150000,"period":100000},"blockIO":{"weight":0}}"#))
+        .expect("docker update --cpus 1.5");
+    assert_eq!(read(&cpu, "cpu.cfs_quota_us"), "150000");
+    assert_eq!(read(&mem, "memory.limit_in_bytes"), "67108864");
+    assert_eq!(read(&cpu, "cpu.shares"), "512");
 }
 
 // ---- pure v1 view (the v1 hierarchies of this host without the unified one) ----
@@ -486,11 +540,19 @@ fn v2_create_freeze_kill_destroy() {
     g.0.thaw().expect("thaw");
     assert!(!g.0.is_frozen());
 
-    // memory/pids belong to v1 on this host: warnings, not errors.
-    g.0.apply(&res(r#"{"memory":{"limit":1000000},"pids":{"limit":3}}"#))
-        .expect("warn only");
+    // memory/pids belong to v1 on this host: not in this view, so an error, not a no-op.
+    let err =
+        g.0.apply(&res(r#"{"memory":{"limit":1000000}}"#))
+            .expect_err("no memory controller in the v2 view");
+    assert!(err.to_string().contains("memory"), "{err}");
+    // ... but zeros ask for nothing.
+    g.0.apply(&res(
+        r#"{"memory":{"limit":0},"pids":{"limit":0},"cpu":{"shares":0}}"#,
+    ))
+    .expect("zeros need no controller");
     g.0.apply(&res(r#"{"devices":[{"allow":false,"access":"rwm"}]}"#))
-        .expect("v2 devices: warn only");
+        .expect("v2 devices: an eBPF program");
+    assert_eq!(bpf::attached(&d).expect("query").len(), 1);
 
     g.0.kill_all(libc::SIGKILL).expect("cgroup.kill");
     assert_eq!(
@@ -564,4 +626,172 @@ fn entry_moves_the_calling_process_into_v1() {
             d.display()
         );
     }
+}
+
+// ---- devices on cgroup v2: the eBPF program, enforced by this kernel ----
+
+/// A temporary directory with device nodes made by mknod (the nodes' devices need not exist:
+/// the device cgroup decides before the driver is asked).
+struct NodeDir(std::path::PathBuf);
+
+impl NodeDir {
+    fn new() -> NodeDir {
+        let d = std::env::temp_dir().join(format!(
+            "podrun-devtest-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir(&d).expect("mkdir node dir");
+        let mk = |name: &str, kind: nix::sys::stat::SFlag, major: u64, minor: u64| {
+            nix::sys::stat::mknod(
+                &d.join(name),
+                kind,
+                nix::sys::stat::Mode::from_bits_truncate(0o600),
+                nix::sys::stat::makedev(major, minor),
+            )
+            .expect("mknod");
+        };
+        mk("blk", nix::sys::stat::SFlag::S_IFBLK, 7, 0);
+        mk("kmsg", nix::sys::stat::SFlag::S_IFCHR, 1, 11);
+        NodeDir(d)
+    }
+}
+
+impl Drop for NodeDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// How an open went: 'o' opened, 'p' EPERM (the device cgroup said no), 'x' another error.
+/// Tried in a child that the parent first moves into `cg` (so the program applies to it).
+fn opens_in(cg: &Cgroup, tries: &[(&Path, nix::fcntl::OFlag)]) -> String {
+    let paths: Vec<std::ffi::CString> = tries
+        .iter()
+        .map(|(p, _)| {
+            std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).expect("path without NUL")
+        })
+        .collect();
+    let (go_r, go_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe");
+    let (res_r, res_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe");
+    // SAFETY: the child only calls async-signal-safe functions (read, open, close, write,
+    // _exit) on memory prepared before the fork.
+    let child = match unsafe { fork() }.expect("fork") {
+        ForkResult::Child => {
+            let mut b = [0u8; 1];
+            if nix::unistd::read(&go_r, &mut b) != Ok(1) {
+                // SAFETY: _exit in a forked child.
+                unsafe { libc::_exit(2) };
+            }
+            for (i, (_, flags)) in tries.iter().enumerate() {
+                // SAFETY: a NUL-terminated path made before the fork.
+                let fd = unsafe { libc::open(paths[i].as_ptr(), flags.bits() | libc::O_CLOEXEC) };
+                let c: u8 = if fd >= 0 {
+                    // SAFETY: an fd this child just opened.
+                    unsafe { libc::close(fd) };
+                    b'o'
+                } else if nix::errno::Errno::last() == nix::errno::Errno::EPERM {
+                    b'p'
+                } else {
+                    b'x'
+                };
+                let _ = nix::unistd::write(&res_w, &[c]);
+            }
+            // SAFETY: _exit in a forked child.
+            unsafe { libc::_exit(0) };
+        }
+        ForkResult::Parent { child } => Child {
+            pid: child,
+            reaped: false,
+        },
+    };
+    let mut child = child;
+    drop(go_r);
+    drop(res_w);
+    cg.add_pid(child.raw()).expect("move the child in");
+    assert_eq!(nix::unistd::write(&go_w, b"g"), Ok(1));
+    let mut out = Vec::new();
+    let mut buf = [0u8; 16];
+    loop {
+        match nix::unistd::read(&res_r, &mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => panic!("read results: {e}"),
+        }
+    }
+    assert_eq!(child.wait(), WaitStatus::Exited(child.pid, 0));
+    String::from_utf8(out).expect("ascii")
+}
+
+#[test]
+fn v2_device_program_enforced_and_replaced() {
+    use nix::fcntl::OFlag;
+    let _root = V2RootGuard::new();
+    let g = make(Some(v2_only()));
+    let d = g.0.v2_dir().expect("v2 dir").to_path_buf();
+    let nodes = NodeDir::new();
+    let blk = nodes.0.join("blk");
+    let kmsg = nodes.0.join("kmsg");
+    let tries = [
+        (Path::new("/dev/null"), OFlag::O_RDWR),
+        (Path::new("/dev/zero"), OFlag::O_RDONLY),
+        (Path::new("/dev/urandom"), OFlag::O_RDONLY),
+        (Path::new("/dev/ptmx"), OFlag::O_RDWR | OFlag::O_NOCTTY),
+        (blk.as_path(), OFlag::O_RDONLY),
+        (blk.as_path(), OFlag::O_WRONLY),
+        (kmsg.as_path(), OFlag::O_RDONLY),
+    ];
+    // Nothing attached yet: the block node is not refused by a device rule.
+    assert_ne!(&opens_in(&g.0, &tries)[4..5], "p", "no rules yet");
+
+    // Deny-all (and runc's default allowances): /dev/null etc. open, the others are EPERM.
+    g.0.apply(&res(r#"{"devices":[{"allow":false,"access":"rwm"}]}"#))
+        .expect("deny-all program");
+    assert_eq!(opens_in(&g.0, &tries), "ooooppp");
+    let first = bpf::attached(&d).expect("query");
+    assert_eq!(first.len(), 1, "one program: {first:?}");
+
+    // Deny-all, then allow reading the block node and kmsg: the program is replaced.
+    g.0.apply(&res(r#"{"devices":[{"allow":false,"access":"rwm"},
+                       {"allow":true,"type":"b","major":7,"minor":0,"access":"r"},
+                       {"allow":true,"type":"c","major":1,"minor":11,"access":"rw"}]}"#))
+        .expect("allow rules");
+    let got = opens_in(&g.0, &tries);
+    assert_eq!(&got[..4], "oooo", "{got}");
+    assert_ne!(&got[4..5], "p", "read of b 7:0 is allowed: {got}");
+    assert_eq!(&got[5..6], "p", "write of b 7:0 is not: {got}");
+    assert_eq!(&got[6..7], "o", "kmsg read: {got}");
+    let second = bpf::attached(&d).expect("query");
+    assert_eq!(second.len(), 1, "the old program was detached: {second:?}");
+    assert_ne!(first, second, "a new program");
+
+    // Last match wins: a later deny takes the read of kmsg back.
+    g.0.apply(&res(r#"{"devices":[{"allow":false,"access":"rwm"},
+                       {"allow":true,"type":"c","major":1,"minor":11,"access":"rw"},
+                       {"allow":false,"type":"c","major":1,"minor":11,"access":"r"}]}"#))
+        .expect("allow then deny");
+    assert_eq!(&opens_in(&g.0, &tries)[6..7], "p");
+
+    // Allow-all: nothing refused.
+    g.0.apply(&res(r#"{"devices":[{"allow":true,"access":"rwm"}]}"#))
+        .expect("allow-all");
+    assert!(!opens_in(&g.0, &tries).contains('p'));
+    assert_eq!(bpf::attached(&d).expect("query").len(), 1);
+}
+
+/// A rule list podrun cannot express fails before anything is attached.
+#[test]
+fn v2_bad_device_rules_fail() {
+    let _root = V2RootGuard::new();
+    let g = make(Some(v2_only()));
+    let err =
+        g.0.apply(&res(r#"{"devices":[{"allow":false,"access":"rwm"},
+                       {"allow":true,"type":"c","major":4,"access":"rw"},
+                       {"allow":false,"type":"c","major":4,"minor":1,"access":"w"}]}"#))
+            .expect_err("hole in a wildcard");
+    assert!(err.to_string().contains("punch a hole"), "{err}");
+    assert!(bpf::attached(g.0.v2_dir().expect("dir"))
+        .expect("query")
+        .is_empty());
 }

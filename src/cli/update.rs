@@ -5,7 +5,9 @@
 //! Memory values take docker's binary units (`512m`, `1g`, `1.5GiB`) or `-1` for unlimited;
 //! `--pids-limit 0` means "unchanged", `-1` unlimited. Every value is checked before any cgroup
 //! file is written, so a bad value leaves the container unchanged. A stopped container is
-//! refused ("container not running"); devices are never updated (runc skips them too).
+//! refused ("container not running"). As runc, a 0 in a field where 0 is no limit (Docker sends
+//! one for every field it does not change) leaves that file alone. Device rules in the document
+//! replace the container's (runc ignores them; here `update` can change them).
 
 use std::io::Read;
 
@@ -102,17 +104,15 @@ fn read_resources(src: &str) -> Result<Vec<u8>> {
     Ok(data)
 }
 
-/// Parses and checks a `linux.resources` document; devices are dropped (not updatable).
+/// Parses and checks a `linux.resources` document. Device rules, when given, replace the
+/// container's (deny-all first and the default allowances last, as at create; on cgroup v2 the
+/// new program is attached before the old one is detached).
 pub(crate) fn resources_from_json(data: &[u8], src: &str) -> Result<LinuxResources> {
-    let mut r: LinuxResources = serde_json::from_slice(data).map_err(|e| {
+    let r: LinuxResources = serde_json::from_slice(data).map_err(|e| {
         Error::Usage(format!(
             "--resources {src}: invalid linux.resources JSON: {e}"
         ))
     })?;
-    if r.devices().is_some() {
-        tracing::warn!("update: --resources {src}: devices cannot be updated, ignored");
-        r.set_devices(None);
-    }
     check_resources(&r, src)?;
     Ok(unlimited_memory_means_unlimited_swap(r))
 }
@@ -313,13 +313,14 @@ pub(crate) fn check_cpu_list(s: &str) -> std::result::Result<(), String> {
 /// memory.swap.max is derived from the memory limit): fill the missing half from the cgroup,
 /// as runc does from its saved config.
 fn complete_from_current(cg: &Cgroup, r: &mut LinuxResources) {
+    // A 0 is "not given" here too (Docker sends one for every field it leaves alone).
     if let (Some(Ctl::V2(d)), Some(m)) = (cg.controller_dir("memory"), r.memory_mut()) {
-        if m.swap().is_some() && m.limit().is_none() {
+        if m.swap().unwrap_or(0) != 0 && m.limit().unwrap_or(0) == 0 {
             m.set_limit(read_v2_value(&d.join("memory.max")));
         }
     }
     if let (Some(Ctl::V2(d)), Some(c)) = (cg.controller_dir("cpu"), r.cpu_mut()) {
-        if c.period().is_some() && c.quota().is_none() {
+        if c.period().unwrap_or(0) != 0 && c.quota().unwrap_or(0) == 0 {
             c.set_quota(read_v2_value(&d.join("cpu.max")));
         }
     }
@@ -476,7 +477,11 @@ mod tests {
         assert_eq!(r.memory().as_ref().unwrap().limit(), Some(64 << 20));
         assert_eq!(r.cpu().as_ref().unwrap().shares(), Some(256));
         assert_eq!(r.pids().as_ref().unwrap().limit(), 50);
-        assert!(r.devices().is_none(), "devices must not be updated");
+        assert_eq!(
+            r.devices().as_ref().map(Vec::len),
+            Some(1),
+            "device rules are kept"
+        );
     }
 
     #[test]

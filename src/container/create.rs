@@ -471,11 +471,11 @@ fn apply_resources(spec: &Spec, cg: &Cgroup) -> Result<()> {
     let Some(linux) = spec.linux() else {
         return Ok(());
     };
-    let Some(mut res) = linux.resources().clone() else {
-        return Ok(());
-    };
-    if let (Some(rules), Some(devs)) = (res.devices().clone(), linux.devices().as_ref()) {
-        let mut rules = rules;
+    // Device rules are always applied, as runc does: no list means deny-all plus the
+    // default allowances (and the devices of linux.devices below).
+    let mut res = linux.resources().clone().unwrap_or_default();
+    let mut rules = res.devices().clone().unwrap_or_default();
+    if let Some(devs) = linux.devices().as_ref() {
         for d in devs {
             let mut r = oci_spec::runtime::LinuxDeviceCgroup::default();
             r.set_allow(true);
@@ -485,8 +485,8 @@ fn apply_resources(spec: &Spec, cg: &Cgroup) -> Result<()> {
             r.set_access(Some("rwm".into()));
             rules.push(r);
         }
-        res.set_devices(Some(rules));
     }
+    res.set_devices(Some(rules));
     cg.apply(&res)
 }
 
