@@ -71,14 +71,18 @@ fn on_v1(controller: &str) -> bool {
 /// A file of the container's cgroup: `v1_file` in the v1 hierarchy of `controller`, or
 /// `v2_file` in the unified hierarchy when no v1 hierarchy has that controller.
 fn cgroup_file(id: &str, controller: &str, v1_file: &str, v2_file: &str) -> PathBuf {
-    let path = format!("/podrun/{id}");
+    cgroup_file_at(&format!("/podrun/{id}"), controller, v1_file, v2_file)
+}
+
+/// As cgroup_file, for the cgroup at `path` (absolute, from the hierarchies' root).
+fn cgroup_file_at(path: &str, controller: &str, v1_file: &str, v2_file: &str) -> PathBuf {
     let hs = cgroupfs::hierarchies();
     let (h, file) = match hs.iter().find(|h| !h.v2 && h.has(controller)) {
         Some(h) => (Some(h), v1_file),
         None => (hs.iter().find(|h| h.v2), v2_file),
     };
     let dir = h
-        .and_then(|h| h.dir_of(&path))
+        .and_then(|h| h.dir_of(path))
         .unwrap_or_else(|| panic!("no mounted hierarchy holds {controller} ({hs:?})"));
     dir.join(file)
 }
@@ -518,9 +522,10 @@ fn docker_zero_values_mean_unset() {
         spec["linux"]["resources"]["blockIO"] = json!({"weight": 0});
         spec["linux"]["resources"]["pids"] = json!({"limit": 0});
     });
-    let default_weight = if pure_v2() { "100" } else { "1024" };
+    let v2 = !on_v1("cpu");
+    let default_weight = if v2 { "100" } else { "1024" };
     assert_eq!(cpu_weight(&c.id), default_weight, "shares 0 is the default");
-    assert_eq!(cpu_quota(&c.id), if pure_v2() { "max" } else { "-1" });
+    assert_eq!(cpu_quota(&c.id), if v2 { "max" } else { "-1" });
 
     env.run_ok(&[
         "update",
@@ -598,13 +603,12 @@ fn zero_shares_match_runc() {
         std::fs::read_to_string(&log).unwrap_or_default()
     );
     // runc's default cgroup path for a container without cgroupsPath is /<id>.
-    let runc_weight = if pure_v2() {
-        read_trimmed(&PathBuf::from(format!("/sys/fs/cgroup/{id}/cpu.weight")))
-    } else {
-        read_trimmed(&PathBuf::from(format!(
-            "/sys/fs/cgroup/cpu/{id}/cpu.shares"
-        )))
-    };
+    let runc_weight = read_trimmed(&cgroup_file_at(
+        &format!("/{id}"),
+        "cpu",
+        "cpu.shares",
+        "cpu.weight",
+    ));
     let c = start_sleeper_with(&env, "cg-zeros-podrun", |spec| {
         spec["linux"]["resources"]["cpu"] = json!({"shares": 0});
     });
@@ -659,12 +663,7 @@ fn block_devices_are_refused_with_and_without_rules() {
 
 /// Every directory of container `id`'s default cgroup that exists, on v1, v2 and hybrid.
 fn any_cgroup_dir(id: &str) -> Vec<PathBuf> {
-    let mut dirs = crate::common::cgroup_dirs(id);
-    let v2 = PathBuf::from(format!("/sys/fs/cgroup/podrun/{id}"));
-    if v2.exists() {
-        dirs.push(v2);
-    }
-    dirs
+    cgroup_dirs(id)
 }
 
 /// runtime-spec: a property that cannot be applied fails create and leaves nothing. A 3MB
@@ -681,7 +680,7 @@ fn unappliable_resources_fail_create_and_leave_nothing() {
         ("network", json!({"classID": 1048577}), "net_cls"),
     ];
     for (n, (field, value, want)) in cases.into_iter().enumerate() {
-        if field == "network" && Path::new("/sys/fs/cgroup/net_cls").exists() {
+        if field == "network" && on_v1("net_cls") {
             continue;
         }
         let id = format!("cg-unappliable-{n}-{}", std::process::id());
