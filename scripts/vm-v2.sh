@@ -65,7 +65,14 @@ KMODS=$(ls -d "$KDIR"/root/lib/modules/* | head -n1)
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/podrun-vm-v2.XXXXXX")
 QPID=
+# qemu writes its own PID to $WORK/qemu.pid; $QPID is the `timeout` around it. Both are
+# killed by those recorded PIDs (never by name) if still there.
 cleanup() {
+    local qemu
+    qemu=$(cat "$WORK/qemu.pid" 2>/dev/null || true)
+    if [ -n "$qemu" ] && [ "$(cat "/proc/$qemu/comm" 2>/dev/null)" = qemu-system-x86 ]; then
+        kill -KILL "$qemu" 2>/dev/null || true
+    fi
     if [ -n "$QPID" ] && kill -0 "$QPID" 2>/dev/null; then
         kill -KILL "$QPID" 2>/dev/null || true
         wait "$QPID" 2>/dev/null || true
@@ -147,6 +154,7 @@ start=$(date +%s)
 # ends qemu. The hard timeout is qemu's own deadline; the PID is recorded for cleanup.
 timeout --kill-after=5 "$TIMEOUT" qemu-system-x86_64 "${accel[@]}" -m 1024 -smp 2 \
     -nic none -display none -monitor none -serial "file:$WORK/console.log" -no-reboot \
+    -pidfile "$WORK/qemu.pid" \
     -kernel "$VMLINUZ" -initrd "$WORK/initrd.cpio" \
     -append "console=ttyS0 panic=-1 quiet cgroup_no_v1=all rdinit=/init" \
     </dev/null >"$WORK/qemu.out" 2>&1 &
