@@ -124,6 +124,8 @@ cases!(
     dev_allow_rule,
     resources_written,
     resources_same_as_runc,
+    events_stats,
+    events_stats_same_as_runc,
     zero_create_is_default,
     zero_create_same_as_runc,
     zero_update_memory,

@@ -172,8 +172,12 @@ RES_FILTER='.process.args = ["sleep", "600"] | .linux.resources += {
 for rt in podrun runc; do
     if run_bg $rt res "$RES_FILTER"; then
         eval "res_$rt=\$(dump $CG/$rt/res $RES_FILES)"
+        # events --stats reads the v2 files: the limits it reports, and a live pids count.
+        st=$($T $(rt_cmd $rt) events --stats res 2>&1 | jq -c '.data | {mem: .memory.usage.limit, pids: .pids.limit, live: (.pids.current > 0), cpu: (.cpu.usage.total > 0)}' 2>&1)
+        eval "stats_$rt=\$st"
     else
         eval "res_$rt=\"run -d failed: \$OUT\""
+        eval "stats_$rt=\"run -d failed\""
     fi
     rm_ct $rt res
 done
@@ -188,6 +192,8 @@ pids.max=42
 io.max=1:0 rbps=1048576 wbps=max riops=max wiops=300
 hugetlb.2MB.max=4194304"
 same resources_same_as_runc "$res_podrun" "$res_runc"
+expect_lines events_stats "$stats_podrun" '{"mem":67108864,"pids":42,"live":true,"cpu":true}'
+same events_stats_same_as_runc "$stats_podrun" "$stats_runc"
 
 # ---- zero means unset: Docker's create and `docker update` documents -------------------------
 
