@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::common::{describe, pid_alive, TestEnv};
+use crate::common::{cgroup_dirs, cgroupfs, describe, pid_alive, TestEnv};
 
 /// Upper bound for waits on something that must happen (a hang guard, not a timing check).
 const HANG_GUARD: Duration = Duration::from_secs(30);
@@ -60,20 +60,36 @@ fn stdout_json(text: &str) -> Value {
     serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text:?}"))
 }
 
-/// True on a pure cgroup v2 host (else the v1 hierarchies hold the controllers used here).
-fn pure_v2() -> bool {
-    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+/// Whether a v1 hierarchy holds `controller` (else the unified hierarchy does): found from
+/// mountinfo, so v1, v2 and hybrid hosts alike.
+fn on_v1(controller: &str) -> bool {
+    cgroupfs::hierarchies()
+        .iter()
+        .any(|h| !h.v2 && h.has(controller))
 }
 
-/// A file of the container's cgroup: `v1_file` in the v1 `controller` hierarchy, or `v2_file`
-/// in the unified hierarchy on a pure v2 host.
+/// A file of the container's cgroup: `v1_file` in the v1 hierarchy of `controller`, or
+/// `v2_file` in the unified hierarchy when no v1 hierarchy has that controller.
 fn cgroup_file(id: &str, controller: &str, v1_file: &str, v2_file: &str) -> PathBuf {
-    let rel = crate::common::cgroup_rel(id);
-    if pure_v2() {
-        PathBuf::from(format!("/sys/fs/cgroup/{rel}/{v2_file}"))
-    } else {
-        PathBuf::from(format!("/sys/fs/cgroup/{controller}/{rel}/{v1_file}"))
-    }
+    cgroup_file_at(
+        &format!("/{}", crate::common::cgroup_rel(id)),
+        controller,
+        v1_file,
+        v2_file,
+    )
+}
+
+/// As cgroup_file, for the cgroup at `path` (absolute, from the hierarchies' root).
+fn cgroup_file_at(path: &str, controller: &str, v1_file: &str, v2_file: &str) -> PathBuf {
+    let hs = cgroupfs::hierarchies();
+    let (h, file) = match hs.iter().find(|h| !h.v2 && h.has(controller)) {
+        Some(h) => (Some(h), v1_file),
+        None => (hs.iter().find(|h| h.v2), v2_file),
+    };
+    let dir = h
+        .and_then(|h| h.dir_of(path))
+        .unwrap_or_else(|| panic!("no mounted hierarchy holds {controller} ({hs:?})"));
+    dir.join(file)
 }
 
 fn read_trimmed(path: &Path) -> String {
@@ -98,8 +114,8 @@ fn pids_max(id: &str) -> String {
 
 /// The kernel's view: v1 freezer.state is FROZEN, v2 cgroup.events says `frozen 1`.
 fn kernel_frozen(id: &str) -> bool {
-    if pure_v2() {
-        let events = read_trimmed(&cgroup_file(id, "", "", "cgroup.events"));
+    if !on_v1("freezer") {
+        let events = read_trimmed(&cgroup_file(id, "freezer", "", "cgroup.events"));
         events.lines().any(|l| l == "frozen 1")
     } else {
         read_trimmed(&cgroup_file(id, "freezer", "freezer.state", "")) == "FROZEN"
@@ -112,8 +128,8 @@ struct ThawOnDrop(String);
 
 impl Drop for ThawOnDrop {
     fn drop(&mut self) {
-        let (file, value) = if pure_v2() {
-            (cgroup_file(&self.0, "", "", "cgroup.freeze"), "0")
+        let (file, value) = if !on_v1("freezer") {
+            (cgroup_file(&self.0, "freezer", "", "cgroup.freeze"), "0")
         } else {
             (
                 cgroup_file(&self.0, "freezer", "freezer.state", ""),
@@ -443,10 +459,8 @@ fn delete_force_removes_a_paused_container() {
     env.run_ok(&["pause", &c.id]);
     env.run_ok(&["delete", "--force", &c.id]);
     assert!(!pid_alive(c.pid), "init {} survived delete --force", c.pid);
-    assert!(
-        !cgroup_file(&c.id, "freezer", "", "").exists(),
-        "the cgroup is left behind"
-    );
+    let left = cgroup_dirs(&c.id);
+    assert!(left.is_empty(), "the cgroup is left behind: {left:?}");
 }
 
 #[test]
@@ -513,9 +527,10 @@ fn docker_zero_values_mean_unset() {
         spec["linux"]["resources"]["blockIO"] = json!({"weight": 0});
         spec["linux"]["resources"]["pids"] = json!({"limit": 0});
     });
-    let default_weight = if pure_v2() { "100" } else { "1024" };
+    let v2 = !on_v1("cpu");
+    let default_weight = if v2 { "100" } else { "1024" };
     assert_eq!(cpu_weight(&c.id), default_weight, "shares 0 is the default");
-    assert_eq!(cpu_quota(&c.id), if pure_v2() { "max" } else { "-1" });
+    assert_eq!(cpu_quota(&c.id), if v2 { "max" } else { "-1" });
 
     env.run_ok(&[
         "update",
@@ -593,13 +608,12 @@ fn zero_shares_match_runc() {
         std::fs::read_to_string(&log).unwrap_or_default()
     );
     // runc's default cgroup path for a container without cgroupsPath is /<id>.
-    let runc_weight = if pure_v2() {
-        read_trimmed(&PathBuf::from(format!("/sys/fs/cgroup/{id}/cpu.weight")))
-    } else {
-        read_trimmed(&PathBuf::from(format!(
-            "/sys/fs/cgroup/cpu/{id}/cpu.shares"
-        )))
-    };
+    let runc_weight = read_trimmed(&cgroup_file_at(
+        &format!("/{id}"),
+        "cpu",
+        "cpu.shares",
+        "cpu.weight",
+    ));
     let c = start_sleeper_with(&env, "cg-zeros-podrun", |spec| {
         spec["linux"]["resources"]["cpu"] = json!({"shares": 0});
     });
@@ -654,12 +668,7 @@ fn block_devices_are_refused_with_and_without_rules() {
 
 /// Every directory of container `id`'s default cgroup that exists, on v1, v2 and hybrid.
 fn any_cgroup_dir(id: &str) -> Vec<PathBuf> {
-    let mut dirs = crate::common::cgroup_dirs(id);
-    let v2 = PathBuf::from(format!("/sys/fs/cgroup/podrun/{id}"));
-    if v2.exists() {
-        dirs.push(v2);
-    }
-    dirs
+    cgroup_dirs(id)
 }
 
 /// runtime-spec: a property that cannot be applied fails create and leaves nothing. A 3MB
@@ -676,7 +685,7 @@ fn unappliable_resources_fail_create_and_leave_nothing() {
         ("network", json!({"classID": 1048577}), "net_cls"),
     ];
     for (n, (field, value, want)) in cases.into_iter().enumerate() {
-        if field == "network" && Path::new("/sys/fs/cgroup/net_cls").exists() {
+        if field == "network" && on_v1("net_cls") {
             continue;
         }
         let id = format!("cg-unappliable-{n}-{}", std::process::id());

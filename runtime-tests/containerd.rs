@@ -24,7 +24,7 @@ use crate::common::clients::{
     build_image, kill_recorded, processes_mentioning, read_pid_file, remove_cgroup_trees, runtimes,
     wait_listening, Step, BUSYBOX_IMAGE,
 };
-use crate::common::{describe, TestEnv};
+use crate::common::{cgroupfs, describe, TestEnv};
 use crate::lifecycle::wait_until;
 
 const SHIM_SOCKET_DIR: &str = "/run/containerd/s";
@@ -380,27 +380,38 @@ impl Drop for Guard<'_> {
 }
 
 /// The memory limit the host's cgroup of container `id` has (v1 memory.limit_in_bytes, or
-/// v2 memory.max), with containerd's default cgroupsPath /<namespace>/<id>.
+/// v2 memory.max), with containerd's default cgroupsPath /<namespace>/<id>; the hierarchy
+/// holding `memory` is found from mountinfo (v1, v2 and hybrid hosts).
 fn memory_limit_on_host(namespace: &str, id: &str) -> Option<String> {
-    [
-        format!("/sys/fs/cgroup/memory/{namespace}/{id}/memory.limit_in_bytes"),
-        format!("/sys/fs/cgroup/{namespace}/{id}/memory.max"),
-        format!("/sys/fs/cgroup/unified/{namespace}/{id}/memory.max"),
-    ]
-    .iter()
-    .find_map(|p| std::fs::read_to_string(p).ok())
-    .map(|s| s.trim().to_string())
+    let path = format!("/{namespace}/{id}");
+    cgroupfs::hierarchies()
+        .iter()
+        .filter(|h| h.has("memory"))
+        .find_map(|h| {
+            let file = if h.v2 {
+                "memory.max"
+            } else {
+                "memory.limit_in_bytes"
+            };
+            std::fs::read_to_string(h.dir_of(&path)?.join(file)).ok()
+        })
+        .map(|s| s.trim().to_string())
 }
 
-/// Whether the container's freezer says frozen (v1 freezer.state, or v2 cgroup.freeze).
+/// Whether the container's freezer says frozen (v1 freezer.state where a v1 freezer is
+/// mounted, else v2 cgroup.freeze).
 fn frozen_on_host(namespace: &str, id: &str) -> bool {
-    let v1 = format!("/sys/fs/cgroup/freezer/{namespace}/{id}/freezer.state");
-    if let Ok(s) = std::fs::read_to_string(v1) {
-        return s.trim() == "FROZEN";
+    let path = format!("/{namespace}/{id}");
+    let hs = cgroupfs::hierarchies();
+    if let Some(h) = hs.iter().find(|h| !h.v2 && h.has("freezer")) {
+        return h.dir_of(&path).is_some_and(|d| {
+            std::fs::read_to_string(d.join("freezer.state")).is_ok_and(|s| s.trim() == "FROZEN")
+        });
     }
-    ["", "unified/"].iter().any(|u| {
-        std::fs::read_to_string(format!("/sys/fs/cgroup/{u}{namespace}/{id}/cgroup.freeze"))
-            .is_ok_and(|s| s.trim() == "1")
+    hs.iter().filter(|h| h.v2).any(|h| {
+        h.dir_of(&path).is_some_and(|d| {
+            std::fs::read_to_string(d.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1")
+        })
     })
 }
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::common::{describe, pid_alive, spawn_started_after, TestEnv};
+use crate::common::{cgroupfs, describe, pid_alive, spawn_started_after, TestEnv};
 
 /// A path as &str (every test path is UTF-8).
 pub(crate) fn s(p: &Path) -> &str {
@@ -525,17 +525,10 @@ fn kill_all_reaches_every_process() {
             .retain(|n| n["type"] != "pid");
     });
     let init = start_bundle(&env, &bundle, "ka");
-    let procs_file = format!(
-        "/sys/fs/cgroup/pids/{}/cgroup.procs",
-        crate::common::container_cgroup(&env.root, "ka")
-    );
-    let read_procs = || -> Vec<i32> {
-        std::fs::read_to_string(&procs_file)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.trim().parse().ok())
-            .collect()
-    };
+    // The init's pids cgroup, wherever the host mounts it (v1, v2 or hybrid).
+    let dir = cgroupfs::controller_dir(&crate::common::container_cgroup(&env.root, "ka"), "pids")
+        .expect("a hierarchy with pids");
+    let read_procs = || cgroupfs::procs(&dir);
     wait_until(
         "three processes in the cgroup",
         Duration::from_secs(10),

@@ -27,3 +27,4 @@ mod rootfs;
 mod runc_compat;
 mod security;
 mod spec;
+mod vm_v2;

@@ -176,14 +176,10 @@ fn mounted(path: &Path) -> bool {
         .any(|l| l.split_whitespace().nth(4) == Some(p.as_str()))
 }
 
+/// Whether the pod's cgroup exists in any mounted hierarchy (v1, v2 or hybrid host).
 fn pod_cgroup_exists(root: &Path, name: &str) -> bool {
-    ["memory", "pids", "cpu", "unified"].iter().any(|h| {
-        Path::new("/sys/fs/cgroup")
-            .join(h)
-            .join("podrun/pods")
-            .join(format!("{name}-{}", root_hash(root)))
-            .exists()
-    })
+    let path = format!("podrun/pods/{name}-{}", root_hash(root));
+    !crate::common::cgroupfs::existing_dirs(&path).is_empty()
 }
 
 /// Everything a deleted pod leaves behind that the tests check.

@@ -94,14 +94,19 @@ fn default_spec_mounts_are_present() {
     for m in &cg {
         assert_opts(m, &["ro"]);
     }
-    // The container sees its own cgroup, not the host's tree.
+    // The container sees its own cgroup, not the host's tree: every cgroup mount it has
+    // (one per v1 hierarchy, or the unified one) is read-only.
     let out = run_sh_ok(
         &env,
         "cg-write",
-        "mkdir /sys/fs/cgroup/memory/x 2>&1 || true",
+        "for d in $(awk '$3 ~ /^cgroup/ { print $2 }' /proc/mounts); do mkdir $d/x 2>&1; done; true",
         |_| {},
     );
-    assert!(out.contains("Read-only"), "{out}");
+    assert!(!out.trim().is_empty(), "no cgroup mount inside: {out}");
+    assert!(
+        out.lines().all(|l| l.contains("Read-only")),
+        "a cgroup mount is writable: {out}"
+    );
 }
 
 #[test]

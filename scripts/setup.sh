@@ -26,6 +26,7 @@ PACKAGES=(
     etcd-server etcd-client     # node agent tests: a real etcd v3 (and etcdctl)
     protobuf-compiler           # protoc: etcd-client (podrun-node) and the k8s-cri test client compile .proto files at build time
     docker.io                   # real-client tests: dockerd 20.10 + /usr/bin/docker (+ tini as docker-init)
+    qemu-system-x86 cpio        # the pure cgroup v2 lane (scripts/vm-v2.sh): a VM from an initramfs
 )
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -96,22 +96,7 @@ pub fn wait_listening(pid: i32, port: u16, what: &str) {
 /// The cgroup directories named `rel` (relative to a hierarchy root) that exist, in every
 /// mounted hierarchy: v1 controllers, and cgroup2 whether at the root or at `unified`.
 pub fn cgroup_dirs_named(rel: &str) -> Vec<PathBuf> {
-    let rel = rel.trim_start_matches('/');
-    let mut dirs = Vec::new();
-    let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") else {
-        return dirs;
-    };
-    let root = PathBuf::from("/sys/fs/cgroup").join(rel);
-    if root.is_dir() {
-        dirs.push(root);
-    }
-    for e in entries.flatten() {
-        let p = e.path().join(rel);
-        if p.is_dir() && !dirs.contains(&p) {
-            dirs.push(p);
-        }
-    }
-    dirs
+    super::cgroupfs::existing_dirs(rel)
 }
 
 /// The PIDs in the cgroup trees named `rel` (a test-made parent: only its own processes).

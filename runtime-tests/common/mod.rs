@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::Value;
 
+pub mod cgroupfs;
 pub mod clients;
 
 /// The podrun binary cargo built for these tests.
@@ -475,20 +476,12 @@ pub fn container_cgroup(root: &Path, id: &str) -> String {
     format!("podrun/{id}-{}", root_hash(root))
 }
 
-/// The `podrun` directories of every hierarchy (v1 controllers, hybrid unified, pure v2).
-fn podrun_cgroup_bases() -> Vec<PathBuf> {
-    let mut bases = vec![PathBuf::from("/sys/fs/cgroup/podrun")];
-    if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
-        bases.extend(entries.flatten().map(|e| e.path().join("podrun")));
-    }
-    bases.into_iter().filter(|b| b.is_dir()).collect()
-}
-
-/// The default cgroup directories of container `id` (`/podrun/<id>-<root hash>`, whatever
-/// the root) that exist, in every hierarchy.
+/// The default cgroup directories of container `id` (`/podrun/<id>-<root hash>` whatever the
+/// root, or a plain `/podrun/<id>`) that exist, in every mounted hierarchy (v1, v2 and
+/// hybrid hosts alike: see cgroupfs).
 pub fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    for base in podrun_cgroup_bases() {
+    for base in cgroupfs::existing_dirs("podrun") {
         let Ok(entries) = std::fs::read_dir(&base) else {
             continue;
         };
