@@ -52,6 +52,31 @@ pub struct EtcdStore<'a> {
     pub lease: i64,
 }
 
+impl EtcdStore<'_> {
+    /// One transaction: put `value` at `key` on the agent's lease if `cond` holds; whether it
+    /// held (`what` names the step in errors).
+    async fn put_if(
+        &mut self,
+        key: String,
+        cond: Compare,
+        value: &[u8],
+        what: &str,
+    ) -> Result<bool> {
+        let put = TxnOp::put(
+            key.clone(),
+            value.to_vec(),
+            Some(PutOptions::new().with_lease(self.lease)),
+        );
+        let txn = Txn::new().when([cond]).and_then([put]);
+        let r = self
+            .client
+            .txn(txn)
+            .await
+            .map_err(|e| err(&format!("{what} {key}"), e))?;
+        Ok(r.succeeded())
+    }
+}
+
 impl LeaseStore for EtcdStore<'_> {
     async fn leases(&mut self) -> Result<BTreeMap<Ipv4Cidr, Vec<u8>>> {
         Ok(list(self.client, self.prefix).await?.0)
@@ -59,35 +84,13 @@ impl LeaseStore for EtcdStore<'_> {
 
     async fn create(&mut self, subnet: Ipv4Cidr, value: &[u8]) -> Result<bool> {
         let key = lease_key(self.prefix, subnet);
-        let txn = Txn::new()
-            .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
-            .and_then([TxnOp::put(
-                key.clone(),
-                value.to_vec(),
-                Some(PutOptions::new().with_lease(self.lease)),
-            )]);
-        let r = self
-            .client
-            .txn(txn)
-            .await
-            .map_err(|e| err(&format!("create {key}"), e))?;
-        Ok(r.succeeded())
+        let absent = Compare::create_revision(key.clone(), CompareOp::Equal, 0);
+        self.put_if(key, absent, value, "create").await
     }
 
     async fn take_over(&mut self, subnet: Ipv4Cidr, old: &[u8], value: &[u8]) -> Result<bool> {
         let key = lease_key(self.prefix, subnet);
-        let txn = Txn::new()
-            .when([Compare::value(key.clone(), CompareOp::Equal, old.to_vec())])
-            .and_then([TxnOp::put(
-                key.clone(),
-                value.to_vec(),
-                Some(PutOptions::new().with_lease(self.lease)),
-            )]);
-        let r = self
-            .client
-            .txn(txn)
-            .await
-            .map_err(|e| err(&format!("take over {key}"), e))?;
-        Ok(r.succeeded())
+        let unchanged = Compare::value(key.clone(), CompareOp::Equal, old.to_vec());
+        self.put_if(key, unchanged, value, "take over").await
     }
 }
