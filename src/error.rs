@@ -41,11 +41,46 @@ pub enum Error {
     /// A command-line argument that parses but makes no sense.
     #[error("{0}")]
     Usage(String),
+    /// A feature podrun does not have (checkpoint/restore, seccomp notify, id-mapped mounts).
+    #[error("{0}")]
+    Unsupported(String),
     #[error("{0}")]
     Other(String),
 }
 
+/// What kind of failure an [`Error`] is, for a caller that acts on it rather than print it
+/// (a shim maps it to a ttrpc status code: NotFound, AlreadyExists, FailedPrecondition, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// No container (or pod) of that id.
+    NotFound,
+    /// The id is taken.
+    AlreadyExists,
+    /// The container's status does not allow the operation (not running, not paused, ...).
+    WrongState,
+    /// The input is unusable: config.json, an id, a resource value, an argument.
+    InvalidConfig,
+    /// Something podrun does not implement.
+    Unsupported,
+    /// The system refused: a file, a system call, a child process.
+    System,
+}
+
 impl Error {
+    /// The kind of this failure (see [`ErrorKind`]).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::ContainerNotFound(_) => ErrorKind::NotFound,
+            Error::ContainerExists(_) => ErrorKind::AlreadyExists,
+            Error::BadState(_) => ErrorKind::WrongState,
+            Error::Spec(_) | Error::InvalidName { .. } | Error::Usage(_) => {
+                ErrorKind::InvalidConfig
+            }
+            Error::Unsupported(_) => ErrorKind::Unsupported,
+            Error::Io { .. } | Error::Sys { .. } | Error::Other(_) => ErrorKind::System,
+        }
+    }
+
     pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             op,
@@ -92,5 +127,27 @@ pub trait IoContext<T> {
 impl<T> IoContext<T> for std::io::Result<T> {
     fn io(self, op: &'static str, path: impl Into<PathBuf>) -> Result<T> {
         self.map_err(|e| Error::io(op, path, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_of_variants() {
+        let cases = [
+            (Error::ContainerNotFound("c".into()), ErrorKind::NotFound),
+            (Error::ContainerExists("c".into()), ErrorKind::AlreadyExists),
+            (Error::BadState("x".into()), ErrorKind::WrongState),
+            (Error::Spec("x".into()), ErrorKind::InvalidConfig),
+            (Error::Usage("x".into()), ErrorKind::InvalidConfig),
+            (Error::Unsupported("x".into()), ErrorKind::Unsupported),
+            (Error::other("x"), ErrorKind::System),
+            (Error::sys("kill", nix::Error::EPERM), ErrorKind::System),
+        ];
+        for (e, kind) in cases {
+            assert_eq!(e.kind(), kind, "{e:?}");
+        }
     }
 }

@@ -18,4 +18,4 @@ pub mod spec;
 pub mod state;
 pub mod sys;
 
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};

@@ -14,11 +14,10 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::cgroups::{Cgroup, Ctl};
-use crate::cli::ps::container_cgroup;
 use crate::cli::Global;
-use crate::state::{ContainerState, Status};
-use crate::{sys, Error, Result};
+use crate::container;
+use crate::container::stats::{wait_exit_for, Watched};
+use crate::{Error, Result};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -43,39 +42,32 @@ struct Event<'a> {
 
 pub fn run(g: &Global, a: Args) -> Result<i32> {
     let interval = parse_interval(&a.interval)?;
-    let state = ContainerState::load(&g.root, &a.id)?;
-    if state.status(&g.root) == Status::Stopped {
-        return Err(Error::BadState(format!(
-            "container with id {} is not running",
-            a.id
-        )));
-    }
-    let cg = container_cgroup(&state)?;
+    let watched = container::stats::watch(&g.root, &a.id)?;
     if a.stats {
-        let stats = cg.stats()?;
+        let stats = watched.stats()?;
         print_event("stats", &a.id, Some(&stats))?;
         return Ok(0);
     }
-    let Some(pidfd) = sys::pidfd_for(state.pid, state.start_time) else {
+    let Some(pidfd) = watched.init_pidfd() else {
         // It stopped between the status check and now: the stream is over.
         return Ok(0);
     };
-    stream_events(&a.id, &cg, &pidfd, interval)
+    stream_events(&a.id, &watched, &pidfd, interval)
 }
 
 /// Prints oom/stats events every `interval` until the init behind `pidfd` exits.
-fn stream_events(id: &str, cg: &Cgroup, pidfd: &OwnedFd, interval: Duration) -> Result<i32> {
-    let mut ooms = oom_kills(cg);
+fn stream_events(id: &str, w: &Watched, pidfd: &OwnedFd, interval: Duration) -> Result<i32> {
+    let mut ooms = w.oom_kills();
     loop {
         if wait_exit_for(pidfd, interval) {
             return Ok(0);
         }
-        let now = oom_kills(cg);
+        let now = w.oom_kills();
         if now > ooms {
             print_event("oom", id, None)?;
         }
         ooms = now;
-        match cg.stats() {
+        match w.stats() {
             Ok(stats) => print_event("stats", id, Some(&stats))?,
             // As runc: a failed read is logged, the stream goes on.
             Err(e) => tracing::error!("events {id}: stats: {e}"),
@@ -90,38 +82,6 @@ fn print_event(kind: &str, id: &str, data: Option<&Value>) -> Result<()> {
     writeln!(out, "{line}")
         .and_then(|()| out.flush())
         .map_err(|e| Error::io("write", "stdout", e))
-}
-
-/// True when the process exited within `d`; waits in poll-sized pieces, at least 1 ms.
-fn wait_exit_for(pidfd: &OwnedFd, d: Duration) -> bool {
-    let mut left_ms = d.as_millis().max(1);
-    while left_ms > 0 {
-        let step = left_ms.min(i32::MAX as u128);
-        if sys::pidfd_wait_exit(pidfd, step as i32) {
-            return true;
-        }
-        left_ms -= step;
-    }
-    false
-}
-
-/// How many times the OOM killer has killed in the cgroup (v1 memory.oom_control,
-/// v2 memory.events); 0 where the counter does not exist.
-fn oom_kills(cg: &Cgroup) -> u64 {
-    let path = match cg.controller_dir("memory") {
-        Some(Ctl::V1(d)) => d.join("memory.oom_control"),
-        Some(Ctl::V2(d)) => d.join("memory.events"),
-        None => return 0,
-    };
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    keyed_value(&text, "oom_kill").unwrap_or(0)
-}
-
-fn keyed_value(text: &str, key: &str) -> Option<u64> {
-    text.lines().find_map(|l| {
-        let (k, v) = l.split_once(' ')?;
-        (k == key).then(|| v.trim().parse().ok()).flatten()
-    })
 }
 
 /// `--interval`: a Go duration that must be greater than zero (runc's rule).
@@ -285,14 +245,5 @@ mod tests {
         })
         .unwrap();
         assert_eq!(s, r#"{"type":"oom","id":"c1"}"#);
-    }
-
-    #[test]
-    fn oom_counter_lines() {
-        let v1 = "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n";
-        assert_eq!(keyed_value(v1, "oom_kill"), Some(3));
-        let v2 = "low 0\nhigh 0\nmax 2\noom 1\noom_kill 1\noom_group_kill 0\n";
-        assert_eq!(keyed_value(v2, "oom_kill"), Some(1));
-        assert_eq!(keyed_value("", "oom_kill"), None);
     }
 }

@@ -1,16 +1,8 @@
-//! `podrun pause` / `podrun resume`: freeze and thaw a container's cgroup.
-//!
-//! As runc: pause is allowed for a running or created container (else "container not
-//! running") and fails when, once frozen, the cgroup holds no process; resume is allowed
-//! only for a paused container (else "container not paused").
+//! `podrun pause` / `podrun resume`: freeze and thaw a container's cgroup (the logic is in
+//! [`crate::container::pause`]).
 
-use std::path::Path;
-
-use crate::cgroups::Cgroup;
-use crate::cli::ps::container_cgroup;
 use crate::cli::Global;
-use crate::state::{ContainerState, StateDir, Status};
-use crate::{Error, Result};
+use crate::Result;
 
 #[derive(clap::Args, Debug)]
 pub struct PauseArgs {
@@ -23,54 +15,11 @@ pub struct ResumeArgs {
 }
 
 pub fn run_pause(g: &Global, a: PauseArgs) -> Result<i32> {
-    let _lock = StateDir::open(&g.root, &a.id)?;
-    let state = ContainerState::load(&g.root, &a.id)?;
-    let cg = container_cgroup(&state)?;
-    match live_status(&g.root, &state, &cg) {
-        Status::Running | Status::Created => {}
-        s => {
-            tracing::debug!("pause {}: status {s}", a.id);
-            return Err(Error::BadState("container not running".into()));
-        }
-    }
-    cg.freeze()?;
-    if cg.pids().is_empty() {
-        // The init exited between the status check and the freeze: do not leave a frozen,
-        // empty cgroup behind a container that reports "paused".
-        if let Err(e) = cg.thaw() {
-            tracing::warn!("pause {}: thaw empty cgroup: {e}", a.id);
-        }
-        return Err(Error::BadState("container process already exited".into()));
-    }
+    crate::container::pause(&g.root, &a.id)?;
     Ok(0)
 }
 
 pub fn run_resume(g: &Global, a: ResumeArgs) -> Result<i32> {
-    let _lock = StateDir::open(&g.root, &a.id)?;
-    let state = ContainerState::load(&g.root, &a.id)?;
-    let cg = container_cgroup(&state)?;
-    if !is_paused(&g.root, &state, &cg) {
-        return Err(Error::BadState("container not paused".into()));
-    }
-    cg.thaw()?;
+    crate::container::resume(&g.root, &a.id)?;
     Ok(0)
-}
-
-/// The container's status, with the freezer read through the cgroups module (which knows
-/// where the freezer lives on v1, v2 and hybrid hosts).
-pub(crate) fn live_status(root: &Path, state: &ContainerState, cg: &Cgroup) -> Status {
-    match state.status(root) {
-        Status::Running if cg.is_frozen() => Status::Paused,
-        s => s,
-    }
-}
-
-/// Paused: alive and frozen. A created container can be paused too (runc allows it); its
-/// status still reads "created", so the freezer decides.
-fn is_paused(root: &Path, state: &ContainerState, cg: &Cgroup) -> bool {
-    match live_status(root, state, cg) {
-        Status::Paused => true,
-        Status::Created => cg.is_frozen(),
-        _ => false,
-    }
 }

@@ -1,17 +1,14 @@
 //! `podrun ps [--format table|json] ID [ps options]`: the processes of a container, i.e. the
-//! host PIDs in its cgroup (and the cgroups below it, as runc's GetAllPids walks them).
+//! host PIDs in its cgroup (and the cgroups below it; [`crate::container::pids`] finds them).
 //!
 //! As runc: `json` prints the PIDs as one JSON array (go-runc `Ps` decodes it into `[]int`);
 //! `table` runs the host `ps` (default `-ef`) and keeps its header plus the lines whose PID
 //! column is one of the container's. A stopped container lists nothing.
 
 use std::io::Write;
-use std::path::Path;
 use std::process::Command;
 
-use crate::cgroups::Cgroup;
 use crate::cli::Global;
-use crate::state::ContainerState;
 use crate::{Error, Result};
 
 #[derive(clap::Args, Debug)]
@@ -25,8 +22,7 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, a: Args) -> Result<i32> {
-    let state = ContainerState::load(&g.root, &a.id)?;
-    let pids = container_pids(&state);
+    let pids = crate::container::pids(&g.root, &a.id)?;
     match a.format.as_str() {
         "json" => print_json(&pids)?,
         "table" => print_table(&pids, &a.ps_args)?,
@@ -37,48 +33,6 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
         }
     }
     Ok(0)
-}
-
-/// The cgroup recorded for the container; a container without one cannot be managed.
-pub(crate) fn container_cgroup(state: &ContainerState) -> Result<Cgroup> {
-    match &state.cgroup_path {
-        Some(p) => Ok(Cgroup::from_path(p)),
-        None => Err(Error::BadState(format!(
-            "container {} has no cgroup recorded in its state",
-            state.id
-        ))),
-    }
-}
-
-/// Host PIDs in the container's cgroup tree, sorted; empty when the cgroup is gone.
-pub(crate) fn container_pids(state: &ContainerState) -> Vec<i32> {
-    let Some(path) = &state.cgroup_path else {
-        return Vec::new();
-    };
-    let cg = Cgroup::from_path(path);
-    let mut pids = Vec::new();
-    for dir in &cg.dirs {
-        collect_procs(dir, &mut pids);
-    }
-    pids.sort_unstable();
-    pids.dedup();
-    pids
-}
-
-/// Reads `cgroup.procs` of `dir` and of every cgroup below it.
-fn collect_procs(dir: &Path, out: &mut Vec<i32>) {
-    let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) else {
-        return;
-    };
-    out.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        if e.file_type().is_ok_and(|t| t.is_dir()) {
-            collect_procs(&e.path(), out);
-        }
-    }
 }
 
 fn print_json(pids: &[i32]) -> Result<()> {
@@ -203,20 +157,5 @@ root        4120     412  0 08:01 ?        00:00:00 sh -c echo 412\n";
     fn table_unparsable_pid_fails() {
         let e = filter_ps_table("USER PID\nroot x\n", &[1]).unwrap_err();
         assert!(e.to_string().contains("unable to parse pid"), "{e}");
-    }
-
-    #[test]
-    fn pids_of_a_tree() {
-        let dir = std::env::temp_dir().join(format!("podrun-ps-test-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("sub/deeper")).unwrap();
-        std::fs::write(dir.join("cgroup.procs"), "5\n3\n").unwrap();
-        std::fs::write(dir.join("sub/cgroup.procs"), "9\n").unwrap();
-        std::fs::write(dir.join("sub/deeper/cgroup.procs"), "3\n").unwrap();
-        let mut out = Vec::new();
-        collect_procs(&dir, &mut out);
-        out.sort_unstable();
-        out.dedup();
-        std::fs::remove_dir_all(&dir).unwrap();
-        assert_eq!(out, vec![3, 5, 9]);
     }
 }

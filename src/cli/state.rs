@@ -1,6 +1,5 @@
 //! `podrun state`: the runtime-spec state of a container as JSON.
 use crate::cli::Global;
-use crate::state::ContainerState;
 use crate::Result;
 
 #[derive(clap::Args, Debug)]
@@ -9,8 +8,8 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, a: Args) -> Result<i32> {
-    let st = ContainerState::load(&g.root, &a.id)?;
-    let v = st.oci_state(st.status(&g.root));
+    let (st, status) = crate::container::state(&g.root, &a.id)?;
+    let v = st.oci_state(status);
     crate::cli::print_out(&format!(
         "{}\n",
         serde_json::to_string_pretty(&v).unwrap_or_default()

@@ -12,7 +12,7 @@ pub struct Args {
 }
 
 pub fn run(_g: &Global, what: &str, _a: Args) -> Result<i32> {
-    Err(Error::Usage(format!(
+    Err(Error::Unsupported(format!(
         "{what} is not supported: podrun has no checkpoint/restore (CRIU) support"
     )))
 }

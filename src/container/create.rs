@@ -499,7 +499,7 @@ impl NamespacePlan {
             }
         }
         if plan.unshare.contains(CloneFlags::CLONE_NEWPID) {
-            return Err(Error::Spec(
+            return Err(Error::Unsupported(
                 "a new pid namespace inside a joined user namespace is not supported".into(),
             ));
         }

@@ -527,10 +527,19 @@ fn member_exists(root: &Path, id: &str) -> bool {
     !id.is_empty() && !id.contains('/') && root.join(id).is_dir()
 }
 
-/// `pod delete`: refuses while member containers exist unless `force` (which deletes them),
-/// then stops the pause, detaches the network, unmounts the namespaces, removes the cgroup
-/// and the state dir.
-pub fn delete(root: &Path, name: &str, force: bool) -> Result<()> {
+/// `pod delete`: refuses while member containers exist unless `force` (which deletes them
+/// through `delete_member`), then stops the pause, detaches the network, unmounts the
+/// namespaces, removes the cgroup and the state dir.
+///
+/// `delete_member(root, id)` kills and removes one member container whatever its state: the
+/// caller passes the container layer's force-delete (`container::force_delete`), so `pod/`,
+/// which `container/` builds on, does not import it back.
+pub fn delete(
+    root: &Path,
+    name: &str,
+    force: bool,
+    delete_member: &dyn Fn(&Path, &str) -> Result<()>,
+) -> Result<()> {
     validate_name(name)?;
     let dir = pod_dir(root, name);
     if !dir.is_dir() {
@@ -564,7 +573,7 @@ pub fn delete(root: &Path, name: &str, force: bool) -> Result<()> {
         )));
     }
     for id in members {
-        force_delete_container(root, id)?;
+        delete_member(root, id)?;
     }
     pause::stop(st.pid, st.start_time)?;
     match (&st.net, &st.network) {
@@ -588,10 +597,6 @@ fn remove_leftovers(dir: &Path, cgroup_path: &str) -> Result<()> {
     }
     destroy_cgroup(&Cgroup::from_path(cgroup_path))?;
     std::fs::remove_dir_all(dir).io("remove", dir)
-}
-
-fn force_delete_container(root: &Path, id: &str) -> Result<()> {
-    crate::container::force_delete(root, id)
 }
 
 /// Now as RFC 3339 UTC with nanoseconds.

@@ -240,7 +240,7 @@ pub fn parse_options(fstype: &str, options: &[String]) -> Result<MountOptions> {
                 "rbind" => o.flags |= MsFlags::MS_BIND | MsFlags::MS_REC,
                 "tmpcopyup" => o.copyup = true,
                 "idmap" | "ridmap" => {
-                    return Err(Error::Spec(format!(
+                    return Err(Error::Unsupported(format!(
                         "mount option {opt:?} (id-mapped mounts) is not supported"
                     )))
                 }

@@ -31,7 +31,7 @@ pub struct Filter {
 /// warning; NOTIFY and listenerPath are refused.
 pub fn compile(s: &LinuxSeccomp) -> Result<Filter> {
     if s.listener_path().is_some() {
-        return Err(Error::Spec(
+        return Err(Error::Unsupported(
             "linux.seccomp.listenerPath: seccomp user notification is not supported by podrun"
                 .into(),
         ));
@@ -178,7 +178,7 @@ fn action(a: LinuxSeccompAction, errno_ret: Option<u32>, field: &str) -> Result<
         ),
         LinuxSeccompAction::ScmpActLog => ScmpAction::Log,
         LinuxSeccompAction::ScmpActNotify => {
-            return Err(Error::Spec(format!(
+            return Err(Error::Unsupported(format!(
                 "{field}: SCMP_ACT_NOTIFY is not supported by podrun"
             )))
         }
