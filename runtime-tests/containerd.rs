@@ -21,8 +21,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::clients::{
-    build_image, kill_recorded, processes_mentioning, read_pid_file, remove_cgroup_trees, runtimes,
-    wait_listening, Step, BUSYBOX_IMAGE,
+    build_image, kill_recorded, private_containerd_config, processes_mentioning, read_pid_file,
+    remove_cgroup_trees, runtimes, stop_daemon_child, wait_listening, Step, BUSYBOX_IMAGE,
 };
 use crate::common::{cgroupfs, describe, TestEnv};
 use crate::lifecycle::wait_until;
@@ -52,27 +52,7 @@ impl Containerd {
         let socket = dir.join("c.sock");
         let namespace = format!("podrun-test-{}", std::process::id());
         let config = dir.join("config.toml");
-        let d = dir.display();
-        let toml = format!(
-            r#"version = 2
-root = "{d}/root"
-state = "{d}/state"
-disabled_plugins = [
-  "io.containerd.grpc.v1.cri",
-  "io.containerd.snapshotter.v1.aufs",
-  "io.containerd.snapshotter.v1.btrfs",
-  "io.containerd.snapshotter.v1.zfs",
-  "io.containerd.snapshotter.v1.devmapper",
-]
-[grpc]
-  address = "{s}"
-[ttrpc]
-  address = "{s}.ttrpc"
-[plugins."io.containerd.internal.v1.opt"]
-  path = "{d}/opt"
-"#,
-            s = socket.display()
-        );
+        let toml = private_containerd_config(&dir, &socket);
         std::fs::write(&config, toml).unwrap_or_else(|e| panic!("write {}: {e}", config.display()));
         let created_run_containerd = !Path::new("/run/containerd").exists();
         let created_socket_dir = !Path::new(SHIM_SOCKET_DIR).exists();
@@ -263,26 +243,7 @@ disabled_plugins = [
 
     /// Stops the daemon: SIGTERM to its PID, wait (SIGKILL after 20 s).
     fn stop_daemon(&mut self) {
-        let Some(mut child) = self.daemon.take() else {
-            return;
-        };
-        // SAFETY: kill(2) with integer arguments on the daemon this test spawned.
-        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            match child.try_wait() {
-                Ok(Some(_)) => return,
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(20))
-                }
-                _ => {
-                    eprintln!("containerd did not stop on SIGTERM: SIGKILL");
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return;
-                }
-            }
-        }
+        stop_daemon_child(&mut self.daemon, "containerd");
     }
 
     /// Everything still there after a failure: tasks and containers (through ctr while the

@@ -41,8 +41,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::common::clients::{
-    build_image, kill_recorded, pids_in_cgroup_trees, processes_mentioning, read_pid_file,
-    remove_cgroup_trees, runtimes, BUSYBOX_IMAGE,
+    build_image, kill_recorded, pids_in_cgroup_trees, private_containerd_config,
+    processes_mentioning, read_pid_file, remove_cgroup_trees, runtimes, stop_daemon_child,
+    BUSYBOX_IMAGE,
 };
 use crate::common::{describe, podrun_bin, TestEnv};
 
@@ -126,27 +127,7 @@ impl Docker {
     fn start_containerd(&mut self) {
         let d = self.dir.join("containerd");
         let config = d.join("config.toml");
-        let toml = format!(
-            r#"version = 2
-root = "{d}/root"
-state = "{d}/state"
-disabled_plugins = [
-  "io.containerd.grpc.v1.cri",
-  "io.containerd.snapshotter.v1.aufs",
-  "io.containerd.snapshotter.v1.btrfs",
-  "io.containerd.snapshotter.v1.zfs",
-  "io.containerd.snapshotter.v1.devmapper",
-]
-[grpc]
-  address = "{s}"
-[ttrpc]
-  address = "{s}.ttrpc"
-[plugins."io.containerd.internal.v1.opt"]
-  path = "{d}/opt"
-"#,
-            d = d.display(),
-            s = self.containerd_socket.display()
-        );
+        let toml = private_containerd_config(&d, &self.containerd_socket);
         std::fs::write(&config, toml).unwrap_or_else(|e| panic!("write {}: {e}", config.display()));
         let (log, log2) = self.log_file("containerd.log");
         let child = Command::new(CONTAINERD)
@@ -359,33 +340,10 @@ disabled_plugins = [
             .unwrap_or_default()
     }
 
-    fn stop_child(child: &mut Option<Child>, what: &str) {
-        let Some(mut c) = child.take() else {
-            return;
-        };
-        // SAFETY: kill(2) with integer arguments on a daemon this test spawned (its PID).
-        unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            match c.try_wait() {
-                Ok(Some(_)) => return,
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(20))
-                }
-                _ => {
-                    eprintln!("docker cleanup: {what} did not stop on SIGTERM: SIGKILL");
-                    let _ = c.kill();
-                    let _ = c.wait();
-                    return;
-                }
-            }
-        }
-    }
-
     /// Stops dockerd, then containerd (each by its PID).
     fn stop_daemons(&mut self) {
-        Self::stop_child(&mut self.dockerd, "dockerd");
-        Self::stop_child(&mut self.containerd, "containerd");
+        stop_daemon_child(&mut self.dockerd, "dockerd");
+        stop_daemon_child(&mut self.containerd, "containerd");
     }
 
     /// Removes everything the daemons and the cases made (see the module comment).

@@ -3,8 +3,8 @@
 //! real conditions, and removal of the cgroup trees and processes a test made.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::Duration;
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
 
 use super::{describe, podrun_bin, repo_dir, TestEnv};
 use crate::lifecycle::wait_until;
@@ -188,4 +188,54 @@ pub fn processes_mentioning(needle: &str) -> Vec<(i32, String)> {
         }
     }
     found
+}
+
+/// Stops a daemon the test spawned (`what` names it in the log): SIGTERM to its PID, wait, and
+/// SIGKILL after 20 s. Nothing to do when it was never started or is already stopped.
+pub fn stop_daemon_child(child: &mut Option<Child>, what: &str) {
+    let Some(mut c) = child.take() else {
+        return;
+    };
+    // SAFETY: kill(2) with integer arguments on a daemon this test spawned (its PID).
+    unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match c.try_wait() {
+            Ok(Some(_)) => return,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            _ => {
+                eprintln!("cleanup: {what} did not stop on SIGTERM: SIGKILL");
+                let _ = c.kill();
+                let _ = c.wait();
+                return;
+            }
+        }
+    }
+}
+
+/// The config of a private containerd with everything under `dir` (root, state, opt) and its
+/// own gRPC and ttrpc sockets at `socket`; the CRI plugin and the snapshotters this host cannot
+/// use are disabled.
+pub fn private_containerd_config(dir: &Path, socket: &Path) -> String {
+    format!(
+        r#"version = 2
+root = "{d}/root"
+state = "{d}/state"
+disabled_plugins = [
+  "io.containerd.grpc.v1.cri",
+  "io.containerd.snapshotter.v1.aufs",
+  "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.snapshotter.v1.devmapper",
+]
+[grpc]
+  address = "{s}"
+[ttrpc]
+  address = "{s}.ttrpc"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "{d}/opt"
+"#,
+        d = dir.display(),
+        s = socket.display()
+    )
 }

@@ -19,7 +19,8 @@ use serde_json::json;
 
 use super::client::Cri;
 use crate::common::clients::{
-    build_image, kill_recorded, read_pid_file, remove_cgroup_trees, BUSYBOX_IMAGE, RUNC,
+    build_image, kill_recorded, read_pid_file, remove_cgroup_trees, stop_daemon_child,
+    BUSYBOX_IMAGE, RUNC,
 };
 use crate::common::{describe, pause_bin, podrun_bin, TestEnv};
 
@@ -351,26 +352,7 @@ impl CriDaemon {
 
     /// Stops the daemon: SIGTERM to its PID, SIGKILL after 20 s.
     pub fn stop_daemon(&mut self) {
-        let Some(mut child) = self.daemon.take() else {
-            return;
-        };
-        // SAFETY: kill(2) with integer arguments on the daemon this test spawned.
-        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            match child.try_wait() {
-                Ok(Some(_)) => return,
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(20))
-                }
-                _ => {
-                    eprintln!("cri cleanup: containerd did not stop on SIGTERM: SIGKILL");
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return;
-                }
-            }
-        }
+        stop_daemon_child(&mut self.daemon, "containerd");
     }
 
     /// Removes everything the daemon and its pods made (see the module doc). Idempotent.
