@@ -1,4 +1,4 @@
-//! What the real-client suites (containerd.rs, podman.rs) share: the runtimes they compare,
+//! What the real-client suites (containerd.rs, podman.rs, docker.rs, cri/) share: the runtimes they compare,
 //! the locally built OCI images, command output as comparable values, readiness probes on
 //! real conditions, and removal of the cgroup trees and processes a test made.
 
