@@ -101,7 +101,7 @@ impl Error {
     }
 
     /// Writing to stdout failed because its reader is gone (`podrun list | head -1`): not a
-    /// failure of the command, which ends quietly (see [`crate::cli::print_out`]).
+    /// failure of the command, which ends quietly (the CLI's `print_out`).
     pub fn is_stdout_closed(&self) -> bool {
         matches!(self, Error::Io { op: "write", path, source }
             if path.as_os_str() == "stdout" && source.kind() == std::io::ErrorKind::BrokenPipe)

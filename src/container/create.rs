@@ -11,7 +11,7 @@ use nix::sys::stat::Mode;
 use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType, Spec};
 
 use crate::cgroups::Cgroup;
-use crate::container::channel::{self, Channel, Msg};
+use crate::channel::{self, Channel, Msg};
 use crate::error::{Error, IoContext, Result, SysContext};
 use crate::process::init::{self, ConsoleTarget, InitConfig, Mode as InitMode};
 use crate::process::namespaces::{self, JoinNs};

@@ -9,7 +9,7 @@ use nix::sched::CloneFlags;
 use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 
 use crate::cgroups::Cgroup;
-use crate::container::channel::{self, Msg};
+use crate::channel::{self, Msg};
 use crate::container::create::{fork_init, wait_for_exec};
 use crate::error::{Error, Result};
 use crate::process::init::{ConsoleTarget, InitConfig, Mode as InitMode};

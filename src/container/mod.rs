@@ -6,7 +6,6 @@ use crate::cgroups::Cgroup;
 use crate::state::ContainerState;
 use crate::{Error, Result};
 
-pub mod channel;
 pub mod create;
 pub mod exec;
 pub mod foreground;
@@ -18,6 +17,9 @@ pub mod state;
 pub mod stats;
 pub mod update;
 
+/// The create handshake moved below both `container/` and `process/` (`crate::channel`);
+/// this path stays for callers that used it.
+pub use crate::channel;
 pub use create::create;
 pub use exec::exec;
 pub use lifecycle::{delete, force_delete, kill, start};

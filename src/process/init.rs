@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 use nix::sched::CloneFlags;
 use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 
-use crate::container::channel::{Channel, Msg};
+use crate::channel::{Channel, Msg};
 use crate::error::{Error, Result, SysContext};
 use crate::process::{caps, console, namespaces, namespaces::JoinNs, rootfs, user};
 
@@ -99,7 +99,7 @@ pub fn child_main(cfg: InitConfig, chan: Channel) -> ! {
     let sock = chan.raw();
     crate::logging::forward_lines(move |line| {
         // Once podrun stopped listening (after Ready), the line has nowhere to go.
-        let _ = crate::container::channel::send_on(sock, &Msg::Log(line.to_string()), None);
+        let _ = crate::channel::send_on(sock, &Msg::Log(line.to_string()), None);
     });
     let err = match run(cfg, &chan) {
         Ok(never) => match never {},

@@ -1,5 +1,6 @@
 //! The create handshake: typed messages over a SOCK_SEQPACKET socketpair between podrun (the
-//! parent) and the container's init (the child). One message per packet; an fd may ride along.
+//! parent, `container/`) and the container's init (the child, `process/`). One message per
+//! packet; an fd may ride along. It lives below both so neither imports the other.
 
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
