@@ -35,6 +35,10 @@ pub enum Error {
     ContainerExists(String),
     #[error("container {0} does not exist")]
     ContainerNotFound(String),
+    #[error("pod {0} already exists")]
+    PodExists(String),
+    #[error("pod {0} does not exist")]
+    PodNotFound(String),
     /// An operation that the container's current status does not allow.
     #[error("{0}")]
     BadState(String),
@@ -70,8 +74,8 @@ impl Error {
     /// The kind of this failure (see [`ErrorKind`]).
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::ContainerNotFound(_) => ErrorKind::NotFound,
-            Error::ContainerExists(_) => ErrorKind::AlreadyExists,
+            Error::ContainerNotFound(_) | Error::PodNotFound(_) => ErrorKind::NotFound,
+            Error::ContainerExists(_) | Error::PodExists(_) => ErrorKind::AlreadyExists,
             Error::BadState(_) => ErrorKind::WrongState,
             Error::Spec(_) | Error::InvalidName { .. } | Error::Usage(_) => {
                 ErrorKind::InvalidConfig
@@ -139,6 +143,8 @@ mod tests {
         let cases = [
             (Error::ContainerNotFound("c".into()), ErrorKind::NotFound),
             (Error::ContainerExists("c".into()), ErrorKind::AlreadyExists),
+            (Error::PodNotFound("p".into()), ErrorKind::NotFound),
+            (Error::PodExists("p".into()), ErrorKind::AlreadyExists),
             (Error::BadState("x".into()), ErrorKind::WrongState),
             (Error::Spec("x".into()), ErrorKind::InvalidConfig),
             (Error::Usage("x".into()), ErrorKind::InvalidConfig),

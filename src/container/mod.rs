@@ -22,7 +22,7 @@ pub mod update;
 pub use crate::channel;
 pub use create::create;
 pub use exec::exec;
-pub use lifecycle::{delete, force_delete, kill, start};
+pub use lifecycle::{delete, delete_pod_member, force_delete, kill, start};
 pub use pause::{pause, resume};
 pub use pids::pids;
 pub use state::state;
