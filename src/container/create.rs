@@ -271,10 +271,13 @@ pub fn create(root: &Path, opts: &CreateOpts) -> Result<Created> {
         cgroup: Some(&entry),
         stage: stage.as_ref().map(|fd| fd.as_raw_fd()),
     };
-    if let Some(pidns) = &plan.pid_join {
-        namespaces::join(pidns)?;
-    }
+    let pid_ns = plan
+        .pid_join
+        .as_ref()
+        .map(namespaces::join_pid_for_children)
+        .transpose()?;
     let (pid, in_v2) = fork_init(plan.clone_flags, entry.v2_fd(), cfg, child)?;
+    drop(pid_ns);
     cleanup.pid = Some(pid);
     drop(entry);
     state.pid = pid;

@@ -107,15 +107,17 @@ pub fn exec(root: &Path, opts: ExecOpts) -> Result<Execed> {
         seccomp,
         cgroup: entry.as_ref(),
     };
-    if let Some(p) = &pid_join {
-        namespaces::join(p)?;
-    }
+    let pid_ns = pid_join
+        .as_ref()
+        .map(namespaces::join_pid_for_children)
+        .transpose()?;
     let (pid, in_v2) = fork_init(
         CloneFlags::empty(),
         entry.as_ref().and_then(|e| e.v2_fd()),
         cfg,
         child,
     )?;
+    drop(pid_ns);
     drop(entry);
     let kill_child = |e: Error| {
         // SAFETY: our own child.

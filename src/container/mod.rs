@@ -12,6 +12,7 @@ pub mod foreground;
 pub mod lifecycle;
 pub mod pause;
 pub mod pids;
+pub mod reap;
 pub mod signal;
 pub mod state;
 pub mod stats;
@@ -25,8 +26,9 @@ pub use exec::exec;
 pub use lifecycle::{delete, delete_pod_member, force_delete, kill, start};
 pub use pause::{pause, resume};
 pub use pids::pids;
+pub use reap::{become_subreaper, reap_exited, try_reap, Exit};
 pub use state::state;
-pub use stats::stats;
+pub use stats::{stats, Stats};
 pub use update::update;
 
 /// The cgroup recorded for the container; a container without one cannot be managed.
