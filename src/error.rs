@@ -50,11 +50,15 @@ pub enum Error {
     Unsupported(String),
     #[error("{0}")]
     Other(String),
+    /// A failure reported by another process (the container's init, over the create
+    /// channel) with the kind it had there.
+    #[error("{message}")]
+    Reported { message: String, kind: ErrorKind },
 }
 
 /// What kind of failure an [`Error`] is, for a caller that acts on it rather than print it
 /// (a shim maps it to a ttrpc status code: NotFound, AlreadyExists, FailedPrecondition, ...).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ErrorKind {
     /// No container (or pod) of that id.
     NotFound,
@@ -82,6 +86,7 @@ impl Error {
             }
             Error::Unsupported(_) => ErrorKind::Unsupported,
             Error::Io { .. } | Error::Sys { .. } | Error::Other(_) => ErrorKind::System,
+            Error::Reported { kind, .. } => *kind,
         }
     }
 

@@ -342,7 +342,7 @@ fn handshake(
                 }
                 chan.send(&Msg::HooksDone)?;
             }
-            Some((Msg::Error(e), _)) => return Err(Error::other(e)),
+            Some((Msg::Error(e, kind), _)) => return Err(Msg::into_error(e, kind)),
             Some((m, _)) => {
                 return Err(Error::other(format!(
                     "unexpected message from container init: {m:?}"
@@ -447,7 +447,7 @@ fn init_binary(spec: &Spec, plan: &NamespacePlan) -> Result<Option<OwnedFd>> {
 pub(crate) fn wait_for_exec(chan: &Channel) -> Result<()> {
     match chan.recv_from_init()? {
         None => Ok(()),
-        Some((Msg::Error(e), _)) => Err(Error::other(e)),
+        Some((Msg::Error(e, kind), _)) => Err(Msg::into_error(e, kind)),
         Some((m, _)) => Err(Error::other(format!(
             "unexpected message from container init: {m:?}"
         ))),

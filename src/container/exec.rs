@@ -134,7 +134,7 @@ pub fn exec(root: &Path, opts: ExecOpts) -> Result<Execed> {
         match parent.recv_from_init().map_err(kill_child)? {
             Some((Msg::Ready, _)) => break,
             Some((Msg::Pty, fd)) => pty = fd,
-            Some((Msg::Error(e), _)) => return Err(kill_child(Error::other(e))),
+            Some((Msg::Error(e, kind), _)) => return Err(kill_child(Msg::into_error(e, kind))),
             Some((m, _)) => {
                 return Err(kill_child(Error::other(format!(
                     "unexpected message {m:?}"

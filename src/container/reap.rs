@@ -99,6 +99,8 @@ mod tests {
     fn spawn(script: &str) -> i32 {
         let child = std::process::Command::new("/bin/sh")
             .args(["-c", script])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
             .spawn()
             .expect("spawn sh");
         child.id() as i32
@@ -138,7 +140,7 @@ mod tests {
         }
         let code = spawn("exit 7");
         let killed = spawn("kill -TERM $$");
-        let running = spawn("sleep 30");
+        let running = spawn("exec sleep 30");
         assert_eq!(
             try_reap(running).unwrap(),
             None,
