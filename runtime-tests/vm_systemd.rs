@@ -3,9 +3,11 @@
 //! the cases of scripts/vm-systemd/cases.sh from a oneshot unit: the systemd cgroup driver
 //! (`--systemd-cgroup`, Docker/podman/Kubernetes cgroupsPath forms, limits read back from the
 //! scope's files and `systemctl show`, update, pause/resume, kill, delete leaving no unit, a
-//! pod), each with podrun and with Debian's runc as the reference. The VM boots once for all
-//! tests here (a OnceLock); each test asserts its case's `PODRUN-CASE <name> PASS|FAIL
-//! <detail>` line, and a missing line is a failure.
+//! pod), each with podrun and with Debian's runc as the reference. The same cases run in two
+//! boots: `v2` (pure cgroup v2) and `hybrid` (`systemd.unified_cgroup_hierarchy=0`: the v1
+//! controllers, so the driver's v1 property names and per-hierarchy dirs). Each layout boots
+//! once for all its tests (a OnceLock); each test asserts its case's `PODRUN-CASE <name>
+//! PASS|FAIL <detail>` line, and a missing line is a failure.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -21,12 +23,16 @@ struct Lane {
     log: String,
 }
 
-fn lane() -> &'static Lane {
-    static LANE: OnceLock<Lane> = OnceLock::new();
-    LANE.get_or_init(boot)
+fn lane(layout: &str) -> &'static Lane {
+    static V2: OnceLock<Lane> = OnceLock::new();
+    static HYBRID: OnceLock<Lane> = OnceLock::new();
+    match layout {
+        "hybrid" => HYBRID.get_or_init(|| boot("hybrid")),
+        _ => V2.get_or_init(|| boot("v2")),
+    }
 }
 
-fn boot() -> Lane {
+fn boot(layout: &str) -> Lane {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_podrun"))
         .parent()
@@ -35,6 +41,7 @@ fn boot() -> Lane {
     let out = Command::new("bash")
         .arg(repo.join("scripts/vm-systemd.sh"))
         .env("PODRUN_BIN_DIR", bin_dir)
+        .env("PODRUN_VM_CGROUP", layout)
         .output()
         .expect("run scripts/vm-systemd.sh");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -46,14 +53,14 @@ fn boot() -> Lane {
     );
     // To stderr directly (the harness captures eprintln!): the lane's time shows in every log.
     let mut note = format!(
-        "vm_systemd: the lane took {:.0} s\n",
+        "vm_systemd: the {layout} lane took {:.0} s\n",
         started.elapsed().as_secs_f64()
     );
     for l in stderr
         .lines()
         .filter(|l| l.contains("qemu exit code") || l.contains("root fs cached"))
     {
-        note.push_str(&format!("vm_systemd: {l}\n"));
+        note.push_str(&format!("vm_systemd: {layout}: {l}\n"));
     }
     let _ = std::io::stderr().write_all(note.as_bytes());
     let mut cases = BTreeMap::new();
@@ -80,22 +87,23 @@ fn boot() -> Lane {
     }
 }
 
-fn assert_case(name: &str) {
-    let lane = lane();
+fn assert_case(layout: &str, name: &str) {
+    let lane = lane(layout);
     match lane.cases.get(name) {
         Some((true, _)) => {}
-        Some((false, detail)) => panic!("case {name} FAILED in the systemd VM: {detail}"),
+        Some((false, detail)) => {
+            panic!("case {name} FAILED in the systemd VM ({layout}): {detail}")
+        }
         None => panic!(
-            "case {name}: no result line from the systemd VM (finished: {}); console:\n{}",
+            "case {name}: no result line from the systemd VM ({layout}, finished: {}); console:\n{}",
             lane.finished, lane.log
         ),
     }
 }
 
 /// The VM ran to its end with systemd as PID 1, and printed no case this file does not know.
-#[test]
-fn lane_finished_cleanly() {
-    let lane = lane();
+fn finished_cleanly(layout: &str) {
+    let lane = lane(layout);
     assert!(lane.finished, "the VM did not finish:\n{}", lane.log);
     assert!(lane.errors.is_empty(), "{:?}\n{}", lane.errors, lane.log);
     let unknown: Vec<&String> = lane
@@ -109,12 +117,32 @@ fn lane_finished_cleanly() {
 macro_rules! cases {
     ($($name:ident),* $(,)?) => {
         const CASES: &[&str] = &[$(stringify!($name)),*];
-        $(
+        /// Pure cgroup v2 (systemd.unified_cgroup_hierarchy=1 cgroup_no_v1=all).
+        mod v2 {
             #[test]
-            fn $name() {
-                assert_case(stringify!($name));
+            fn lane_finished_cleanly() {
+                super::finished_cleanly("v2");
             }
-        )*
+            $(
+                #[test]
+                fn $name() {
+                    super::assert_case("v2", stringify!($name));
+                }
+            )*
+        }
+        /// systemd's hybrid layout: v1 controllers + its cgroup2 at /sys/fs/cgroup/unified.
+        mod hybrid {
+            #[test]
+            fn lane_finished_cleanly() {
+                super::finished_cleanly("hybrid");
+            }
+            $(
+                #[test]
+                fn $name() {
+                    super::assert_case("hybrid", stringify!($name));
+                }
+            )*
+        }
     };
 }
 

@@ -144,10 +144,12 @@ pub fn start(
             }
             Err((Some(Refusal::UnitExists), _)) if up.is_slice() => break,
             Err((Some(Refusal::UnitExists), _)) => {
+                // Not ours: the record goes, so that the rollback does not stop it.
+                let _ = std::fs::remove_file(Record::file(record_dir));
                 return Err(Error::Usage(format!(
                     "systemd unit {} already exists (another container's?)",
                     up.unit
-                )))
+                )));
             }
             Err((_, e)) => {
                 let _ = Manager::reset_failed_unit(&up.unit);
@@ -199,23 +201,26 @@ pub fn release(record_dir: &Path, cg: Option<&Cgroup>) -> Result<()> {
             first.get_or_insert(e);
         }
     }
+    // Innermost first. A slice that still holds a cgroup other than the slices stopped just
+    // before it (another container's scope, a slice someone else made) is left, and so are
+    // its parents. systemd may remove a stopped slice's directories a moment after the job
+    // ends (on v1 in each hierarchy): those do not count, and are removed here too.
+    let mut stopped: Vec<String> = Vec::new();
     for slice in rec.slices.iter().rev() {
         let Ok(p) = path::expand_slice(slice) else {
             continue;
         };
         let scg = Cgroup::from_path(&p);
-        let busy = scg.dirs.iter().any(|d| has_child_dir(d));
-        if busy {
-            continue;
+        if scg.dirs.iter().any(|d| has_other_child_dir(d, &stopped)) {
+            break;
         }
         if let Err(e) = Manager::stop_unit(slice) {
             first.get_or_insert(e);
             break;
         }
         let _ = Manager::reset_failed_unit(slice);
-        for d in &scg.dirs {
-            let _ = std::fs::remove_dir(d);
-        }
+        remove_dirs_settling(&scg.dirs, &stopped);
+        stopped.push(slice.clone());
     }
     let f = Record::file(record_dir);
     match std::fs::remove_file(&f) {
@@ -228,11 +233,46 @@ pub fn release(record_dir: &Path, cg: Option<&Cgroup>) -> Result<()> {
     first.map_or(Ok(()), Err)
 }
 
-fn has_child_dir(d: &Path) -> bool {
+/// True when `d` has a subdirectory not named in `ignore`.
+fn has_other_child_dir(d: &Path, ignore: &[String]) -> bool {
     std::fs::read_dir(d).is_ok_and(|it| {
-        it.flatten()
-            .any(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        it.flatten().any(|e| {
+            e.file_type().is_ok_and(|t| t.is_dir())
+                && !ignore
+                    .iter()
+                    .any(|i| e.file_name().to_str() == Some(i.as_str()))
+        })
     })
+}
+
+/// rmdir of each directory (and of what is left there of the slices `below`, already
+/// stopped), retrying for a moment while systemd is still removing what it had below;
+/// missing ones are fine.
+fn remove_dirs_settling(dirs: &[PathBuf], below: &[String]) {
+    for d in dirs {
+        for _ in 0..40 {
+            // what systemd's stop left of the slices below (already stopped)
+            if let Ok(it) = std::fs::read_dir(d) {
+                for e in it.flatten() {
+                    if e.file_type().is_ok_and(|t| t.is_dir())
+                        && below
+                            .iter()
+                            .any(|b| e.file_name().to_str() == Some(b.as_str()))
+                    {
+                        let _ = std::fs::remove_dir(e.path());
+                    }
+                }
+            }
+            match std::fs::remove_dir(d) {
+                Ok(()) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::ENOTEMPTY)) => {
+                    std::thread::sleep(std::time::Duration::from_millis(25))
+                }
+                Err(_) => break,
+            }
+        }
+    }
 }
 
 #[cfg(test)]
