@@ -170,5 +170,6 @@ cases!(
     delete_leaves_no_unit_runc,
     pod_two_containers,
     pod_delete_leaves_nothing,
+    unit_exists_refused,
     nothing_left,
 );

@@ -145,6 +145,14 @@ case_forms() { # RUNTIME
     else
         systemctl stop "kubepods.slice" >/dev/null 2>&1
         [ "$machine_before" = 0 ] && systemctl stop machine.slice >/dev/null 2>&1
+        # runc also leaves the slices' dirs in the v1 hierarchies systemd does not manage
+        # (cpuset, freezer, ...): a later case would find another cgroup in them.
+        local h
+        for h in /sys/fs/cgroup/*/; do
+            [ -d "$h/kubepods.slice" ] && find "$h/kubepods.slice" -depth -type d -exec rmdir {} + 2>/dev/null
+            [ "$machine_before" = 0 ] && [ -d "$h/machine.slice" ] &&
+                find "$h/machine.slice" -depth -type d -exec rmdir {} + 2>/dev/null
+        done
     fi
 }
 
@@ -310,6 +318,27 @@ case_pod() {
     fi
 }
 
+# A second container with the cgroupsPath of a running one: refused, and the first one's unit
+# is left alone (the rollback must not stop a unit podrun did not start).
+case_unit_exists() {
+    local unit=docker-shared.scope b
+    b=$(bundle ex1 "system.slice:docker:shared" "$SLEEP")
+    if ! do_rt podrun run -d --no-pivot -b "$b" ex1; then
+        fail unit_exists_refused "first: $out"
+        return
+    fi
+    b=$(bundle ex2 "system.slice:docker:shared" "$SLEEP")
+    if do_rt podrun run -d --no-pivot -b "$b" ex2; then
+        fail unit_exists_refused "a second container joined $unit"
+    elif [ "$(systemctl is-active "$unit")" != active ] || [ "$(status_of podrun ex1)" != running ]; then
+        fail unit_exists_refused "the first container's unit was hurt: $(systemctl is-active "$unit") $(status_of podrun ex1): $out"
+    else
+        pass unit_exists_refused "$out"
+    fi
+    rt podrun delete --force ex2 >/dev/null 2>&1
+    rt podrun delete --force ex1 >/dev/null 2>&1
+}
+
 echo "PODRUN-VM-START layout=$LAYOUT cgroup=$SD systemd=$(systemctl --version | head -n1)"
 if [ "$(cat /proc/1/comm)" != systemd ]; then
     echo "PODRUN-VM-ERROR PID 1 is $(cat /proc/1/comm), not systemd"
@@ -322,6 +351,7 @@ done
 compare limits_same_as_runc limits
 compare update_same_as_runc update
 case_pod
+case_unit_exists
 # Nothing of the cases is left: no unit of theirs, no container state.
 left=$(systemctl list-units --all --no-legend --plain | grep -E 'docker-|libpod-|cri-containerd-|kubepods|podrun-' | grep -v '^podrun-cases\.service' || true)
 if [ -n "$left" ]; then fail nothing_left "$left"; else pass nothing_left; fi
