@@ -146,6 +146,17 @@ fn systemd_cgroup_without_systemd_is_a_clear_error() {
     let err = env.run_fail(&["--systemd-cgroup", "pod", "create", "--no-network", "sdpod"]);
     assert!(err.contains("systemd is not running"), "{err}");
     assert!(!env.root.join("pods/sdpod").exists(), "pod state left");
+    // A systemd-form cgroupsPath (what Docker/containerd send with the systemd driver) without
+    // the flag: refused as well, naming the form; nothing is left.
+    let sd_bundle = env.bundle("sleeper", |spec| {
+        spec["linux"]["cgroupsPath"] = "system.slice:docker:sd3".into();
+    });
+    let err = env.run_fail(&["create", "--bundle", s(&sd_bundle), "sd3"]);
+    assert!(
+        err.contains("slice:prefix:name") && err.contains("systemd is not running"),
+        "{err}"
+    );
+    assert!(env.container_ids().is_empty(), "{:?}", env.container_ids());
     // What containerd's shim calls after a failed create, with the same global flags: works.
     env.run_ok(&["--systemd-cgroup", "delete", "--force", "sd"]);
     assert_eq!(env.run_ok(&["--systemd-cgroup", "list", "--quiet"]), "");

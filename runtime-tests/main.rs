@@ -27,4 +27,5 @@ mod rootfs;
 mod runc_compat;
 mod security;
 mod spec;
+mod vm_systemd;
 mod vm_v2;

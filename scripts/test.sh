@@ -42,7 +42,7 @@ set -e
 
 echo
 echo "=== summary ==="
-grep -E '^ +Running |^ +Doc-tests |^test result:|^test .* FAILED$|^error(\[|:)|^vm_v2: ' "$log" || true
+grep -E '^ +Running |^ +Doc-tests |^test result:|^test .* FAILED$|^error(\[|:)|^vm_v2: |^vm_systemd: ' "$log" || true
 # Each failed test's panic message (up to its backtrace), so the summary alone says why.
 awk '/^thread .* panicked at /{n=12} n>0 && /^(stack backtrace:|note: )/{n=0} n>0{print "  | " $0; n--}' "$log"
 if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then

@@ -34,34 +34,12 @@ done
 [ -x "$ROOTFS/bin/busybox" ] || die "$ROOTFS is missing: run scripts/setup.sh"
 RUNC=$(command -v runc) || die "runc is missing (scripts/setup.sh installs it)"
 
-# The kernel: downloaded and unpacked once into $CACHE/kernel/<package>.
-kernel_package() {
-    apt-cache depends linux-image-cloud-amd64 2>/dev/null |
-        awk '$1 == "Depends:" && $2 ~ /^linux-image-/ { print $2; exit }'
-}
-pkg=$(kernel_package)
-if [ -z "$pkg" ]; then
-    log "apt-get update (linux-image-cloud-amd64 is not in apt's lists)"
-    apt-get update -q >/dev/null
-    pkg=$(kernel_package)
-fi
-[ -n "$pkg" ] || die "no package found behind linux-image-cloud-amd64"
-KDIR=$CACHE/kernel/$pkg
-if [ ! -f "$KDIR/.unpacked" ]; then
-    log "downloading and unpacking $pkg into $KDIR (never installed)"
-    rm -rf "$KDIR" "$KDIR.tmp"
-    mkdir -p "$KDIR.tmp/deb"
-    # _apt cannot write into a root-owned 0700 dir: download as root into a fresh dir.
-    (cd "$KDIR.tmp/deb" && apt-get download -q "$pkg" 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2 || true)
-    deb=$(ls "$KDIR.tmp/deb/"*.deb 2>/dev/null | head -n1)
-    [ -n "$deb" ] || die "apt-get download $pkg produced no .deb"
-    dpkg -x "$deb" "$KDIR.tmp/root"
-    rm -rf "$KDIR.tmp/deb"
-    touch "$KDIR.tmp/.unpacked"
-    mv "$KDIR.tmp" "$KDIR"
-fi
-VMLINUZ=$(ls "$KDIR"/root/boot/vmlinuz-* | head -n1)
-KMODS=$(ls -d "$KDIR"/root/lib/modules/* | head -n1)
+# The kernel: downloaded and unpacked once into $CACHE/kernel/<package> (shared with
+# scripts/vm-systemd.sh).
+# shellcheck source=scripts/vm-kernel.sh
+. "$REPO/scripts/vm-kernel.sh"
+vm_kernel "$CACHE"
+pkg=$KERNEL_PACKAGE
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/podrun-vm-v2.XXXXXX")
 QPID=

@@ -15,8 +15,9 @@
 mod bpf;
 mod devices;
 mod fs;
-mod resources;
+pub(crate) mod resources;
 mod stats;
+pub mod systemd;
 pub use stats::{
     Blkio, BlkioEntry, Cpu, CpuUsage, Hugetlb, Memory, MemoryEntry, Pids, Stats, Throttling,
 };
@@ -98,7 +99,8 @@ impl Cgroup {
     /// The cgroup for a container: `cgroups_path` as given (absolute, or relative to the
     /// hierarchy root — the spec leaves the base to the runtime), else `/podrun/<id>` (`create`
     /// always passes a path: config.json's, or `state::default_cgroup_path`).
-    /// The systemd form `slice:prefix:name` is refused: podrun drives cgroupfs only.
+    /// The systemd form `slice:prefix:name` is refused here: it needs `--systemd-cgroup`
+    /// ([`systemd`]).
     pub fn for_container(cgroups_path: Option<&str>, id: &str) -> Result<Cgroup> {
         let path = match cgroups_path {
             Some(p) => {
@@ -503,7 +505,7 @@ fn reject_systemd_form(p: &str) -> Result<()> {
     let parts: Vec<&str> = p.split(':').collect();
     if parts.len() == 3 && !p.starts_with('/') && parts.iter().all(|s| !s.contains('/')) {
         let why = if systemd_available() {
-            "podrun drives cgroupfs only (no systemd cgroup driver)"
+            "--systemd-cgroup was not given (the cgroupfs driver takes a path)"
         } else {
             "systemd is not running on this host"
         };

@@ -46,6 +46,8 @@ impl CommonArgs {
             preserve_fds: self.preserve_fds,
             pod: self.pod.clone(),
             foreground,
+            // the global --systemd-cgroup: set by the caller
+            systemd_cgroup: false,
         })
     }
 }
@@ -57,6 +59,8 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, a: Args) -> Result<i32> {
-    create::create(&g.root, &a.common.opts(false)?)?;
+    let mut opts = a.common.opts(false)?;
+    opts.systemd_cgroup = g.systemd_cgroup;
+    create::create(&g.root, &opts)?;
     Ok(0)
 }

@@ -138,7 +138,8 @@ pub fn features() -> Result<Features> {
     let cgroup = CgroupBuilder::default()
         .v1(true)
         .v2(true)
-        .systemd(false)
+        // --systemd-cgroup (issue 20); not for rootless (the user's manager)
+        .systemd(true)
         .systemd_user(false)
         .rdma(false)
         .build()
@@ -217,7 +218,8 @@ mod tests {
             .as_array()
             .is_some_and(|c| c.iter().any(|x| x == "CAP_SYS_ADMIN")));
         assert_eq!(linux["cgroup"]["v1"], true);
-        assert_eq!(linux["cgroup"]["systemd"], false);
+        assert_eq!(linux["cgroup"]["systemd"], true);
+        assert_eq!(linux["cgroup"]["systemdUser"], false);
         assert_eq!(linux["seccomp"]["enabled"], true);
         assert!(linux["seccomp"]["actions"]
             .as_array()

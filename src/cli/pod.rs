@@ -52,6 +52,10 @@ pub struct CreateArgs {
     /// IPAM store (host-local layout)
     #[arg(long = "store-dir", default_value = "/var/lib/podrun/networks")]
     pub store_dir: PathBuf,
+    /// The pause's cgroup: slice:prefix:name with --systemd-cgroup (default
+    /// system.slice:podrun-pod:<name>-<hash>), else a cgroup path
+    #[arg(long = "cgroups-path")]
+    pub cgroups_path: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -105,6 +109,8 @@ fn create(g: &Global, a: CreateArgs) -> Result<i32> {
         share_pid: a.share_pid,
         network,
         fixed_ip: a.ip,
+        systemd_cgroup: g.systemd_cgroup,
+        cgroups_path: a.cgroups_path,
     };
     pod::create(&g.root, &opts)?;
     Ok(0)

@@ -17,7 +17,8 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, a: Args) -> Result<i32> {
-    let opts = a.common.opts(!a.detach)?;
+    let mut opts = a.common.opts(!a.detach)?;
+    opts.systemd_cgroup = g.systemd_cgroup;
     if a.detach {
         let created = create::create(&g.root, &opts)?;
         return start_or_remove(g, &opts.id, created.state.cgroup_path.as_deref()).map(|_| 0);

@@ -10,6 +10,7 @@ use nix::sched::CloneFlags;
 use nix::sys::stat::Mode;
 use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType, Spec};
 
+use crate::cgroups::systemd::path::UnitPath;
 use crate::cgroups::Cgroup;
 use crate::channel::{self, Channel, Msg};
 use crate::error::{Error, IoContext, Result, SysContext};
@@ -31,6 +32,9 @@ pub struct CreateOpts {
     pub pod: Option<String>,
     /// `run` in the foreground: a terminal's pty master comes back to podrun.
     pub foreground: bool,
+    /// `--systemd-cgroup`: the cgroup is a transient systemd scope (cgroupsPath
+    /// `slice:prefix:name`).
+    pub systemd_cgroup: bool,
 }
 
 /// A created container, blocked before exec.
@@ -45,6 +49,8 @@ struct Cleanup {
     dir: Option<StateDir>,
     pid: Option<i32>,
     cgroup: Option<Cgroup>,
+    /// The state dir holding the systemd driver's record (the unit podrun started).
+    systemd: Option<PathBuf>,
     pod: Option<(PathBuf, String, String)>,
 }
 
@@ -52,6 +58,7 @@ impl Cleanup {
     fn disarm(mut self) -> StateDir {
         self.pid = None;
         self.cgroup = None;
+        self.systemd = None;
         self.pod = None;
         self.dir.take().expect("state dir present until disarmed")
     }
@@ -63,6 +70,11 @@ impl Drop for Cleanup {
             let p = nix::unistd::Pid::from_raw(pid);
             let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGKILL);
             let _ = nix::sys::wait::waitpid(p, None);
+        }
+        if let Some(dir) = self.systemd.take() {
+            if let Err(e) = crate::cgroups::systemd::release(&dir, self.cgroup.take().as_ref()) {
+                tracing::warn!("cleanup: {e}");
+            }
         }
         if let Some(cg) = self.cgroup.take() {
             if let Err(e) = cg.destroy() {
@@ -149,6 +161,7 @@ pub fn create(root: &Path, opts: &CreateOpts) -> Result<Created> {
         dir: Some(dir),
         pid: None,
         cgroup: None,
+        systemd: None,
         pod: None,
     };
     if let Some(pod) = &opts.pod {
@@ -184,9 +197,21 @@ pub fn create(root: &Path, opts: &CreateOpts) -> Result<Created> {
         .as_ref()
         .and_then(|l| l.cgroups_path().as_ref())
         .map(|p| p.to_string_lossy().into_owned());
-    let cgroup_path =
-        cgroup_path.unwrap_or_else(|| crate::state::default_cgroup_path(root, &opts.id));
-    let cg = Cgroup::for_container(Some(&cgroup_path), &opts.id)?;
+    // --systemd-cgroup: slice:prefix:name (runc's default system.slice:podrun:<id>) names a
+    // transient scope, whose cgroup path follows from it.
+    let unit = if opts.systemd_cgroup {
+        Some(UnitPath::parse(cgroup_path.as_deref(), &opts.id)?)
+    } else {
+        None
+    };
+    let cg = match &unit {
+        Some(u) => Cgroup::from_path(&u.cgroup_path()),
+        None => {
+            let p =
+                cgroup_path.unwrap_or_else(|| crate::state::default_cgroup_path(root, &opts.id));
+            Cgroup::for_container(Some(&p), &opts.id)?
+        }
+    };
     // Never share a cgroup with live processes: they belong to someone else (another
     // container, another state root), and this container's delete would kill them.
     let occupants = cg.pids();
@@ -238,8 +263,18 @@ pub fn create(root: &Path, opts: &CreateOpts) -> Result<Created> {
         state.save(dir)?;
     }
     cleanup.cgroup = Some(cg.clone());
-    setup_cgroup(&spec, &cg)?;
-    let entry = cg.entry()?;
+    // cgroupfs: the cgroup exists before the fork and the init enters it by itself; systemd:
+    // the scope is started with the init's pid after the fork, before the init goes on.
+    let entry = match &unit {
+        None => {
+            setup_cgroup(&spec, &cg)?;
+            Some(cg.entry()?)
+        }
+        Some(_) => {
+            cleanup.systemd = Some(dir_path.clone());
+            None
+        }
+    };
 
     let (parent, child) = channel::pair()?;
     let console = match (&console_sock, terminal) {
@@ -268,7 +303,7 @@ pub fn create(root: &Path, opts: &CreateOpts) -> Result<Created> {
         preserve_fds: opts.preserve_fds,
         parent_hooks,
         seccomp,
-        cgroup: Some(&entry),
+        cgroup: entry.as_ref(),
         stage: stage.as_ref().map(|fd| fd.as_raw_fd()),
     };
     let pid_ns = plan
@@ -276,7 +311,8 @@ pub fn create(root: &Path, opts: &CreateOpts) -> Result<Created> {
         .as_ref()
         .map(namespaces::join_pid_for_children)
         .transpose()?;
-    let (pid, in_v2) = fork_init(plan.clone_flags, entry.v2_fd(), cfg, child)?;
+    let v2_fd = entry.as_ref().and_then(crate::cgroups::Entry::v2_fd);
+    let (pid, in_v2) = fork_init(plan.clone_flags, v2_fd, cfg, child)?;
     drop(pid_ns);
     cleanup.pid = Some(pid);
     drop(entry);
@@ -284,7 +320,11 @@ pub fn create(root: &Path, opts: &CreateOpts) -> Result<Created> {
 
     // The init enters the v1 hierarchies itself, first thing; the v2 one it was born in
     // unless the kernel refused CLONE_INTO_CGROUP.
-    if !in_v2 {
+    if let Some(u) = &unit {
+        let description = format!("podrun container {}", opts.id);
+        crate::cgroups::systemd::start(u, pid, &description, &resources_of(&spec), &dir_path)?;
+        apply_resources(&spec, &cg)?;
+    } else if !in_v2 {
         cg.add_pid_v2(pid)?;
     }
     if plan.clone_flags.contains(CloneFlags::CLONE_NEWUSER) {
@@ -537,8 +577,17 @@ fn setup_cgroup(spec: &Spec, cg: &Cgroup) -> Result<()> {
 
 /// linux.resources, plus an allow rule for every device of linux.devices (as runc adds them).
 fn apply_resources(spec: &Spec, cg: &Cgroup) -> Result<()> {
-    let Some(linux) = spec.linux() else {
+    if spec.linux().is_none() {
         return Ok(());
+    }
+    cg.apply(&resources_of(spec))
+}
+
+/// The resources a container's cgroup gets: linux.resources, with an allow rule for every
+/// device of linux.devices.
+fn resources_of(spec: &Spec) -> oci_spec::runtime::LinuxResources {
+    let Some(linux) = spec.linux() else {
+        return oci_spec::runtime::LinuxResources::default();
     };
     // Device rules are always applied, as runc does: no list means deny-all plus the
     // default allowances (and the devices of linux.devices below).
@@ -556,7 +605,7 @@ fn apply_resources(spec: &Spec, cg: &Cgroup) -> Result<()> {
         }
     }
     res.set_devices(Some(rules));
-    cg.apply(&res)
+    res
 }
 
 fn write_id_maps(spec: &Spec, pid: i32) -> Result<()> {

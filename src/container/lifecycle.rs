@@ -210,10 +210,9 @@ fn destroy(
         signal_cgroup(cg, libc::SIGKILL);
         thaw_to_let_kill_land(cg, &state.id);
     }
-    if let Some(cg) = &cg {
-        if let Err(e) = cg.destroy() {
-            tracing::warn!("delete {}: {e}", state.id);
-        }
+    // The systemd driver's unit (and the slices it caused) go first, then the dirs left.
+    if let Err(e) = crate::cgroups::systemd::release(&dir.dir, cg.as_ref()) {
+        tracing::warn!("delete {}: {e}", state.id);
     }
     if let Some(pod) = &state.pod {
         let removed = match held {
@@ -264,7 +263,7 @@ fn destroy_without_state(root: &Path, id: &str, dir: StateDir) -> Result<()> {
         }
         reap_if_child(*pid);
     }
-    if let Err(e) = cg.destroy() {
+    if let Err(e) = crate::cgroups::systemd::release(&dir.dir, Some(&cg)) {
         tracing::warn!("delete {id}: {e}");
     }
     tracing::warn!("delete {id}: state.json was missing or unreadable; removed what was found through cgroup {cgroup_path}");

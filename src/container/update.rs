@@ -21,12 +21,15 @@ use crate::{Error, Result};
 pub fn update(root: &Path, id: &str, resources: LinuxResources) -> Result<()> {
     check_resources(&resources).map_err(Error::Usage)?;
     let mut resources = unlimited_memory_means_unlimited_swap(resources);
-    let _lock = StateDir::open(root, id)?;
+    let lock = StateDir::open(root, id)?;
     let state = ContainerState::load(root, id)?;
     if matches!(state.status(root), Status::Stopped) {
         return Err(Error::BadState("container not running".into()));
     }
     let cg = cgroup_of(&state)?;
+    // The systemd driver: what systemd has properties for goes through SetUnitProperties
+    // (so that systemd keeps it), then every file as with cgroupfs.
+    crate::cgroups::systemd::update(&lock.dir, &resources)?;
     complete_from_current(&cg, &mut resources);
     cg.apply(&resources)?;
     Ok(())

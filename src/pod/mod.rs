@@ -29,6 +29,7 @@ use nix::mount::{MntFlags, MsFlags};
 use oci_spec::runtime::LinuxNamespaceType;
 use serde::{Deserialize, Serialize};
 
+use crate::cgroups::systemd::path::UnitPath;
 use crate::cgroups::Cgroup;
 use crate::error::IoContext;
 use crate::net::{self, Attachment, Ipv4Cidr, NetConfig};
@@ -43,6 +44,12 @@ pub struct CreateOptions {
     /// None: no network (the pod gets a netns with `lo` only).
     pub network: Option<NetConfig>,
     pub fixed_ip: Option<Ipv4Addr>,
+    /// `--systemd-cgroup`: the pause's cgroup is a transient systemd scope.
+    pub systemd_cgroup: bool,
+    /// The pause's cgroupsPath: `slice:prefix:name` with the systemd driver (default
+    /// `system.slice:podrun-pod:<name>-<hash of the root>`), else a cgroup path (default
+    /// `/podrun/pods/<name>-<hash>`).
+    pub cgroups_path: Option<String>,
 }
 
 /// The network settings a pod was created with (what `detach` needs later).
@@ -257,6 +264,8 @@ struct Rollback<'a> {
     name: &'a str,
     dir: Option<PathBuf>,
     cgroup: Option<Cgroup>,
+    /// The systemd driver started the pause's unit (recorded in the pod dir).
+    systemd: bool,
     pause: Option<pause::Pause>,
     mounts: Vec<PathBuf>,
 }
@@ -272,6 +281,14 @@ impl Drop for Rollback<'_> {
             }
             // we are still its parent: reap it
             let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(p.pid), None);
+        }
+        if self.systemd {
+            if let Some(d) = &self.dir {
+                let cg = self.cgroup.take();
+                if let Err(e) = crate::cgroups::systemd::release(d, cg.as_ref()) {
+                    tracing::warn!("pod {}: rollback: {e}", self.name);
+                }
+            }
         }
         if let Some(cg) = self.cgroup.take() {
             if let Err(e) = destroy_cgroup(&cg) {
@@ -302,6 +319,7 @@ pub fn create(root: &Path, opts: &CreateOptions) -> Result<PodState> {
         name,
         dir: None,
         cgroup: None,
+        systemd: false,
         pause: None,
         mounts: Vec::new(),
     };
@@ -330,13 +348,35 @@ pub fn create(root: &Path, opts: &CreateOptions) -> Result<PodState> {
         creating: true,
         cgroup_path: cgroup_path_of(root, name),
     };
+    // The systemd driver: the pause's scope is started once the pause exists.
+    let unit = if opts.systemd_cgroup {
+        let default = format!(
+            "system.slice:podrun-pod:{name}-{}",
+            crate::state::root_hash(root)
+        );
+        let up = UnitPath::parse(Some(opts.cgroups_path.as_deref().unwrap_or(&default)), name)?;
+        st.cgroup_path = up.cgroup_path();
+        Some(up)
+    } else {
+        if let Some(p) = &opts.cgroups_path {
+            st.cgroup_path = Cgroup::for_container(Some(p), name)?.path;
+        }
+        None
+    };
     save(root, &st)?;
 
     let cg = Cgroup::from_path(&st.cgroup_path);
-    cg.create()?;
     rb.cgroup = Some(cg.clone());
-
-    let entry = cg.entry()?;
+    let entry = if unit.is_some() {
+        rb.systemd = true;
+        crate::cgroups::Entry {
+            tasks: Vec::new(),
+            v2_dir: None,
+        }
+    } else {
+        cg.create()?;
+        cg.entry()?
+    };
     let (p, hold, in_v2) = pause::spawn(
         &pause::PauseSpec {
             hostname: &st.hostname,
@@ -348,7 +388,10 @@ pub fn create(root: &Path, opts: &CreateOptions) -> Result<PodState> {
     rb.pause = Some(p);
     (st.pid, st.start_time) = (p.pid, p.start_time);
     save(root, &st)?;
-    if !in_v2 {
+    if let Some(up) = &unit {
+        let description = format!("podrun pod {name}");
+        crate::cgroups::systemd::start(up, p.pid, &description, &Default::default(), &dir)?;
+    } else if !in_v2 {
         cg.add_pid_v2(p.pid)?;
     }
 
@@ -593,7 +636,8 @@ fn remove_leftovers(dir: &Path, cgroup_path: &str) -> Result<()> {
     for kind in ["net", "ipc", "uts", "pid"] {
         unmount(&dir.join("ns").join(kind))?;
     }
-    destroy_cgroup(&Cgroup::from_path(cgroup_path))?;
+    // The systemd driver's unit and slices when the pod has its record, else the cgroup.
+    crate::cgroups::systemd::release(dir, Some(&Cgroup::from_path(cgroup_path)))?;
     std::fs::remove_dir_all(dir).io("remove", dir)
 }
 
