@@ -26,5 +26,6 @@ mod reliability;
 mod rootfs;
 mod runc_compat;
 mod security;
+mod shim;
 mod spec;
 mod vm_v2;
