@@ -63,6 +63,19 @@ pub fn to_v1(s: &Value) -> v1::Metrics {
     mem.rss = n(s, "/memory/raw/rss");
     mem.total_rss = n(s, "/memory/raw/total_rss");
     mem.total_cache = n(s, "/memory/raw/total_cache");
+    mem.mapped_file = n(s, "/memory/raw/mapped_file");
+    mem.inactive_file = n(s, "/memory/raw/inactive_file");
+    mem.active_file = n(s, "/memory/raw/active_file");
+    mem.inactive_anon = n(s, "/memory/raw/inactive_anon");
+    mem.active_anon = n(s, "/memory/raw/active_anon");
+    mem.pg_fault = n(s, "/memory/raw/pgfault");
+    mem.pg_maj_fault = n(s, "/memory/raw/pgmajfault");
+    mem.hierarchical_memory_limit = n(s, "/memory/raw/hierarchical_memory_limit");
+    // CRI's working set is usage - total_inactive_file
+    mem.total_inactive_file = n(s, "/memory/raw/total_inactive_file");
+    mem.total_active_file = n(s, "/memory/raw/total_active_file");
+    mem.total_inactive_anon = n(s, "/memory/raw/total_inactive_anon");
+    mem.total_active_anon = n(s, "/memory/raw/total_active_anon");
     mem.usage = Some(entry("usage")).into();
     mem.swap = Some(entry("swap")).into();
     mem.kernel = Some(entry("kernel")).into();
@@ -90,6 +103,13 @@ pub fn to_v2(s: &Value, oom_kills: u64) -> v2::Metrics {
     mem.max_usage = n(s, "/memory/usage/max");
     mem.file = n(s, "/memory/raw/file");
     mem.anon = n(s, "/memory/raw/anon");
+    // CRI's working set is usage - inactive_file
+    mem.inactive_file = n(s, "/memory/raw/inactive_file");
+    mem.active_file = n(s, "/memory/raw/active_file");
+    mem.inactive_anon = n(s, "/memory/raw/inactive_anon");
+    mem.active_anon = n(s, "/memory/raw/active_anon");
+    mem.pgfault = n(s, "/memory/raw/pgfault");
+    mem.pgmajfault = n(s, "/memory/raw/pgmajfault");
     m.memory = Some(mem).into();
     let mut ev = v2::MemoryEvents::new();
     ev.oom_kill = oom_kills;

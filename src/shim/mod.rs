@@ -44,6 +44,8 @@ pub struct Shim {
     id: String,
     /// containerd's address (the shim sockets' names derive from it).
     address: String,
+    /// The socket this shim serves on (the server action).
+    socket: String,
     exit: Arc<ExitSignal>,
 }
 
@@ -55,6 +57,7 @@ impl containerd_shim::Shim for Shim {
             namespace: args.namespace.clone(),
             id: args.id.clone(),
             address: args.address.clone(),
+            socket: args.socket.clone(),
             exit: Arc::new(ExitSignal::default()),
         }
     }
@@ -107,6 +110,7 @@ impl containerd_shim::Shim for Shim {
             &self.namespace,
             publisher,
             self.exit.clone(),
+            &self.socket,
         )
     }
 }

@@ -54,6 +54,8 @@ struct Inner {
     tasks: Mutex<HashMap<String, Task>>,
     changed: Condvar,
     early: Early,
+    /// The socket served; removed when the shim shuts down.
+    socket: PathBuf,
 }
 
 pub struct Service(Arc<Inner>);
@@ -64,6 +66,7 @@ impl Service {
         namespace: &str,
         publisher: RemotePublisher,
         exit: Arc<ExitSignal>,
+        socket: &str,
     ) -> Service {
         let inner = Arc::new(Inner {
             root,
@@ -72,6 +75,7 @@ impl Service {
             tasks: Mutex::new(HashMap::new()),
             changed: Condvar::new(),
             early: Early::default(),
+            socket: PathBuf::from(socket.trim_start_matches("unix://")),
         });
         let weak = Arc::downgrade(&inner);
         exits::watch(move |pid, code| {
@@ -914,6 +918,9 @@ impl containerd_shim::Task for Service {
 
     fn shutdown(&self, _: &TtrpcContext, _: sh::ShutdownRequest) -> TtrpcResult<api::Empty> {
         if self.0.lock().is_empty() {
+            // Gone before containerd's Shutdown returns (as with runc.v2): nobody connects to
+            // a shim on its way out. The listener's fd serves until the exit.
+            let _ = std::fs::remove_file(&self.0.socket);
             self.0.exit.signal();
         }
         Ok(api::Empty::new())
