@@ -86,9 +86,11 @@ impl containerd_shim::Shim for Shim {
         let root = state_root(&self.namespace);
         let bundle = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
         task::cleanup_dead(&root, &self.id, &bundle);
-        // The dead shim's socket, when this task named its group (nobody answers on it).
-        let address = containerd_shim::socket_address(&self.address, &self.namespace, &self.id);
-        let path = address.trim_start_matches("unix://");
+        // The dead shim's socket (its address is in the bundle), when nobody answers on it.
+        let address = util::read_address().unwrap_or_else(|_| {
+            containerd_shim::socket_address(&self.address, &self.namespace, &self.id)
+        });
+        let path = address.trim().trim_start_matches("unix://");
         if Path::new(path).exists()
             && containerd_shim::protos::ttrpc::Client::connect(&address).is_err()
         {

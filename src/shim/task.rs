@@ -497,8 +497,15 @@ impl Inner {
             };
             Ok((t.kind.clone(), p.pid, p.status))
         })?;
-        if status == Status::Stopped && !all {
-            return Err(Failure::not_found("process already finished"));
+        if status == Status::Stopped {
+            // containerd's delete kills with `all` first (WithProcessKill): nothing to do.
+            return if all && exec_id.is_empty() && matches!(kind, Kind::Container { .. }) {
+                podrun::container::kill(&self.root, id, sig, true).or(Ok(()))
+            } else if all {
+                Ok(())
+            } else {
+                Err(Failure::not_found("process already finished"))
+            };
         }
         if exec_id.is_empty() && matches!(kind, Kind::Container { .. }) {
             return match podrun::container::kill(&self.root, id, sig, all) {
@@ -511,8 +518,10 @@ impl Inner {
         if pid <= 0 {
             return Err(Failure::new(ErrorKind::WrongState, "process not started"));
         }
-        let fd = podrun::sys::pidfd_open(pid)?;
-        podrun::sys::pidfd_send_signal(&fd, sig)?;
+        // An exit not reaped yet or just reaped: the process is finished either way.
+        let gone = |_| Failure::not_found("process already finished");
+        let fd = podrun::sys::pidfd_open(pid).map_err(gone)?;
+        podrun::sys::pidfd_send_signal(&fd, sig).map_err(gone)?;
         Ok(())
     }
 
