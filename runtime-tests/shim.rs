@@ -35,7 +35,7 @@ use crate::cri::{case_net, case_stop, compare_with_runc, container_pid, run_case
 use crate::lifecycle::wait_until;
 
 /// The runtime name the harnesses give the podrun shim (handler, ctr run's state root).
-pub(crate) const SHIM_NAME: &str = "podrun-shim";
+pub(crate) const SHIM_NAME: &str = "podrunshim";
 pub(crate) const RUNTIME_TYPE: &str = "io.containerd.podrun.v2";
 
 /// Where the release binaries are (podrun, the shim, podrun-init, podrun-pause).
