@@ -35,6 +35,10 @@ pub enum Error {
     ContainerExists(String),
     #[error("container {0} does not exist")]
     ContainerNotFound(String),
+    #[error("pod {0} already exists")]
+    PodExists(String),
+    #[error("pod {0} does not exist")]
+    PodNotFound(String),
     /// An operation that the container's current status does not allow.
     #[error("{0}")]
     BadState(String),
@@ -46,11 +50,15 @@ pub enum Error {
     Unsupported(String),
     #[error("{0}")]
     Other(String),
+    /// A failure reported by another process (the container's init, over the create
+    /// channel) with the kind it had there.
+    #[error("{message}")]
+    Reported { message: String, kind: ErrorKind },
 }
 
 /// What kind of failure an [`Error`] is, for a caller that acts on it rather than print it
 /// (a shim maps it to a ttrpc status code: NotFound, AlreadyExists, FailedPrecondition, ...).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ErrorKind {
     /// No container (or pod) of that id.
     NotFound,
@@ -70,14 +78,15 @@ impl Error {
     /// The kind of this failure (see [`ErrorKind`]).
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::ContainerNotFound(_) => ErrorKind::NotFound,
-            Error::ContainerExists(_) => ErrorKind::AlreadyExists,
+            Error::ContainerNotFound(_) | Error::PodNotFound(_) => ErrorKind::NotFound,
+            Error::ContainerExists(_) | Error::PodExists(_) => ErrorKind::AlreadyExists,
             Error::BadState(_) => ErrorKind::WrongState,
             Error::Spec(_) | Error::InvalidName { .. } | Error::Usage(_) => {
                 ErrorKind::InvalidConfig
             }
             Error::Unsupported(_) => ErrorKind::Unsupported,
             Error::Io { .. } | Error::Sys { .. } | Error::Other(_) => ErrorKind::System,
+            Error::Reported { kind, .. } => *kind,
         }
     }
 
@@ -101,7 +110,7 @@ impl Error {
     }
 
     /// Writing to stdout failed because its reader is gone (`podrun list | head -1`): not a
-    /// failure of the command, which ends quietly (see [`crate::cli::print_out`]).
+    /// failure of the command, which ends quietly (the CLI's `print_out`).
     pub fn is_stdout_closed(&self) -> bool {
         matches!(self, Error::Io { op: "write", path, source }
             if path.as_os_str() == "stdout" && source.kind() == std::io::ErrorKind::BrokenPipe)
@@ -139,6 +148,8 @@ mod tests {
         let cases = [
             (Error::ContainerNotFound("c".into()), ErrorKind::NotFound),
             (Error::ContainerExists("c".into()), ErrorKind::AlreadyExists),
+            (Error::PodNotFound("p".into()), ErrorKind::NotFound),
+            (Error::PodExists("p".into()), ErrorKind::AlreadyExists),
             (Error::BadState("x".into()), ErrorKind::WrongState),
             (Error::Spec("x".into()), ErrorKind::InvalidConfig),
             (Error::Usage("x".into()), ErrorKind::InvalidConfig),

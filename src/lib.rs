@@ -5,6 +5,7 @@
 //! fuzzed on their own.
 
 pub mod cgroups;
+pub mod channel;
 pub mod cli;
 pub mod container;
 pub mod error;
@@ -17,5 +18,8 @@ pub mod process;
 pub mod spec;
 pub mod state;
 pub mod sys;
+
+#[cfg(test)]
+mod layering;
 
 pub use error::{Error, ErrorKind, Result};

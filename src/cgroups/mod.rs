@@ -17,6 +17,9 @@ mod devices;
 mod fs;
 mod resources;
 mod stats;
+pub use stats::{
+    Blkio, BlkioEntry, Cpu, CpuUsage, Hugetlb, Memory, MemoryEntry, Pids, Stats, Throttling,
+};
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -312,8 +315,8 @@ impl Cgroup {
         resources::apply(self, r)
     }
 
-    /// runc-`events --stats`-shaped statistics.
-    pub fn stats(&self) -> Result<serde_json::Value> {
+    /// Statistics now; they serialize to runc's `events --stats` shape.
+    pub fn stats(&self) -> Result<Stats> {
         stats::collect(self)
     }
 

@@ -382,7 +382,10 @@ fn stats_have_runc_fields() {
     g.0.add_pid(child.raw()).expect("add pid");
     g.0.apply(&res(r#"{"memory":{"limit":67108864},"pids":{"limit":20}}"#))
         .expect("apply");
-    let s = g.0.stats().expect("stats");
+    let typed = g.0.stats().expect("stats");
+    assert_eq!(typed.memory.usage.limit, 67108864);
+    assert_eq!((typed.pids.current, typed.pids.limit), (1, 20));
+    let s = serde_json::to_value(&typed).expect("json");
     assert!(s["cpu"]["usage"]["total"].is_u64(), "{s}");
     assert!(s["cpu"]["usage"]["percpu"].is_array(), "{s}");
     assert!(s["cpu"]["throttling"]["periods"].is_u64(), "{s}");
@@ -560,6 +563,8 @@ fn v2_create_freeze_kill_destroy() {
         WaitStatus::Signaled(child.pid, Signal::SIGKILL, false)
     );
     let s = g.0.stats().expect("stats");
+    assert!(s.v2, "{s:?}");
+    let s = serde_json::to_value(&s).expect("json");
     assert!(s["cpu"]["usage"]["total"].is_u64(), "{s}");
 }
 

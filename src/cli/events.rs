@@ -44,7 +44,7 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
     let interval = parse_interval(&a.interval)?;
     let watched = container::stats::watch(&g.root, &a.id)?;
     if a.stats {
-        let stats = watched.stats()?;
+        let stats = stats_json(watched.stats()?)?;
         print_event("stats", &a.id, Some(&stats))?;
         return Ok(0);
     }
@@ -67,12 +67,17 @@ fn stream_events(id: &str, w: &Watched, pidfd: &OwnedFd, interval: Duration) -> 
             print_event("oom", id, None)?;
         }
         ooms = now;
-        match w.stats() {
+        match w.stats().and_then(stats_json) {
             Ok(stats) => print_event("stats", id, Some(&stats))?,
             // As runc: a failed read is logged, the stream goes on.
             Err(e) => tracing::error!("events {id}: stats: {e}"),
         }
     }
+}
+
+/// The typed stats as runc's JSON object (keys sorted, as the stats were printed before).
+fn stats_json(s: container::stats::Stats) -> Result<Value> {
+    serde_json::to_value(s).map_err(|e| Error::other(format!("encode stats: {e}")))
 }
 
 fn print_event(kind: &str, id: &str, data: Option<&Value>) -> Result<()> {

@@ -82,7 +82,12 @@ pub fn run(g: &Global, c: PodCommand) -> Result<i32> {
         PodCommand::List(a) => list(g, a),
         PodCommand::State(a) => state(g, a),
         PodCommand::Delete(a) => {
-            pod::delete(&g.root, &a.name, a.force, &crate::container::force_delete)?;
+            pod::delete(
+                &g.root,
+                &a.name,
+                a.force,
+                &crate::container::delete_pod_member,
+            )?;
             Ok(0)
         }
     }

@@ -11,7 +11,7 @@ use nix::sys::stat::Mode;
 use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType, Spec};
 
 use crate::cgroups::Cgroup;
-use crate::container::channel::{self, Channel, Msg};
+use crate::channel::{self, Channel, Msg};
 use crate::error::{Error, IoContext, Result, SysContext};
 use crate::process::init::{self, ConsoleTarget, InitConfig, Mode as InitMode};
 use crate::process::namespaces::{self, JoinNs};
@@ -271,10 +271,13 @@ pub fn create(root: &Path, opts: &CreateOpts) -> Result<Created> {
         cgroup: Some(&entry),
         stage: stage.as_ref().map(|fd| fd.as_raw_fd()),
     };
-    if let Some(pidns) = &plan.pid_join {
-        namespaces::join(pidns)?;
-    }
+    let pid_ns = plan
+        .pid_join
+        .as_ref()
+        .map(namespaces::join_pid_for_children)
+        .transpose()?;
     let (pid, in_v2) = fork_init(plan.clone_flags, entry.v2_fd(), cfg, child)?;
+    drop(pid_ns);
     cleanup.pid = Some(pid);
     drop(entry);
     state.pid = pid;
@@ -339,7 +342,7 @@ fn handshake(
                 }
                 chan.send(&Msg::HooksDone)?;
             }
-            Some((Msg::Error(e), _)) => return Err(Error::other(e)),
+            Some((Msg::Error(e, kind), _)) => return Err(Msg::into_error(e, kind)),
             Some((m, _)) => {
                 return Err(Error::other(format!(
                     "unexpected message from container init: {m:?}"
@@ -444,7 +447,7 @@ fn init_binary(spec: &Spec, plan: &NamespacePlan) -> Result<Option<OwnedFd>> {
 pub(crate) fn wait_for_exec(chan: &Channel) -> Result<()> {
     match chan.recv_from_init()? {
         None => Ok(()),
-        Some((Msg::Error(e), _)) => Err(Error::other(e)),
+        Some((Msg::Error(e, kind), _)) => Err(Msg::into_error(e, kind)),
         Some((m, _)) => Err(Error::other(format!(
             "unexpected message from container init: {m:?}"
         ))),

@@ -9,7 +9,7 @@ use nix::sched::CloneFlags;
 use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 
 use crate::cgroups::Cgroup;
-use crate::container::channel::{self, Msg};
+use crate::channel::{self, Msg};
 use crate::container::create::{fork_init, wait_for_exec};
 use crate::error::{Error, Result};
 use crate::process::init::{ConsoleTarget, InitConfig, Mode as InitMode};
@@ -107,15 +107,17 @@ pub fn exec(root: &Path, opts: ExecOpts) -> Result<Execed> {
         seccomp,
         cgroup: entry.as_ref(),
     };
-    if let Some(p) = &pid_join {
-        namespaces::join(p)?;
-    }
+    let pid_ns = pid_join
+        .as_ref()
+        .map(namespaces::join_pid_for_children)
+        .transpose()?;
     let (pid, in_v2) = fork_init(
         CloneFlags::empty(),
         entry.as_ref().and_then(|e| e.v2_fd()),
         cfg,
         child,
     )?;
+    drop(pid_ns);
     drop(entry);
     let kill_child = |e: Error| {
         // SAFETY: our own child.
@@ -132,7 +134,7 @@ pub fn exec(root: &Path, opts: ExecOpts) -> Result<Execed> {
         match parent.recv_from_init().map_err(kill_child)? {
             Some((Msg::Ready, _)) => break,
             Some((Msg::Pty, fd)) => pty = fd,
-            Some((Msg::Error(e), _)) => return Err(kill_child(Error::other(e))),
+            Some((Msg::Error(e, kind), _)) => return Err(kill_child(Msg::into_error(e, kind))),
             Some((m, _)) => {
                 return Err(kill_child(Error::other(format!(
                     "unexpected message {m:?}"

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use crate::cgroups::Cgroup;
 use crate::error::{Error, Result};
+use crate::pod::{self, PodLock};
 use crate::state::{ContainerState, StateDir, Status};
 use crate::sys;
 
@@ -142,6 +143,12 @@ fn signal_cgroup(cg: &Cgroup, sig: i32) {
 
 /// `podrun delete`: removes a stopped (or created) container; with `force` kills it first.
 pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
+    delete_with(root, id, force, None)
+}
+
+/// `delete`, for a caller that may hold the lock of the container's pod (`held`): the
+/// member list is then updated through that guard instead of locking the pod again.
+fn delete_with(root: &Path, id: &str, force: bool, held: Option<&PodLock>) -> Result<()> {
     let dir = match StateDir::open(root, id) {
         Ok(d) => d,
         Err(Error::ContainerNotFound(_)) if force => return Ok(()),
@@ -174,12 +181,17 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
             )))
         }
     }
-    destroy(root, dir, &state)
+    destroy(root, dir, &state, held)
 }
 
 /// Kills whatever is left of the container and removes all it had: processes, cgroup,
 /// pod membership, state dir; runs poststop hooks.
-fn destroy(root: &Path, dir: StateDir, state: &ContainerState) -> Result<()> {
+fn destroy(
+    root: &Path,
+    dir: StateDir,
+    state: &ContainerState,
+    held: Option<&PodLock>,
+) -> Result<()> {
     let cg = state.cgroup_path.as_deref().map(Cgroup::from_path);
     if let Some(pidfd) = sys::pidfd_for(state.pid, state.start_time) {
         let _ = sys::pidfd_send_signal(&pidfd, libc::SIGKILL);
@@ -204,7 +216,11 @@ fn destroy(root: &Path, dir: StateDir, state: &ContainerState) -> Result<()> {
         }
     }
     if let Some(pod) = &state.pod {
-        if let Err(e) = crate::pod::remove_member(root, pod, &state.id) {
+        let removed = match held {
+            Some(lock) if lock.pod() == pod => pod::remove_member_locked(root, lock, &state.id),
+            _ => pod::remove_member(root, pod, &state.id),
+        };
+        if let Err(e) = removed {
             tracing::warn!("delete {}: {e}", state.id);
         }
     }
@@ -294,7 +310,14 @@ fn reap_if_child(pid: i32) {
     );
 }
 
-/// Kills and removes a container whatever its state (used by `pod delete --force`).
+/// Kills and removes a container whatever its state.
 pub fn force_delete(root: &Path, id: &str) -> Result<()> {
     delete(root, id, true)
+}
+
+/// Kills and removes a member container of a pod whose lock the caller holds (`held`, the
+/// guard of `pod::delete`, which is passed this function): the member list is updated under
+/// that lock, not by taking it again.
+pub fn delete_pod_member(root: &Path, id: &str, held: &PodLock) -> Result<()> {
+    delete_with(root, id, true, Some(held))
 }

@@ -6,25 +6,29 @@ use crate::cgroups::Cgroup;
 use crate::state::ContainerState;
 use crate::{Error, Result};
 
-pub mod channel;
 pub mod create;
 pub mod exec;
 pub mod foreground;
 pub mod lifecycle;
 pub mod pause;
 pub mod pids;
+pub mod reap;
 pub mod signal;
 pub mod state;
 pub mod stats;
 pub mod update;
 
+/// The create handshake moved below both `container/` and `process/` (`crate::channel`);
+/// this path stays for callers that used it.
+pub use crate::channel;
 pub use create::create;
 pub use exec::exec;
-pub use lifecycle::{delete, force_delete, kill, start};
+pub use lifecycle::{delete, delete_pod_member, force_delete, kill, start};
 pub use pause::{pause, resume};
 pub use pids::pids;
+pub use reap::{become_subreaper, reap_exited, try_reap, Exit};
 pub use state::state;
-pub use stats::stats;
+pub use stats::{stats, Stats};
 pub use update::update;
 
 /// The cgroup recorded for the container; a container without one cannot be managed.

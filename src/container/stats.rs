@@ -5,8 +5,9 @@ use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::time::Duration;
 
-use serde_json::Value;
-
+pub use crate::cgroups::{
+    Blkio, BlkioEntry, Cpu, CpuUsage, Hugetlb, Memory, MemoryEntry, Pids, Stats, Throttling,
+};
 use crate::cgroups::{Cgroup, Ctl};
 use crate::container::cgroup_of;
 use crate::state::{ContainerState, Status};
@@ -30,14 +31,15 @@ pub fn watch(root: &Path, id: &str) -> Result<Watched> {
     Ok(Watched { state, cg })
 }
 
-/// One set of statistics of container `id` (runc's `events --stats` data object).
-pub fn stats(root: &Path, id: &str) -> Result<Value> {
+/// One set of statistics of container `id`: typed, and `serde_json::to_value` of it is
+/// runc's `events --stats` data object.
+pub fn stats(root: &Path, id: &str) -> Result<Stats> {
     watch(root, id)?.stats()
 }
 
 impl Watched {
     /// The cgroup statistics now.
-    pub fn stats(&self) -> Result<Value> {
+    pub fn stats(&self) -> Result<Stats> {
         self.cg.stats()
     }
 

@@ -164,38 +164,27 @@ fn cgroup_path_of(root: &Path, name: &str) -> String {
     )
 }
 
-/// Holds the pod's `lock` file. The lock is re-entrant within this process: `pod delete --force`
-/// holds it while force-deleting member containers, whose cleanup updates the member list
-/// under the same lock (a second `flock` on a new open file would wait for ourselves forever).
-struct PodLock {
-    _flock: Option<Flock<File>>,
-    dir: PathBuf,
+/// The pod's `lock` file, held (`flock`) for as long as this guard lives. Not re-entrant: a
+/// function that runs under a held lock and must update the pod takes the guard (`&PodLock`)
+/// as proof instead of locking again (a second `flock` on a new open file would wait for
+/// ourselves forever). `pod delete --force` passes its guard down to the member deletes.
+pub struct PodLock {
+    _flock: Flock<File>,
+    name: String,
 }
 
-thread_local! {
-    static HELD_POD_LOCKS: std::cell::RefCell<Vec<PathBuf>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-impl Drop for PodLock {
-    fn drop(&mut self) {
-        if self._flock.is_some() {
-            HELD_POD_LOCKS.with(|h| h.borrow_mut().retain(|d| d != &self.dir));
-        }
+impl PodLock {
+    /// The pod this guard locks.
+    pub fn pod(&self) -> &str {
+        &self.name
     }
 }
 
-fn lock_pod(dir: &Path) -> Result<PodLock> {
-    if HELD_POD_LOCKS.with(|h| h.borrow().iter().any(|d| d == dir)) {
-        return Ok(PodLock {
-            _flock: None,
-            dir: dir.to_path_buf(),
-        });
-    }
+fn lock_pod(dir: &Path, name: &str) -> Result<PodLock> {
     let flock = crate::lockfile::lock_exclusive(&dir.join("lock"))?;
-    HELD_POD_LOCKS.with(|h| h.borrow_mut().push(dir.to_path_buf()));
     Ok(PodLock {
-        _flock: Some(flock),
-        dir: dir.to_path_buf(),
+        _flock: flock,
+        name: name.to_string(),
     })
 }
 
@@ -206,7 +195,7 @@ pub fn load(root: &Path, name: &str) -> Result<PodState> {
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Error::Other(format!("pod {name} does not exist")));
+            return Err(Error::PodNotFound(name.to_string()));
         }
         Err(e) => return Err(Error::io("read", &path, e)),
     };
@@ -319,7 +308,7 @@ pub fn create(root: &Path, opts: &CreateOptions) -> Result<PodState> {
 
     let dir = reserve(root, name)?;
     rb.dir = Some(dir.clone());
-    let _lock = lock_pod(&dir)?;
+    let _lock = lock_pod(&dir, name)?;
 
     // Progress is saved as it is made (creating: true), so that if this process is killed
     // halfway, `pod delete --force` knows the pause and the network owner to clean up.
@@ -429,7 +418,7 @@ fn reserve(root: &Path, name: &str) -> Result<PathBuf> {
     match std::fs::create_dir(&dir) {
         Ok(()) => Ok(dir),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            Err(Error::Other(format!("pod {name} already exists")))
+            Err(Error::PodExists(name.to_string()))
         }
         Err(e) => Err(Error::io("mkdir", &dir, e)),
     }
@@ -510,13 +499,21 @@ pub fn remove_member(root: &Path, name: &str, id: &str) -> Result<()> {
     update_members(root, name, |m| m.retain(|x| x != id))
 }
 
+/// [`remove_member`] for a caller that already holds the pod's lock (a member delete run by
+/// `pod delete --force`): the guard names the pod.
+pub fn remove_member_locked(root: &Path, held: &PodLock, id: &str) -> Result<()> {
+    let mut st = load(root, held.pod())?;
+    st.containers.retain(|x| x != id);
+    save(root, &st)
+}
+
 fn update_members(root: &Path, name: &str, f: impl FnOnce(&mut Vec<String>)) -> Result<()> {
     validate_name(name)?;
     let dir = pod_dir(root, name);
     if !dir.join("state.json").exists() {
-        return Err(Error::Other(format!("pod {name} does not exist")));
+        return Err(Error::PodNotFound(name.to_string()));
     }
-    let _lock = lock_pod(&dir)?;
+    let _lock = lock_pod(&dir, name)?;
     let mut st = load(root, name)?;
     f(&mut st.containers);
     save(root, &st)
@@ -531,22 +528,23 @@ fn member_exists(root: &Path, id: &str) -> bool {
 /// through `delete_member`), then stops the pause, detaches the network, unmounts the
 /// namespaces, removes the cgroup and the state dir.
 ///
-/// `delete_member(root, id)` kills and removes one member container whatever its state: the
-/// caller passes the container layer's force-delete (`container::force_delete`), so `pod/`,
-/// which `container/` builds on, does not import it back.
+/// `delete_member(root, id, held)` kills and removes one member container whatever its state:
+/// the caller passes the container layer's `container::delete_pod_member`, so `pod/`, which
+/// `container/` builds on, does not import it back. `held` is this delete's guard of the pod
+/// lock: the member's cleanup updates the pod through it rather than lock again.
 pub fn delete(
     root: &Path,
     name: &str,
     force: bool,
-    delete_member: &dyn Fn(&Path, &str) -> Result<()>,
+    delete_member: &dyn Fn(&Path, &str, &PodLock) -> Result<()>,
 ) -> Result<()> {
     validate_name(name)?;
     let dir = pod_dir(root, name);
     if !dir.is_dir() {
-        return Err(Error::Other(format!("pod {name} does not exist")));
+        return Err(Error::PodNotFound(name.to_string()));
     }
     // a running create holds the lock until it is done: we wait for it, never race it
-    let _lock = lock_pod(&dir)?;
+    let lock = lock_pod(&dir, name)?;
     let st = match load(root, name) {
         Ok(st) => st,
         // killed between reserving the name and the first save: nothing else was made
@@ -573,7 +571,7 @@ pub fn delete(
         )));
     }
     for id in members {
-        delete_member(root, id)?;
+        delete_member(root, id, &lock)?;
     }
     pause::stop(st.pid, st.start_time)?;
     match (&st.net, &st.network) {
@@ -656,6 +654,108 @@ mod tests {
             owner_id(Path::new("/b"), "p")
         );
         assert!(owner_id(Path::new("/a"), "p").starts_with("podrun-p-"));
+    }
+
+    /// A state root of its own with one recorded pod `p` (members `a`, `b`), removed at the end.
+    struct Root(PathBuf);
+
+    impl Root {
+        fn with_pod(tag: &str) -> Root {
+            let r = std::env::temp_dir().join(format!("podrun-pod-{tag}-{}", std::process::id()));
+            let dir = pod_dir(&r, "p");
+            std::fs::create_dir_all(&dir).unwrap();
+            let st = serde_json::json!({
+                "name": "p", "status": "", "pid": 999_999_999, "startTime": 1, "ip": null,
+                "bridge": null, "containers": ["a", "b"], "created": "", "hostname": "p",
+                "sharePid": false, "ownerId": "podrun-p-test", "net": null, "network": null,
+            });
+            std::fs::write(dir.join("state.json"), st.to_string()).unwrap();
+            Root(r)
+        }
+
+        fn members(&self) -> Vec<String> {
+            load(&self.0, "p").unwrap().containers
+        }
+    }
+
+    impl Drop for Root {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn member_update_under_a_held_lock() {
+        let root = Root::with_pod("held");
+        let lock = lock_pod(&pod_dir(&root.0, "p"), "p").unwrap();
+        assert_eq!(lock.pod(), "p");
+        // the holder updates through its guard: no second flock, no deadlock
+        remove_member_locked(&root.0, &lock, "a").unwrap();
+        assert_eq!(root.members(), ["b"]);
+        // anyone else (another thread here) waits for the guard to go
+        let (tx, rx) = std::sync::mpsc::channel();
+        let r = root.0.clone();
+        let t = std::thread::spawn(move || {
+            let res = remove_member(&r, "p", "b");
+            tx.send(()).unwrap();
+            res
+        });
+        let waited = rx.recv_timeout(std::time::Duration::from_millis(300));
+        assert!(
+            waited.is_err(),
+            "remove_member did not wait for the held lock"
+        );
+        drop(lock);
+        t.join().unwrap().unwrap();
+        assert!(root.members().is_empty());
+    }
+
+    #[test]
+    fn delete_passes_its_lock_to_member_deletes() {
+        let root = Root::with_pod("delete");
+        for id in ["a", "b"] {
+            std::fs::create_dir_all(root.0.join(id)).unwrap();
+        }
+        let seen = std::cell::RefCell::new(Vec::new());
+        let member = |r: &Path, id: &str, held: &PodLock| -> Result<()> {
+            remove_member_locked(r, held, id)?;
+            std::fs::remove_dir(r.join(id)).unwrap();
+            seen.borrow_mut()
+                .push((id.to_string(), held.pod().to_string()));
+            Ok(())
+        };
+        let e = delete(&root.0, "p", false, &member).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::WrongState, "{e}");
+        assert!(seen.borrow().is_empty());
+        delete(&root.0, "p", true, &member).unwrap();
+        assert_eq!(
+            *seen.borrow(),
+            [
+                ("a".to_string(), "p".to_string()),
+                ("b".to_string(), "p".to_string())
+            ]
+        );
+        assert!(!pod_dir(&root.0, "p").exists());
+    }
+
+    #[test]
+    fn pod_error_kinds() {
+        let root = Root::with_pod("kinds");
+        let none = |_: &Path, _: &str, _: &PodLock| -> Result<()> { Ok(()) };
+        assert_eq!(
+            load(&root.0, "q").unwrap_err().kind(),
+            crate::ErrorKind::NotFound
+        );
+        let e = delete(&root.0, "q", true, &none).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::NotFound);
+        assert_eq!(e.to_string(), "pod q does not exist");
+        let e = add_member(&root.0, "q", "c").unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::NotFound);
+        let e = reserve(&root.0, "p").unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::AlreadyExists);
+        assert_eq!(e.to_string(), "pod p already exists");
+        let e = load(&root.0, "a/b").unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::InvalidConfig);
     }
 
     #[test]

@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 use nix::sched::CloneFlags;
 use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 
-use crate::container::channel::{Channel, Msg};
+use crate::channel::{Channel, Msg};
 use crate::error::{Error, Result, SysContext};
 use crate::process::{caps, console, namespaces, namespaces::JoinNs, rootfs, user};
 
@@ -99,13 +99,13 @@ pub fn child_main(cfg: InitConfig, chan: Channel) -> ! {
     let sock = chan.raw();
     crate::logging::forward_lines(move |line| {
         // Once podrun stopped listening (after Ready), the line has nowhere to go.
-        let _ = crate::container::channel::send_on(sock, &Msg::Log(line.to_string()), None);
+        let _ = crate::channel::send_on(sock, &Msg::Log(line.to_string()), None);
     });
     let err = match run(cfg, &chan) {
         Ok(never) => match never {},
         Err(e) => e,
     };
-    if chan.send(&Msg::Error(err.to_string())).is_err() {
+    if chan.send(&Msg::error(&err)).is_err() {
         report_to_stderr(&err);
     }
     // SAFETY: _exit never returns and runs no atexit handlers (we are a forked child).
@@ -592,7 +592,7 @@ fn resolve_executable(process: &Process, env: &[String]) -> Result<CString> {
             return Ok(cs);
         }
     }
-    Err(Error::other(format!(
+    Err(Error::Spec(format!(
         "exec: {arg0:?}: executable file not found in $PATH"
     )))
 }
@@ -604,16 +604,16 @@ fn executable_path(arg0: &str) -> Result<CString> {
     let cs = CString::new(arg0.as_bytes())
         .map_err(|_| Error::Spec("process.args contains a NUL byte".into()))?;
     match nix::sys::stat::stat(cs.as_c_str()) {
-        Err(e) => Err(Error::other(format!(
+        Err(e) => Err(Error::Spec(format!(
             "exec: {arg0:?}: stat {arg0}: {}",
             go_words(e)
         ))),
-        Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => Err(Error::other(format!(
+        Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => Err(Error::Spec(format!(
             "exec: {arg0:?}: {}",
             go_words(nix::Error::EACCES)
         ))),
         // SAFETY: valid C string.
-        Ok(_) if unsafe { libc::access(cs.as_ptr(), libc::X_OK) } != 0 => Err(Error::other(
+        Ok(_) if unsafe { libc::access(cs.as_ptr(), libc::X_OK) } != 0 => Err(Error::Spec(
             format!("exec: {arg0:?}: {}", go_words(nix::Error::last())),
         )),
         Ok(_) => Ok(cs),

@@ -96,6 +96,35 @@ pub fn join(ns: &JoinNs) -> Result<()> {
         .map_err(|e| Error::sys(format!("setns {}", ns_oci_name(ns.typ)), e))
 }
 
+/// The caller's pid namespace for children, set back when dropped (see
+/// [`join_pid_for_children`]).
+pub struct PidNsRestore {
+    own: OwnedFd,
+}
+
+impl Drop for PidNsRestore {
+    fn drop(&mut self) {
+        if let Err(e) = nix::sched::setns(&self.own, CloneFlags::CLONE_NEWPID) {
+            tracing::warn!("setns back to our own pid namespace: {e}");
+        }
+    }
+}
+
+/// Joins pid namespace `ns` for the children the calling thread forks from now on (setns
+/// of a pid namespace never moves the caller itself), until the returned guard is dropped:
+/// a long-lived caller (a shim creating and exec'ing in many containers) must not fork its
+/// next container into this one's pid namespace. Drop the guard right after the fork.
+pub fn join_pid_for_children(ns: &JoinNs) -> Result<PidNsRestore> {
+    let own = open(
+        "/proc/thread-self/ns/pid",
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::sys("open /proc/thread-self/ns/pid", e))?;
+    join(ns)?;
+    Ok(PidNsRestore { own })
+}
+
 /// Brings `lo` up in the network namespace this process just created, as runc and crun do: a
 /// new netns starts with `lo` down, and callers (podman's `--network none`, its pods, Docker's
 /// `none` network) expect 127.0.0.1 to work. One ioctl pair on a throwaway socket: the init is
@@ -140,6 +169,44 @@ pub fn in_user_namespace() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn inode(p: &str) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(p).expect(p).ino()
+    }
+
+    /// A shim forks many containers: joining one container's pid namespace for a fork must
+    /// not leave the next fork in it.
+    #[test]
+    fn pid_namespace_for_children_is_restored() {
+        // a pid namespace to join: a child made pid 1 of a new one, from a thread of its own
+        let mut child = std::thread::spawn(|| {
+            nix::sched::unshare(CloneFlags::CLONE_NEWPID).expect("unshare pid ns");
+            std::process::Command::new("sleep")
+                .arg("30")
+                .spawn()
+                .expect("spawn sleep")
+        })
+        .join()
+        .unwrap();
+        let theirs = format!("/proc/{}/ns/pid", child.id());
+        let res = std::thread::spawn(move || {
+            let own = inode("/proc/thread-self/ns/pid_for_children");
+            let ns = open_namespace(Path::new(&theirs), LinuxNamespaceType::Pid).unwrap();
+            let guard = join_pid_for_children(&ns).unwrap();
+            let during = inode("/proc/thread-self/ns/pid_for_children");
+            drop(guard);
+            let after = inode("/proc/thread-self/ns/pid_for_children");
+            (own, inode(&theirs), during, after)
+        })
+        .join();
+        let _ = child.kill();
+        let _ = child.wait();
+        let (own, theirs, during, after) = res.unwrap();
+        assert_ne!(own, theirs);
+        assert_eq!(during, theirs, "joined for the fork");
+        assert_eq!(after, own, "back to our own pid namespace after it");
+    }
 
     #[test]
     fn open_checks_type() {

@@ -34,7 +34,7 @@ pub struct RootfsConfig<'a> {
 /// Step 1: everything that happens while the host's filesystem is still visible.
 pub fn prepare_rootfs(cfg: &RootfsConfig) -> Result<()> {
     if !cfg.rootfs.is_absolute() {
-        return Err(Error::other(format!(
+        return Err(Error::Spec(format!(
             "rootfs {} is not an absolute path",
             cfg.rootfs.display()
         )));

@@ -1,5 +1,6 @@
 //! The create handshake: typed messages over a SOCK_SEQPACKET socketpair between podrun (the
-//! parent) and the container's init (the child). One message per packet; an fd may ride along.
+//! parent, `container/`) and the container's init (the child, `process/`). One message per
+//! packet; an fd may ride along. It lives below both so neither imports the other.
 
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -10,7 +11,7 @@ use nix::sys::socket::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result, SysContext};
+use crate::error::{Error, ErrorKind, Result, SysContext};
 
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub enum Msg {
@@ -25,10 +26,22 @@ pub enum Msg {
     Pty,
     /// init -> parent: set up, blocked before exec.
     Ready,
-    /// init -> parent: setup failed.
-    Error(String),
+    /// init -> parent: setup failed: the message and its kind (see [`Msg::error`]).
+    Error(String, ErrorKind),
     /// init -> parent: one formatted log line, for podrun's log (the init has no log fd).
     Log(String),
+}
+
+impl Msg {
+    /// The init's failure as a message: its text and kind cross the socket.
+    pub fn error(e: &Error) -> Msg {
+        Msg::Error(e.to_string(), e.kind())
+    }
+
+    /// The parent's side of [`Msg::error`]: an error of the same text and kind.
+    pub fn into_error(message: String, kind: ErrorKind) -> Error {
+        Error::Reported { message, kind }
+    }
 }
 
 #[derive(Debug)]
@@ -174,5 +187,28 @@ mod tests {
         );
         assert_eq!(b.recv().unwrap().map(|(m, _)| m), Some(Msg::Ready));
         assert!(b.recv().unwrap().is_none(), "EOF once the sender is gone");
+    }
+
+    /// A failure of the init keeps its kind on the parent's side: a bad process.args is
+    /// invalid config there too, not a system error.
+    #[test]
+    fn init_errors_keep_their_kind() {
+        let (a, b) = pair().unwrap();
+        let cases = [
+            Error::Spec("exec: \"nope\": executable file not found in $PATH".into()),
+            Error::Unsupported("idmapped mounts".into()),
+            Error::sys("mount /proc", nix::Error::EPERM),
+        ];
+        for e in &cases {
+            a.send(&Msg::error(e)).unwrap();
+        }
+        for e in &cases {
+            let Some((Msg::Error(text, kind), None)) = b.recv().unwrap() else {
+                panic!("not an error message");
+            };
+            let got = Msg::into_error(text, kind);
+            assert_eq!(got.kind(), e.kind(), "{e}");
+            assert_eq!(got.to_string(), e.to_string());
+        }
     }
 }
