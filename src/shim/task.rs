@@ -458,7 +458,7 @@ impl Inner {
         })?;
         match kind {
             Kind::Sandbox => {
-                podrun::pod::delete(&self.root, id, true, &podrun::container::force_delete)?
+                podrun::pod::delete(&self.root, id, true, &podrun::container::delete_pod_member)?
             }
             Kind::Container { .. } => podrun::container::delete(&self.root, id, true)?,
         }
@@ -672,7 +672,7 @@ fn create_pod(root: &Path, name: &str, spec: &Spec) -> Result<i32> {
             )
         };
         if let Err(e) = bind() {
-            let _ = podrun::pod::delete(root, name, true, &podrun::container::force_delete);
+            let _ = podrun::pod::delete(root, name, true, &podrun::container::delete_pod_member);
             return Err(Failure::system(format!(
                 "pod {name}: bind network namespace {} on {}: {e}",
                 path.display(),
@@ -716,7 +716,7 @@ fn umount(target: &Path) {
 /// unmount its rootfs. Tolerates everything being gone already.
 pub fn cleanup_dead(root: &Path, id: &str, bundle: &Path) {
     if podrun::pod::pod_dir(root, id).is_dir() {
-        if let Err(e) = podrun::pod::delete(root, id, true, &podrun::container::force_delete) {
+        if let Err(e) = podrun::pod::delete(root, id, true, &podrun::container::delete_pod_member) {
             log::warn!("delete pod {id}: {e}");
         }
     } else if let Err(e) = podrun::container::delete(root, id, true) {
@@ -892,19 +892,18 @@ impl containerd_shim::Task for Service {
 
     fn stats(&self, _: &TtrpcContext, req: sh::StatsRequest) -> TtrpcResult<sh::StatsResponse> {
         let kind = ok(self.0.with_proc(&req.id, "", |t, _| Ok(t.kind.clone())))?;
-        let (value, ooms) = match kind {
+        let stats = match kind {
             Kind::Sandbox => {
                 let st = ok(podrun::pod::load(&self.0.root, &req.id).map_err(Failure::from))?;
                 let cg = podrun::cgroups::Cgroup::from_path(&st.cgroup_path);
-                (ok(cg.stats().map_err(Failure::from))?, 0)
+                ok(cg.stats().map_err(Failure::from))?
             }
-            Kind::Container { .. } => (
-                ok(podrun::container::stats(&self.0.root, &req.id).map_err(Failure::from))?,
-                oom_kills(&self.0.root, &req.id),
-            ),
+            Kind::Container { .. } => {
+                ok(podrun::container::stats(&self.0.root, &req.id).map_err(Failure::from))?
+            }
         };
         let mut r = sh::StatsResponse::new();
-        r.stats = MessageField::some(metrics::to_any(&value, ooms));
+        r.stats = MessageField::some(metrics::to_any(&stats));
         Ok(r)
     }
 
