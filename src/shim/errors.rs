@@ -52,7 +52,8 @@ impl From<Failure> for ttrpc::Error {
             ErrorKind::WrongState => Code::FAILED_PRECONDITION,
             ErrorKind::InvalidConfig => Code::INVALID_ARGUMENT,
             ErrorKind::Unsupported => Code::UNIMPLEMENTED,
-            ErrorKind::System => Code::INTERNAL,
+            // what runc.v2 answers for a runtime's failure (errdefs' unknown)
+            ErrorKind::System => Code::UNKNOWN,
         };
         ttrpc::Error::RpcStatus(ttrpc::get_status(code, f.msg))
     }

@@ -399,6 +399,11 @@ impl Inner {
                 ignore_paused: false,
             };
             Ok(podrun::container::exec(&root, opts)?.pid)
+        })
+        // The process itself failed (a missing binary): a runtime failure, as runc.v2 says.
+        .map_err(|e| match e.kind {
+            ErrorKind::InvalidConfig => Failure::system(e.msg),
+            _ => e,
         })?;
         proc.stdin = prep.stdin.clone();
         if let Some(c) = prep.console {
