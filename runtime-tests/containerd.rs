@@ -32,21 +32,28 @@ const MEMORY_LIMIT: u64 = 64 * 1024 * 1024;
 const POD_SUBNET: &str = "10.244.230.0/24";
 
 /// A private containerd daemon and everything the test made through it.
-struct Containerd {
-    dir: PathBuf,
-    socket: PathBuf,
-    namespace: String,
-    daemon: Option<Child>,
+pub(crate) struct Containerd {
+    pub(crate) dir: PathBuf,
+    pub(crate) socket: PathBuf,
+    pub(crate) namespace: String,
+    pub(crate) daemon: Option<Child>,
     /// The --runc-root of each runtime: the shim passes `--root <it>/<namespace>`.
-    runc_roots: Vec<(PathBuf, PathBuf)>,
+    pub(crate) runc_roots: Vec<(PathBuf, PathBuf)>,
     /// Container ids ever created, for the socket and state checks.
-    ids: Vec<String>,
+    pub(crate) ids: Vec<String>,
     created_run_containerd: bool,
     created_socket_dir: bool,
+    /// Added to the daemon's environment (kept for a restart).
+    extra_env: Vec<(String, OsString)>,
 }
 
 impl Containerd {
-    fn start(env: &TestEnv) -> Containerd {
+    pub(crate) fn start(env: &TestEnv) -> Containerd {
+        Containerd::start_with(env, &[])
+    }
+
+    /// Starts the daemon with `extra_env` added to its environment (what its shims inherit).
+    pub(crate) fn start_with(env: &TestEnv, extra_env: &[(&str, OsString)]) -> Containerd {
         let dir = env.dir.join("containerd");
         std::fs::create_dir_all(dir.join("fifo")).unwrap_or_else(|e| panic!("mkdir: {e}"));
         let socket = dir.join("c.sock");
@@ -60,6 +67,7 @@ impl Containerd {
             .unwrap_or_else(|e| panic!("create containerd.log: {e}"));
         let log2 = log.try_clone().unwrap_or_else(|e| panic!("dup log: {e}"));
         let daemon = Command::new("containerd")
+            .envs(extra_env.iter().map(|(k, v)| (k, v)))
             .arg("--config")
             .arg(&config)
             .stdin(Stdio::null())
@@ -68,6 +76,10 @@ impl Containerd {
             .spawn()
             .unwrap_or_else(|e| panic!("start containerd: {e}"));
         let mut c = Containerd {
+            extra_env: extra_env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
             dir,
             socket,
             namespace,
@@ -81,8 +93,30 @@ impl Containerd {
         c
     }
 
+    /// Stops the daemon and starts it again with the same config and environment (its
+    /// shims keep running).
+    pub(crate) fn restart(&mut self, env: &TestEnv) {
+        self.stop_daemon();
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.join("containerd.log"))
+            .unwrap_or_else(|e| panic!("open containerd.log: {e}"));
+        let log2 = log.try_clone().unwrap_or_else(|e| panic!("dup log: {e}"));
+        let daemon = Command::new("containerd")
+            .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
+            .arg("--config")
+            .arg(self.dir.join("config.toml"))
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2)
+            .spawn()
+            .unwrap_or_else(|e| panic!("restart containerd: {e}"));
+        self.daemon = Some(daemon);
+        self.wait_ready(env);
+    }
+
     /// Polls `ctr version` (which needs the daemon's gRPC server) until it answers.
-    fn wait_ready(&mut self, env: &TestEnv) {
+    pub(crate) fn wait_ready(&mut self, env: &TestEnv) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if self.ctr(env, &["version"]).status.success() {
@@ -100,7 +134,7 @@ impl Containerd {
         }
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("containerd.log")).unwrap_or_default()
     }
 
@@ -113,13 +147,13 @@ impl Containerd {
         cmd
     }
 
-    fn ctr<S: AsRef<std::ffi::OsStr>>(&self, env: &TestEnv, args: &[S]) -> Output {
+    pub(crate) fn ctr<S: AsRef<std::ffi::OsStr>>(&self, env: &TestEnv, args: &[S]) -> Output {
         let mut cmd = self.ctr_cmd();
         cmd.args(args);
         env.output_via_files(&mut cmd)
     }
 
-    fn ctr_ok<S: AsRef<std::ffi::OsStr>>(&self, env: &TestEnv, args: &[S]) -> Output {
+    pub(crate) fn ctr_ok<S: AsRef<std::ffi::OsStr>>(&self, env: &TestEnv, args: &[S]) -> Output {
         let out = self.ctr(env, args);
         if !out.status.success() {
             let shown: Vec<String> = args
@@ -136,17 +170,17 @@ impl Containerd {
         out
     }
 
-    fn fifo_dir(&self) -> PathBuf {
+    pub(crate) fn fifo_dir(&self) -> PathBuf {
         self.dir.join("fifo")
     }
 
-    fn runc_root(&self, runtime_name: &str) -> PathBuf {
+    pub(crate) fn runc_root(&self, runtime_name: &str) -> PathBuf {
         self.dir.join(format!("runc-root-{runtime_name}"))
     }
 
     /// `ctr run` with the runc v2 shim, `runtime` as its runc binary, and `extra` flags; then
     /// IMAGE ID ARGS...
-    fn run_args(
+    pub(crate) fn run_args(
         &mut self,
         runtime_name: &str,
         runtime: &Path,
@@ -155,10 +189,32 @@ impl Containerd {
         args: &[&str],
     ) -> Vec<OsString> {
         let root = self.runc_root(runtime_name);
+        let shim = runtime_name == crate::shim::SHIM_NAME;
         if !self.runc_roots.iter().any(|(_, r)| *r == root) {
-            self.runc_roots.push((runtime.to_path_buf(), root.clone()));
+            // The podrun shim keeps podrun's own state: podrun cleans it up.
+            let cleaner = if shim {
+                crate::common::podrun_bin()
+            } else {
+                runtime.to_path_buf()
+            };
+            self.runc_roots.push((cleaner, root.clone()));
         }
         self.ids.push(id.to_string());
+        if shim {
+            // The podrun shim: its state root is PODRUN_SHIM_ROOT (= this runc_root) from the
+            // daemon's environment, set by crate::shim.
+            let mut v: Vec<OsString> = ["run", "--runtime", crate::shim::RUNTIME_TYPE]
+                .iter()
+                .map(OsString::from)
+                .collect();
+            v.push("--fifo-dir".into());
+            v.push(self.fifo_dir().into());
+            v.extend(extra.iter().map(OsString::from));
+            v.push(BUSYBOX_IMAGE.into());
+            v.push(id.into());
+            v.extend(args.iter().map(OsString::from));
+            return v;
+        }
         let mut v: Vec<OsString> = ["run", "--runtime", "io.containerd.runc.v2", "--runc-binary"]
             .iter()
             .map(OsString::from)
@@ -176,7 +232,7 @@ impl Containerd {
     }
 
     /// (pid, status) of task `id` from `ctr task ls`.
-    fn task(&self, env: &TestEnv, id: &str) -> Option<(i32, String)> {
+    pub(crate) fn task(&self, env: &TestEnv, id: &str) -> Option<(i32, String)> {
         let out = self.ctr_ok(env, &["task", "ls"]);
         String::from_utf8_lossy(&out.stdout)
             .lines()
@@ -192,13 +248,13 @@ impl Containerd {
             })
     }
 
-    fn task_status(&self, env: &TestEnv, id: &str) -> String {
+    pub(crate) fn task_status(&self, env: &TestEnv, id: &str) -> String {
         self.task(env, id)
             .map(|(_, s)| s)
             .unwrap_or_else(|| "none".into())
     }
 
-    fn wait_status(&self, env: &TestEnv, id: &str, want: &str) {
+    pub(crate) fn wait_status(&self, env: &TestEnv, id: &str, want: &str) {
         wait_until(
             &format!("task {id} to be {want}"),
             Duration::from_secs(15),
@@ -208,7 +264,7 @@ impl Containerd {
 
     /// `ctr task delete ID`: it exits 0 whatever the task's exit code and only logs
     /// "exit code N" (N != 0); returns N (0 when nothing was logged).
-    fn delete_task(&self, env: &TestEnv, id: &str) -> i32 {
+    pub(crate) fn delete_task(&self, env: &TestEnv, id: &str) -> i32 {
         let out = self.ctr_ok(env, &["task", "delete", id]);
         let err = String::from_utf8_lossy(&out.stderr);
         err.split("exit code ")
@@ -224,7 +280,7 @@ impl Containerd {
     }
 
     /// The shim's socket for container `id`: /run/containerd/s/<sha256 of ADDRESS/NS/ID>.
-    fn shim_socket(&self, env: &TestEnv, id: &str) -> PathBuf {
+    pub(crate) fn shim_socket(&self, env: &TestEnv, id: &str) -> PathBuf {
         let key = format!("{}/{}/{id}", self.socket.display(), self.namespace);
         let mut cmd = Command::new("sh");
         cmd.args(["-c", "printf %s \"$1\" | sha256sum", "sh", &key]);
@@ -235,21 +291,21 @@ impl Containerd {
         Path::new(SHIM_SOCKET_DIR).join(hex)
     }
 
-    fn task_state_dir(&self) -> PathBuf {
+    pub(crate) fn task_state_dir(&self) -> PathBuf {
         self.dir
             .join("state/io.containerd.runtime.v2.task")
             .join(&self.namespace)
     }
 
     /// Stops the daemon: SIGTERM to its PID, wait (SIGKILL after 20 s).
-    fn stop_daemon(&mut self) {
+    pub(crate) fn stop_daemon(&mut self) {
         stop_daemon_child(&mut self.daemon, "containerd");
     }
 
     /// Everything still there after a failure: tasks and containers (through ctr while the
     /// daemon runs), then shims and container processes by their recorded pid files, the
     /// runtimes' state (`delete --force`), shim sockets, cgroups.
-    fn cleanup(&mut self, env: &TestEnv) {
+    pub(crate) fn cleanup(&mut self, env: &TestEnv) {
         if self.daemon.is_some() {
             let out = self.ctr(env, &["containers", "ls", "-q"]);
             for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
@@ -301,7 +357,7 @@ impl Containerd {
     }
 }
 
-fn subdirs(dir: &Path) -> Vec<String> {
+pub(crate) fn subdirs(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
         .map(|rd| {
             rd.flatten()
@@ -318,10 +374,10 @@ fn tail(text: &str, n: usize) -> String {
 }
 
 /// Drops the daemon guard before TestEnv (which deletes the pod and unmounts leftovers).
-struct Guard<'a> {
-    env: &'a TestEnv,
-    containerd: Containerd,
-    bridge: String,
+pub(crate) struct Guard<'a> {
+    pub(crate) env: &'a TestEnv,
+    pub(crate) containerd: Containerd,
+    pub(crate) bridge: String,
 }
 
 impl Drop for Guard<'_> {
@@ -343,7 +399,7 @@ impl Drop for Guard<'_> {
 /// The memory limit the host's cgroup of container `id` has (v1 memory.limit_in_bytes, or
 /// v2 memory.max), with containerd's default cgroupsPath /<namespace>/<id>; the hierarchy
 /// holding `memory` is found from mountinfo (v1, v2 and hybrid hosts).
-fn memory_limit_on_host(namespace: &str, id: &str) -> Option<String> {
+pub(crate) fn memory_limit_on_host(namespace: &str, id: &str) -> Option<String> {
     let path = format!("/{namespace}/{id}");
     cgroupfs::hierarchies()
         .iter()
@@ -381,7 +437,7 @@ fn any_cgroup_dir(namespace: &str, id: &str) -> bool {
 }
 
 /// Runs the whole scenario with one runtime; returns what a runtime-independent observer sees.
-fn scenario(env: &TestEnv, c: &mut Containerd, name: &str, runtime: &Path) -> Vec<Step> {
+pub(crate) fn scenario(env: &TestEnv, c: &mut Containerd, name: &str, runtime: &Path) -> Vec<Step> {
     let mut steps = Vec::new();
     let state_root = c.runc_root(name).join(&c.namespace);
 
@@ -480,7 +536,7 @@ fn scenario(env: &TestEnv, c: &mut Containerd, name: &str, runtime: &Path) -> Ve
         "task checkpoint fails",
         &(!out.status.success()).to_string(),
     ));
-    if runtime == crate::common::podrun_bin() {
+    if runtime == crate::common::podrun_bin() || name == crate::shim::SHIM_NAME {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
             err.contains("checkpoint is not supported"),
@@ -616,7 +672,7 @@ fn scenario(env: &TestEnv, c: &mut Containerd, name: &str, runtime: &Path) -> Ve
     steps
 }
 
-fn step_text(what: &str, text: &str) -> Step {
+pub(crate) fn step_text(what: &str, text: &str) -> Step {
     Step {
         what: what.to_string(),
         code: None,
@@ -666,7 +722,14 @@ fn containerd_runs_podrun_like_runc() {
     }
     let (_, want) = &results[0];
     let (_, got) = &results[1];
+    check_against_runc(want, got, "10.244.230.2");
 
+    // Teardown leaves nothing: no shim or container process of this daemon, no shim socket.
+    check_nothing_left(&env, c);
+}
+
+/// runc's results are the expected ones, and `got` (another runtime's) equals them.
+pub(crate) fn check_against_runc(want: &[Step], got: &[Step], pod_ip: &str) {
     // runc's results are the expected ones: the comparison below is against a known-good run.
     let find = |steps: &[Step], what: &str| -> Step {
         steps
@@ -690,7 +753,8 @@ fn containerd_runs_podrun_like_runc() {
     );
     let wget = find(want, "wget over localhost in the pod");
     assert_eq!(
-        wget.stdout, "hello-pod\nwget=0\n10.244.230.2/24",
+        wget.stdout,
+        format!("hello-pod\nwget=0\n{pod_ip}/24"),
         "{wget:?}"
     );
     assert_eq!(find(want, "client in the pod's netns").stdout, "true");
@@ -699,8 +763,10 @@ fn containerd_runs_podrun_like_runc() {
         assert_eq!(g, w, "podrun differs from runc at step {:?}", w.what);
     }
     assert_eq!(got.len(), want.len());
+}
 
-    // Teardown leaves nothing: no shim or container process of this daemon, no shim socket.
+/// Stops the daemon; then no shim or container process of it and no shim socket is left.
+pub(crate) fn check_nothing_left(env: &TestEnv, c: &mut Containerd) {
     c.stop_daemon();
     let left = processes_mentioning(c.socket.to_str().expect("utf8 path"));
     assert!(
@@ -708,7 +774,7 @@ fn containerd_runs_podrun_like_runc() {
         "processes left after the daemon stopped: {left:?}"
     );
     for id in c.ids.clone() {
-        let sock = c.shim_socket(&env, &id);
+        let sock = c.shim_socket(env, &id);
         assert!(
             !sock.exists(),
             "shim socket of {id} left: {}",

@@ -21,8 +21,8 @@
 //! `cri_bench_sandbox_and_container` (#[ignore]d, run by scripts/bench.sh) prints the medians of
 //! RunPodSandbox and CreateContainer+StartContainer for both handlers.
 
-mod client;
-mod daemon;
+pub(crate) mod client;
+pub(crate) mod daemon;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -45,20 +45,20 @@ const WAIT: Duration = Duration::from_secs(30);
 
 /// One pod of a case: its config (CreateContainer sends it again, as kubelet does), its id
 /// and what its teardown check needs.
-struct Pod<'a> {
-    d: &'a CriDaemon,
-    cri: &'a Cri,
+pub(crate) struct Pod<'a> {
+    pub(crate) d: &'a CriDaemon,
+    pub(crate) cri: &'a Cri,
     handler: &'static str,
     config: PodSandboxConfig,
-    id: String,
+    pub(crate) id: String,
     /// The pod's cgroup parent (kubelet's pod<uid> level), relative to the hierarchy roots.
     cgroup_parent: String,
-    containers: Vec<String>,
+    pub(crate) containers: Vec<String>,
 }
 
 impl<'a> Pod<'a> {
     /// RunPodSandbox with kubelet's config shape; `pid` is the pod's PID namespace mode.
-    fn run(
+    pub(crate) fn run(
         d: &'a CriDaemon,
         cri: &'a Cri,
         handler: &'static str,
@@ -115,7 +115,7 @@ impl<'a> Pod<'a> {
     }
 
     /// The sandbox's `info` (containerd's verbose JSON: pid, runtimeSpec, cniResult...).
-    fn info(&self) -> Value {
+    pub(crate) fn info(&self) -> Value {
         info_json(&self.status().info)
     }
 
@@ -127,12 +127,12 @@ impl<'a> Pod<'a> {
             .unwrap_or_default()
     }
 
-    fn pid(&self) -> i32 {
+    pub(crate) fn pid(&self) -> i32 {
         self.info()["pid"].as_i64().unwrap_or(0) as i32
     }
 
     /// CreateContainer + StartContainer of busybox running `sh -c SCRIPT`.
-    fn start(
+    pub(crate) fn start(
         &mut self,
         name: &str,
         script: &str,
@@ -213,11 +213,11 @@ impl<'a> Pod<'a> {
     }
 
     /// The content of container `name`'s CRI log (stdout and stderr lines, in order).
-    fn log(&self, name: &str) -> String {
+    pub(crate) fn log(&self, name: &str) -> String {
         read_cri_log(&self.log_path(name))
     }
 
-    fn wait_log(&self, name: &str, needle: &str) {
+    pub(crate) fn wait_log(&self, name: &str, needle: &str) {
         crate::lifecycle::wait_until(
             &format!("{needle:?} in the log of {name} ({})", self.label()),
             WAIT,
@@ -226,7 +226,7 @@ impl<'a> Pod<'a> {
     }
 
     /// StopPodSandbox + RemovePodSandbox, then what is left of it, as steps.
-    fn teardown(self, steps: &mut Vec<Step>) {
+    pub(crate) fn teardown(self, steps: &mut Vec<Step>) {
         let label = self.label();
         let info = self.info();
         let ip = self.ip();
@@ -449,7 +449,7 @@ fn container_info(cri: &Cri, id: &str) -> (ContainerStatus, Value) {
     (r.status.unwrap_or_default(), info_json(&r.info))
 }
 
-fn container_pid(cri: &Cri, id: &str) -> i32 {
+pub(crate) fn container_pid(cri: &Cri, id: &str) -> i32 {
     container_info(cri, id).1["pid"].as_i64().unwrap_or(0) as i32
 }
 
@@ -528,7 +528,7 @@ fn shares_on_host(shares: u64) -> String {
 
 /// Two pods: httpd + a client over 127.0.0.1 in one, a client of its IP in the other; the
 /// calls kubelet makes on a running container.
-fn case_net(d: &CriDaemon, handler: &'static str) -> Vec<Step> {
+pub(crate) fn case_net(d: &CriDaemon, handler: &'static str) -> Vec<Step> {
     let cri = d.client();
     let mut steps = Vec::new();
     let net = d.network_of(handler);
@@ -864,7 +864,7 @@ fn case_net(d: &CriDaemon, handler: &'static str) -> Vec<Step> {
 
 /// StopContainer with a timeout: TERM trapped (exit 0 at once), TERM ignored (SIGKILL after
 /// the timeout: 137).
-fn case_stop(d: &CriDaemon, handler: &'static str) -> Vec<Step> {
+pub(crate) fn case_stop(d: &CriDaemon, handler: &'static str) -> Vec<Step> {
     let cri = d.client();
     let mut steps = Vec::new();
     let mut pod = Pod::run(d, &cri, handler, "stop", NamespaceMode::Container);
@@ -1061,10 +1061,10 @@ fn case_bridge(d: &CriDaemon, handler: &'static str) -> Vec<Step> {
 
 // --- the test ------------------------------------------------------------------------------
 
-type Case = fn(&CriDaemon, &'static str) -> Vec<Step>;
+pub(crate) type Case = fn(&CriDaemon, &'static str) -> Vec<Step>;
 
 /// What a case's thread gave: its steps, or the panic message.
-fn run_cases(
+pub(crate) fn run_cases(
     d: &CriDaemon,
     jobs: &[(&'static str, &'static str, Case)],
 ) -> Vec<(String, Result<Vec<Step>, String>)> {
@@ -1100,7 +1100,7 @@ fn find<'s>(steps: &'s [Step], what: &str) -> &'s Step {
 }
 
 /// runc's results that must hold: the comparison with podrun is against a known-good run.
-fn check_runc(case: &str, steps: &[Step]) {
+pub(crate) fn check_runc(case: &str, steps: &[Step]) {
     let want = |what: &str, code: Option<i32>, out: &str| {
         let s = find(steps, what);
         assert_eq!(
@@ -1314,36 +1314,12 @@ fn cri_runs_podrun_like_runc() {
             Err(e) => failures.push(format!("{name} panicked: {e}")),
         }
     }
-    for case in ["net", "stop", "shared", "errors"] {
-        let (Ok(want), Ok(got)) = (
-            by_name[format!("runc/{case}").as_str()],
-            by_name[format!("podrun/{case}").as_str()],
-        ) else {
-            continue;
-        };
-        if let Err(p) = std::panic::catch_unwind(|| check_runc(case, want)) {
-            let msg = p
-                .downcast_ref::<String>()
-                .cloned()
-                .unwrap_or_else(|| "runc check failed".into());
-            failures.push(msg);
-        }
-        for (w, g) in want.iter().zip(got.iter()) {
-            if w != g {
-                failures.push(format!(
-                    "{case}: podrun differs from runc at {:?}:\n  runc:   {:?} {:?}\n  podrun: {:?} {:?}",
-                    w.what, w.code, w.stdout, g.code, g.stdout
-                ));
-            }
-        }
-        if want.len() != got.len() {
-            failures.push(format!(
-                "{case}: {} steps with runc, {} with podrun",
-                want.len(),
-                got.len()
-            ));
-        }
-    }
+    compare_with_runc(
+        &by_name,
+        "podrun",
+        &["net", "stop", "shared", "errors"],
+        &mut failures,
+    );
     if let Ok(steps) = by_name["podrun-bridge/bridge"] {
         let want = [
             (
@@ -1394,6 +1370,46 @@ fn cri_runs_podrun_like_runc() {
     );
 }
 
+/// Checks runc's steps of each case and that `handler`'s equal them; adds the failures.
+pub(crate) fn compare_with_runc(
+    by_name: &HashMap<&str, &Result<Vec<Step>, String>>,
+    handler: &str,
+    cases: &[&str],
+    failures: &mut Vec<String>,
+) {
+    for case in cases {
+        let case = *case;
+        let (Ok(want), Ok(got)) = (
+            by_name[format!("runc/{case}").as_str()],
+            by_name[format!("{handler}/{case}").as_str()],
+        ) else {
+            continue;
+        };
+        if let Err(p) = std::panic::catch_unwind(|| check_runc(case, want)) {
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .unwrap_or_else(|| "runc check failed".into());
+            failures.push(msg);
+        }
+        for (w, g) in want.iter().zip(got.iter()) {
+            if w != g {
+                failures.push(format!(
+                    "{case}: {handler} differs from runc at {:?}:\n  runc:   {:?} {:?}\n  {handler}: {:?} {:?}",
+                    w.what, w.code, w.stdout, g.code, g.stdout
+                ));
+            }
+        }
+        if want.len() != got.len() {
+            failures.push(format!(
+                "{case}: {} steps with runc, {} with {handler}",
+                want.len(),
+                got.len()
+            ));
+        }
+    }
+}
+
 /// The CRI figure of scripts/bench.sh: medians of RunPodSandbox and of CreateContainer +
 /// StartContainer, podrun vs runc handlers, alternating (PODRUN_CRI_BENCH_RUNS each, default 20).
 #[test]
@@ -1404,7 +1420,10 @@ fn cri_bench_sandbox_and_container() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(20);
     let env = TestEnv::new("cri-bench");
-    let handlers = daemon::runc_and_podrun();
+    let mut handlers = daemon::runc_and_podrun();
+    // containerd-shim-podrun-v2 (issue 18): podrun's own shim, no runc.v2 shim in between.
+    let shim = crate::shim::SHIM_NAME;
+    handlers.push((shim, podrun_bin(), None));
     let d = CriDaemon::start(
         &env,
         &Setup {
@@ -1416,10 +1435,10 @@ fn cri_bench_sandbox_and_container() {
     let cri = d.client();
     let mut times: HashMap<(&str, &str), Vec<f64>> = HashMap::new();
     for i in 0..runs + 1 {
-        let order = if i % 2 == 0 {
-            ["podrun", "runc"]
-        } else {
-            ["runc", "podrun"]
+        let order = match i % 3 {
+            0 => ["podrun", "runc", shim],
+            1 => ["runc", shim, "podrun"],
+            _ => [shim, "podrun", "runc"],
         };
         for handler in order {
             let t0 = Instant::now();
@@ -1443,6 +1462,16 @@ fn cri_bench_sandbox_and_container() {
                     .entry((handler, "container"))
                     .or_default()
                     .push((t2 - t1).as_secs_f64() * 1e3);
+                times
+                    .entry((handler, "total"))
+                    .or_default()
+                    .push((t2 - t0).as_secs_f64() * 1e3);
+                // The pod's shim (the pause's parent) while the pod and its container run.
+                if let Some(pid) = d.shim_pid(&pod.id) {
+                    let (rss, pss) = rss_pss_kib(pid);
+                    times.entry((handler, "rss")).or_default().push(rss);
+                    times.entry((handler, "pss")).or_default().push(pss);
+                }
             }
             let _ = cri.stop_pod_sandbox(&pod.id);
             let _ = cri.remove_pod_sandbox(&pod.id);
@@ -1468,4 +1497,36 @@ fn cri_bench_sandbox_and_container() {
             median(&times[&("runc", fig)])
         );
     }
+    // The podrun shim vs containerd-shim-runc-v2 with runc and with podrun: one line each,
+    // `cri-shim-bench: LABEL | podrun-shim | runc.v2+runc | runc.v2+podrun`.
+    for (fig, label) in [
+        ("total", "RunPodSandbox+CreateContainer+StartContainer, ms"),
+        ("sandbox", "RunPodSandbox, ms"),
+        ("container", "CreateContainer+StartContainer, ms"),
+        ("rss", "shim RSS per pod, KiB"),
+        ("pss", "shim PSS per pod, KiB"),
+    ] {
+        let m = |h: &str| times.get(&(h, fig)).map_or(f64::NAN, median);
+        println!(
+            "cri-shim-bench: {label} | {:.2} | {:.2} | {:.2}",
+            m(shim),
+            m("runc"),
+            m("podrun")
+        );
+    }
+}
+
+/// VmRSS (status) and Pss (smaps_rollup) of a process, KiB.
+fn rss_pss_kib(pid: i32) -> (f64, f64) {
+    let field = |file: &str, key: &str| -> f64 {
+        std::fs::read_to_string(format!("/proc/{pid}/{file}"))
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .find_map(|l| l.strip_prefix(key))
+                    .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            })
+            .unwrap_or(f64::NAN)
+    };
+    (field("status", "VmRSS:"), field("smaps_rollup", "Pss:"))
 }

@@ -26,6 +26,7 @@ mod reliability;
 mod rootfs;
 mod runc_compat;
 mod security;
+mod shim;
 mod spec;
 mod vm_systemd;
 mod vm_v2;

@@ -355,6 +355,18 @@ echo "| floor: unshare (mnt,uts,ipc,net,pid) + /bin/true, ms | $(fmt "$floor_ms"
 echo
 echo "(pod create #1/#$mid/#$PODS are single samples, timed with bash's \$EPOCHREALTIME around each command)"
 
+# --- the podrun shim (issue 18), from the same cri_bench run ----------------------------------
+echo
+echo "| containerd shim figure (CRI, containerd 1.6) | podrun shim | runc.v2 + runc | runc.v2 + podrun | podrun shim / runc.v2+runc | goal |"
+echo "|---|---:|---:|---:|---:|---|"
+while IFS='|' read -r label shim rr rp; do
+    label=${label#cri-shim-bench: }; shim=$(echo $shim); rr=$(echo $rr); rp=$(echo $rp)
+    case "$label" in
+        *RSS*) goal="<= 2.5 MB";; *Sandbox+Create*) goal="<= 0.4";; *) goal="";;
+    esac
+    echo "| ${label% } | $(fmt "$shim") | $(fmt "$rr") | $(fmt "$rp") | $(ratio "$shim" "$rr") | $goal |"
+done < <(grep '^cri-shim-bench: ' <<<"$cri_out")
+
 # --- targets (issue 6) -------------------------------------------------------------------------
 # target NAME VALUE REFERENCE LIMIT: a row with the ratio VALUE/REFERENCE and met/MISSED
 TARGETS_JSON=()

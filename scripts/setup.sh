@@ -4,6 +4,7 @@
 #   2. builds the busybox rootfs at oci-bundles/rootfs (only when missing or busybox changed)
 #      and hard-links it into each example bundle (oci-bundles/<bundle>/rootfs)
 #   3. builds the release binaries (cargo build --release)
+#   4. links containerd-shim-podrun-v2 into /usr/local/sbin (on containerd's PATH)
 # Needs root when something must be installed. Works without a tty (CI).
 set -euo pipefail
 
@@ -157,7 +158,19 @@ build_release() {
     (cd "$REPO" && cargo build --release)
 }
 
+# containerd finds a runtime v2 shim by name on its PATH: io.containerd.podrun.v2 ->
+# containerd-shim-podrun-v2. A symlink in /usr/local/sbin to the release binary (which finds
+# podrun-init and podrun-pause beside itself, through /proc/self/exe).
+link_shim() {
+    local bin="$REPO/target/x86_64-unknown-linux-gnu/release/containerd-shim-podrun-v2"
+    [ -x "$bin" ] || die "$bin missing after the build"
+    mkdir -p /usr/local/sbin
+    ln -sfn "$bin" /usr/local/sbin/containerd-shim-podrun-v2
+    log "containerd shim: /usr/local/sbin/containerd-shim-podrun-v2 -> $bin"
+}
+
 install_packages
 ensure_rootfs
 build_release
+link_shim
 log "done"

@@ -170,7 +170,17 @@ impl CriDaemon {
         let log = std::fs::File::create(dir.join("containerd.log"))
             .unwrap_or_else(|e| panic!("create containerd.log: {e}"));
         let log2 = log.try_clone().unwrap_or_else(|e| panic!("dup log: {e}"));
+        // The podrun shim handler: containerd finds containerd-shim-podrun-v2 on PATH, and the
+        // shim keeps podrun's state under the handler's root (PODRUN_SHIM_ROOT/k8s.io).
+        let mut path = crate::shim::release_dir().into_os_string();
+        path.push(":");
+        path.push(std::env::var_os("PATH").unwrap_or_default());
+        let mut shim_env = vec![("PATH".to_string(), path)];
+        if let Some(h) = handlers.iter().find(|h| h.name == crate::shim::SHIM_NAME) {
+            shim_env.push(("PODRUN_SHIM_ROOT".into(), h.root.clone().into_os_string()));
+        }
         let daemon = Command::new("containerd")
+            .envs(shim_env)
             .arg("--config")
             .arg(&config)
             .stdin(Stdio::null())
@@ -402,6 +412,16 @@ impl CriDaemon {
                     .output();
                 eprintln!("cri cleanup: {} delete --force {id}: {out:?}", h.name);
             }
+            // The podrun shim's pods (one per sandbox), under the same root.
+            for pod in subdirs(&root.join("pods")) {
+                let out = Command::new(&h.binary)
+                    .arg("--root")
+                    .arg(&root)
+                    .args(["pod", "delete", "--force", &pod])
+                    .stdin(Stdio::null())
+                    .output();
+                eprintln!("cri cleanup: {} pod delete --force {pod}: {out:?}", h.name);
+            }
         }
         for ns in files(&self.cri_state_dir().join("netns")) {
             detach(&ns);
@@ -520,14 +540,21 @@ disabled_plugins = [
             r#"plugins."io.containerd.grpc.v1.cri".containerd.runtimes.{}"#,
             h.name
         );
-        toml.push_str(&format!(
-            "[{table}]\n  runtime_type = \"io.containerd.runc.v2\"\n"
-        ));
+        let shim = h.name == crate::shim::SHIM_NAME;
+        let runtime_type = if shim {
+            crate::shim::RUNTIME_TYPE
+        } else {
+            "io.containerd.runc.v2"
+        };
+        toml.push_str(&format!("[{table}]\n  runtime_type = \"{runtime_type}\"\n"));
         if let Some(i) = h.network {
             toml.push_str(&format!(
                 "  cni_conf_dir = \"{}\"\n  cni_max_conf_num = 1\n",
                 networks[i].conf_dir.display()
             ));
+        }
+        if shim {
+            continue;
         }
         toml.push_str(&format!(
             "[{table}.options]\n  BinaryName = \"{}\"\n  Root = \"{}\"\n",
