@@ -16,6 +16,7 @@ mod bpf;
 mod devices;
 mod fs;
 mod resources;
+pub mod rootless;
 mod stats;
 
 use std::os::fd::OwnedFd;

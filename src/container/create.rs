@@ -96,7 +96,7 @@ pub fn create(root: &Path, opts: &CreateOpts) -> Result<Created> {
         apply_pod(&mut spec, root, pod)?;
     }
     let rootfs = spec::rootfs_path(&spec, &opts.bundle)?;
-    let plan = NamespacePlan::from_spec(&spec)?;
+    let mut plan = NamespacePlan::from_spec(&spec)?;
     let process = spec
         .process()
         .clone()
@@ -179,13 +179,22 @@ pub fn create(root: &Path, opts: &CreateOpts) -> Result<Created> {
     )
     .sys(|| format!("open {}", fifo_path.display()))?;
 
-    let cgroup_path = spec
+    let named_cgroup = spec
         .linux()
         .as_ref()
         .and_then(|l| l.cgroups_path().as_ref())
         .map(|p| p.to_string_lossy().into_owned());
-    let cgroup_path =
-        cgroup_path.unwrap_or_else(|| crate::state::default_cgroup_path(root, &opts.id));
+    let default_cgroup = crate::state::default_cgroup_path(root, &opts.id);
+    let rootless = sys::rootless();
+    let cgroup_path = match &named_cgroup {
+        _ if rootless => crate::cgroups::rootless::cgroup_path(
+            named_cgroup.as_deref(),
+            &default_cgroup,
+            &opts.id,
+        ),
+        Some(p) => p.clone(),
+        None => default_cgroup,
+    };
     let cg = Cgroup::for_container(Some(&cgroup_path), &opts.id)?;
     // Never share a cgroup with live processes: they belong to someone else (another
     // container, another state root), and this container's delete would kill them.
@@ -196,6 +205,17 @@ pub fn create(root: &Path, opts: &CreateOpts) -> Result<Created> {
             cg.path
         )));
     }
+    // Rootless: whether there is a cgroup at all is known only once its creation was tried.
+    let cg = if rootless {
+        let res = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.resources().clone())
+            .unwrap_or_default();
+        crate::cgroups::rootless::create(&cg, &res, named_cgroup.is_some())?.map(|()| cg)
+    } else {
+        Some(cg)
+    };
     let mut state = ContainerState {
         oci_version: spec.version().clone(),
         id: opts.id.clone(),
@@ -211,7 +231,7 @@ pub fn create(root: &Path, opts: &CreateOpts) -> Result<Created> {
             .into_iter()
             .collect(),
         creating: true,
-        cgroup_path: Some(cg.path.clone()),
+        cgroup_path: cg.as_ref().map(|c| c.path.clone()),
         hooks: spec.hooks().clone(),
         process: Some(process.clone()),
         namespaces: plan
@@ -226,7 +246,7 @@ pub fn create(root: &Path, opts: &CreateOpts) -> Result<Created> {
     // Recorded before anything else exists, so that `delete --force` after a killed create
     // finds and removes the cgroup and the process.
     let mut recovery = crate::state::Recovery {
-        cgroup_path: cg.path.clone(),
+        cgroup_path: cg.as_ref().map(|c| c.path.clone()),
         init: None,
     };
     {
@@ -237,10 +257,13 @@ pub fn create(root: &Path, opts: &CreateOpts) -> Result<Created> {
         recovery.save(dir)?;
         state.save(dir)?;
     }
-    cleanup.cgroup = Some(cg.clone());
-    setup_cgroup(&spec, &cg)?;
-    let entry = cg.entry()?;
+    cleanup.cgroup = cg.clone();
+    if let Some(cg) = &cg {
+        setup_cgroup(&spec, cg, rootless)?;
+    }
+    let entry = cg.as_ref().map(Cgroup::entry).transpose()?;
 
+    namespaces::enter_user_namespace_first(&mut plan.joins)?;
     let (parent, child) = channel::pair()?;
     let console = match (&console_sock, terminal) {
         (Some(s), _) => ConsoleTarget::Socket(s.as_raw_fd()),
@@ -268,24 +291,29 @@ pub fn create(root: &Path, opts: &CreateOpts) -> Result<Created> {
         preserve_fds: opts.preserve_fds,
         parent_hooks,
         seccomp,
-        cgroup: Some(&entry),
+        cgroup: entry.as_ref(),
         stage: stage.as_ref().map(|fd| fd.as_raw_fd()),
     };
     if let Some(pidns) = &plan.pid_join {
         namespaces::join(pidns)?;
     }
-    let (pid, in_v2) = fork_init(plan.clone_flags, entry.v2_fd(), cfg, child)?;
+    let (pid, in_v2) = fork_init(
+        plan.clone_flags,
+        entry.as_ref().and_then(|e| e.v2_fd()),
+        cfg,
+        child,
+    )?;
     cleanup.pid = Some(pid);
     drop(entry);
     state.pid = pid;
 
     // The init enters the v1 hierarchies itself, first thing; the v2 one it was born in
     // unless the kernel refused CLONE_INTO_CGROUP.
-    if !in_v2 {
+    if let (Some(cg), false) = (&cg, in_v2) {
         cg.add_pid_v2(pid)?;
     }
     if plan.clone_flags.contains(CloneFlags::CLONE_NEWUSER) {
-        write_id_maps(&spec, pid)?;
+        crate::process::idmap::write_id_maps(&spec, pid)?;
     }
     let hook_state = String::from_utf8_lossy(&state.hook_state(Status::Creating)).into_owned();
     parent.send(&Msg::Go(hook_state))?;
@@ -298,7 +326,7 @@ pub fn create(root: &Path, opts: &CreateOpts) -> Result<Created> {
     recovery.init = Some((pid, state.start_time));
     recovery.save(dir)?;
     state.save(dir)?;
-    let pty_master = handshake(&parent, &spec, &state, pid, &cg)?;
+    let pty_master = handshake(&parent, &spec, &state, pid, cg.as_ref())?;
     if stage.is_some() {
         wait_for_exec(&parent)?;
     }
@@ -320,7 +348,7 @@ fn handshake(
     spec: &Spec,
     state: &ContainerState,
     pid: i32,
-    cg: &Cgroup,
+    cg: Option<&Cgroup>,
 ) -> Result<Option<OwnedFd>> {
     let mut pty = None;
     loop {
@@ -355,11 +383,14 @@ fn handshake(
 
 /// Why the init died before it was Ready, in words: a SIGKILL from the memory controller's
 /// OOM killer names the limit.
-fn init_death_message(status: nix::Result<nix::sys::wait::WaitStatus>, cg: &Cgroup) -> String {
+fn init_death_message(
+    status: nix::Result<nix::sys::wait::WaitStatus>,
+    cg: Option<&Cgroup>,
+) -> String {
     use nix::sys::wait::WaitStatus;
     match status {
         Ok(WaitStatus::Signaled(_, nix::sys::signal::Signal::SIGKILL, _)) => {
-            match cg.oom_record() {
+            match cg.and_then(Cgroup::oom_record) {
                 Some(r) if r.oom_kills > 0 => {
                     let limit = r
                         .limit
@@ -492,8 +523,11 @@ impl NamespacePlan {
                 }
                 None => match ns.typ() {
                     LinuxNamespaceType::User => plan.clone_flags |= flag,
-                    // A new pid namespace under a joined user namespace must be made after the join.
-                    LinuxNamespaceType::Pid if !joining_user => plan.clone_flags |= flag,
+                    // A new pid namespace under a joined user namespace must be made after the
+                    // join; rootless, podrun joins that user namespace itself before the fork.
+                    LinuxNamespaceType::Pid if !joining_user || crate::sys::rootless() => {
+                        plan.clone_flags |= flag
+                    }
                     _ => plan.unshare |= flag,
                 },
             }
@@ -527,16 +561,25 @@ pub fn fork_init(
     }
 }
 
-fn setup_cgroup(spec: &Spec, cg: &Cgroup) -> Result<()> {
-    cg.create()?;
-    apply_resources(spec, cg)
+/// Creates the cgroup (a rootless one exists already) and applies the resources.
+fn setup_cgroup(spec: &Spec, cg: &Cgroup, rootless: bool) -> Result<()> {
+    if !rootless {
+        cg.create()?;
+    }
+    apply_resources(spec, cg, rootless)
 }
 
 /// linux.resources, plus an allow rule for every device of linux.devices (as runc adds them).
-fn apply_resources(spec: &Spec, cg: &Cgroup) -> Result<()> {
+/// Rootless: no device rules (see `cgroups::rootless`).
+fn apply_resources(spec: &Spec, cg: &Cgroup, rootless: bool) -> Result<()> {
     let Some(linux) = spec.linux() else {
         return Ok(());
     };
+    if rootless {
+        let mut res = linux.resources().clone().unwrap_or_default();
+        res.set_devices(None);
+        return cg.apply(&res);
+    }
     // Device rules are always applied, as runc does: no list means deny-all plus the
     // default allowances (and the devices of linux.devices below).
     let mut res = linux.resources().clone().unwrap_or_default();
@@ -554,32 +597,6 @@ fn apply_resources(spec: &Spec, cg: &Cgroup) -> Result<()> {
     }
     res.set_devices(Some(rules));
     cg.apply(&res)
-}
-
-fn write_id_maps(spec: &Spec, pid: i32) -> Result<()> {
-    let Some(linux) = spec.linux() else {
-        return Ok(());
-    };
-    let fmt = |maps: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| -> String {
-        maps.iter()
-            .flatten()
-            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
-            .collect()
-    };
-    let uid = fmt(linux.uid_mappings());
-    let gid = fmt(linux.gid_mappings());
-    let base = PathBuf::from(format!("/proc/{pid}"));
-    std::fs::write(base.join("uid_map"), &uid).map_err(|e| {
-        Error::Spec(format!(
-            "linux.uidMappings {uid:?}: cannot write uid_map: {e}"
-        ))
-    })?;
-    std::fs::write(base.join("gid_map"), &gid).map_err(|e| {
-        Error::Spec(format!(
-            "linux.gidMappings {gid:?}: cannot write gid_map: {e}"
-        ))
-    })?;
-    Ok(())
 }
 
 /// The pid file: digits only, no newline, written atomically (like runc).
