@@ -27,6 +27,7 @@ PACKAGES=(
     protobuf-compiler           # protoc: etcd-client (podrun-node) and the k8s-cri test client compile .proto files at build time
     docker.io                   # real-client tests: dockerd 20.10 + /usr/bin/docker (+ tini as docker-init)
     qemu-system-x86 cpio        # the pure cgroup v2 lane (scripts/vm-v2.sh): a VM from an initramfs
+    uidmap passwd               # rootless: newuidmap/newgidmap for subid mappings; useradd/userdel for the test user
 )
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
