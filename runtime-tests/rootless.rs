@@ -250,3 +250,83 @@ fn rootless_state_root_needs_xdg_runtime_dir_or_root() {
     assert!(TestUser::entries(&root).is_empty());
     assert_nothing_left(&env, &user, &["c5"]);
 }
+
+#[test]
+fn rootless_pod_members_share_localhost_hostname_and_ipc() {
+    let env = TestEnv::new("rootless-pod");
+    let user = UserGuard::new(&env, "p");
+    // A pod with a network stays root's: a clear error, nothing made.
+    let out = user.podrun(&env, &["pod", "create", "rlnet"]);
+    assert!(!out.status.success(), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("needs root") && err.contains("--no-network"),
+        "{err}"
+    );
+    assert!(TestUser::entries(&user.podrun_root().join("pods")).is_empty());
+
+    user.podrun_ok(
+        &env,
+        &["pod", "create", "--no-network", "--hostname", "rlpod", "p1"],
+    );
+    let st: Value =
+        serde_json::from_str(&user.podrun_ok(&env, &["pod", "state", "p1"])).expect("pod state");
+    let pause = st["pid"].as_i64().expect("pause pid");
+    let server = user.bundle(&env, |s| {
+        s["process"]["args"] =
+            serde_json::json!(["httpd", "-f", "-p", "127.0.0.1:18080", "-h", "/"]);
+    });
+    let client = user.bundle(&env, |s| {
+        s["process"]["args"] = serde_json::json!(["sleep", "1000"]);
+    });
+    user.podrun_ok(
+        &env,
+        &[
+            "run",
+            "-d",
+            "--pod",
+            "p1",
+            "--bundle",
+            &server.to_string_lossy(),
+            "m1",
+        ],
+    );
+    user.podrun_ok(
+        &env,
+        &[
+            "run",
+            "-d",
+            "--pod",
+            "p1",
+            "--bundle",
+            &client.to_string_lossy(),
+            "m2",
+        ],
+    );
+    let ns = "for n in user net ipc uts; do readlink /proc/self/ns/$n; done; hostname";
+    let a = user.podrun_ok(&env, &["exec", "m1", "sh", "-c", ns]);
+    let b = user.podrun_ok(&env, &["exec", "m2", "sh", "-c", ns]);
+    assert_eq!(a, b, "members must share user, net, ipc and uts namespaces");
+    assert!(a.ends_with("rlpod\n"), "{a}");
+    for n in ["user", "net", "ipc", "uts"] {
+        let link = std::fs::read_link(format!("/proc/{pause}/ns/{n}")).expect("pause ns");
+        assert!(
+            a.contains(&link.to_string_lossy().into_owned()),
+            "{n}: the pause's {link:?} not in {a}"
+        );
+    }
+    let fetch = "for i in $(seq 100); do wget -q -O- http://127.0.0.1:18080/etc/passwd 2>/dev/null && exit 0; sleep 0.05; done; exit 1";
+    let got = user.podrun_ok(&env, &["exec", "m2", "sh", "-c", fetch]);
+    assert!(got.starts_with("root:"), "localhost is shared: {got}");
+    // SysV IPC: a segment made in one member is seen from the other.
+    let shm = user.podrun_ok(&env, &["exec", "m2", "cat", "/proc/sysvipc/shm"]);
+    let shm1 = user.podrun_ok(&env, &["exec", "m1", "cat", "/proc/sysvipc/shm"]);
+    assert_eq!(shm, shm1);
+    let out = user.podrun(&env, &["pod", "delete", "p1"]);
+    assert!(
+        !out.status.success(),
+        "a pod with members is not deleted without --force"
+    );
+    user.podrun_ok(&env, &["pod", "delete", "--force", "p1"]);
+    assert_nothing_left(&env, &user, &["m1", "m2"]);
+}
