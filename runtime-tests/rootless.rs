@@ -124,8 +124,8 @@ fn rootless_lifecycle_with_subid_ranges_matches_runc() {
         }
         let list = ok(&["list"]);
         assert!(
-            list.contains("c2") && list.contains("running"),
-            "{runtime} list: {list}"
+            list.contains("c2") && list.contains("running") && list.contains(&user.name),
+            "{runtime} list (OWNER is the user): {list}"
         );
         ok(&["kill", "c2", "KILL"]);
         for _ in 0..100 {

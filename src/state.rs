@@ -145,6 +145,20 @@ pub fn ensure_root(root: &Path) -> Result<()> {
     }
 }
 
+/// The user owning a container's state dir (runc's `list` OWNER): the name from the passwd
+/// database, else the uid; empty when the dir is gone.
+pub fn owner_of(root: &Path, id: &str) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::metadata(root.join(id)) else {
+        return String::new();
+    };
+    let uid = nix::unistd::Uid::from_raw(meta.uid());
+    match nix::unistd::User::from_uid(uid) {
+        Ok(Some(u)) => u.name,
+        _ => uid.to_string(),
+    }
+}
+
 /// The default state root: `/run/podrun` for root; for a non-root user
 /// `$XDG_RUNTIME_DIR/podrun` when XDG_RUNTIME_DIR is set, else `/run/podrun` too (runc's
 /// choice: `/run/user/<uid>/runc` or `/run/runc`; creating it then fails with a hint).
