@@ -387,7 +387,7 @@ as_user() {
     sh -c "echo \$\$ >$DG/init.scope/cgroup.procs && exec /usr/local/bin/setpriv --reuid=$RUID --regid=$RUID --clear-groups \
         env -i HOME=/home/rl XDG_RUNTIME_DIR=/home/rl/run PATH=$PATH \"\$@\"" as_user "$@"
 }
-RLIM='.process.args = ["sleep", "600"] | .root.path = "/home/rl/rootfs" | .linux.resources = {memory: {limit: 67108864}, pids: {limit: 50}}'
+RLIM='.process.terminal = false | .process.args = ["sleep", "600"] | .root.path = "/home/rl/rootfs" | .linux.resources = {memory: {limit: 67108864}, pids: {limit: 50}}'
 for rt in podrun runc; do
     as_user mkdir -p /home/rl/$rt
     as_user podrun spec --rootless --bundle /home/rl/$rt
