@@ -24,6 +24,7 @@ mod pods;
 mod process;
 mod reliability;
 mod rootfs;
+mod rootless;
 mod runc_compat;
 mod security;
 mod shim;

@@ -138,4 +138,6 @@ cases!(
     delete_removes_cgroup_podrun,
     pod_two_members,
     bench_run,
+    rootless_delegated_podrun,
+    rootless_delegated_same_as_runc,
 );

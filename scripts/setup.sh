@@ -29,6 +29,7 @@ PACKAGES=(
     docker.io                   # real-client tests: dockerd 20.10 + /usr/bin/docker (+ tini as docker-init)
     qemu-system-x86 cpio        # the pure cgroup v2 lane (scripts/vm-v2.sh): a VM from an initramfs
     debootstrap                 # the systemd lane (scripts/vm-systemd.sh): its Debian root fs with systemd as PID 1
+    uidmap passwd               # rootless: newuidmap/newgidmap for subid mappings; useradd/userdel for the test user
 )
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

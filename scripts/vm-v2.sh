@@ -86,6 +86,7 @@ copy_with_libs() {
 }
 copy_with_libs "$RUNC" /usr/sbin/runc
 copy_with_libs "$(command -v jq)" /usr/bin/jq
+copy_with_libs "$(command -v setpriv)" /usr/local/bin/setpriv # util-linux's: the rootless cases (busybox's has no --reuid)
 rm -f "$STAGE/bin/jq" "$STAGE/usr/bin/runc" # no busybox applets of those names, but be sure
 
 # The base config of every case: podrun's default spec with Docker's default capabilities

@@ -135,9 +135,46 @@ pub fn ensure_root(root: &Path) -> Result<()> {
         .create(root)
     {
         Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied && sys::rootless() => {
+            Err(Error::Usage(format!(
+                "create root dir {}: {e} (running as a non-root user: set XDG_RUNTIME_DIR, whose podrun/ is the default state root then, or pass --root DIR)",
+                root.display()
+            )))
+        }
         Err(e) => Err(Error::io("create root dir", root, e)),
     }
 }
+
+/// The user owning a container's state dir (runc's `list` OWNER): the name from the passwd
+/// database, else the uid; empty when the dir is gone.
+pub fn owner_of(root: &Path, id: &str) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::metadata(root.join(id)) else {
+        return String::new();
+    };
+    let uid = nix::unistd::Uid::from_raw(meta.uid());
+    match nix::unistd::User::from_uid(uid) {
+        Ok(Some(u)) => u.name,
+        _ => uid.to_string(),
+    }
+}
+
+/// The default state root: `/run/podrun` for root; for a non-root user
+/// `$XDG_RUNTIME_DIR/podrun` when XDG_RUNTIME_DIR is set, else `/run/podrun` too (runc's
+/// choice: `/run/user/<uid>/runc` or `/run/runc`; creating it then fails with a hint).
+pub fn default_root() -> PathBuf {
+    default_root_for(sys::rootless(), std::env::var_os("XDG_RUNTIME_DIR"))
+}
+
+fn default_root_for(rootless: bool, xdg: Option<std::ffi::OsString>) -> PathBuf {
+    match xdg {
+        Some(x) if rootless && !x.is_empty() => PathBuf::from(x).join("podrun"),
+        _ => PathBuf::from(DEFAULT_ROOT),
+    }
+}
+
+/// The state root of root (and of a non-root user without XDG_RUNTIME_DIR).
+pub const DEFAULT_ROOT: &str = "/run/podrun";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -309,7 +346,8 @@ pub fn default_cgroup_path(root: &Path, id: &str) -> String {
 /// What `delete --force` needs when state.json is unreadable: the cgroup path and the init.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recovery {
-    pub cgroup_path: String,
+    /// None: the container has no cgroup (rootless without a delegated one).
+    pub cgroup_path: Option<String>,
     /// (pid, start time) once the init exists.
     pub init: Option<(i32, u64)>,
 }
@@ -322,7 +360,11 @@ impl Recovery {
             .unwrap_or_default();
         sys::write_atomic(
             &dir.dir.join(RECOVERY_FILE),
-            format!("{}\n{init}\n", self.cgroup_path).as_bytes(),
+            format!(
+                "{}\n{init}\n",
+                self.cgroup_path.as_deref().unwrap_or_default()
+            )
+            .as_bytes(),
         )
     }
 
@@ -331,9 +373,11 @@ impl Recovery {
         let text = std::fs::read_to_string(dir.join(RECOVERY_FILE)).ok()?;
         let mut lines = text.lines();
         let cgroup_path = lines.next()?.trim().to_string();
-        if !cgroup_path.starts_with('/') || cgroup_path.contains("..") {
-            return None;
-        }
+        let cgroup_path = match cgroup_path.as_str() {
+            "" => None,
+            p if !p.starts_with('/') || p.contains("..") => return None,
+            _ => Some(cgroup_path),
+        };
         let init = lines.next().and_then(|l| {
             let (p, t) = l.trim().split_once(' ')?;
             Some((p.parse().ok()?, t.parse().ok()?))
@@ -370,6 +414,21 @@ mod tests {
             assert!(validate_id(bad).is_err(), "{bad:?}");
         }
         assert!(validate_id(&"a".repeat(1025)).is_err());
+    }
+
+    #[test]
+    fn default_root_follows_xdg_for_non_root_only() {
+        let xdg = Some(std::ffi::OsString::from("/run/user/1000"));
+        assert_eq!(
+            default_root_for(true, xdg.clone()),
+            PathBuf::from("/run/user/1000/podrun")
+        );
+        assert_eq!(default_root_for(false, xdg), PathBuf::from("/run/podrun"));
+        assert_eq!(default_root_for(true, None), PathBuf::from("/run/podrun"));
+        assert_eq!(
+            default_root_for(true, Some("".into())),
+            PathBuf::from("/run/podrun")
+        );
     }
 
     #[test]

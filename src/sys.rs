@@ -444,6 +444,12 @@ pub fn ensure_cloned_binary() -> Result<()> {
     ))
 }
 
+/// True when podrun runs as a non-root user (rootless mode: a new user namespace of its own
+/// mappings, no cgroup unless a delegated one is writable, no network of its own making).
+pub fn rootless() -> bool {
+    !nix::unistd::geteuid().is_root()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,6 +17,7 @@ use serde_json::Value;
 
 pub mod cgroupfs;
 pub mod clients;
+pub mod rootless;
 
 /// The podrun binary cargo built for these tests.
 pub fn podrun_bin() -> PathBuf {

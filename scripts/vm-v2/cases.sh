@@ -362,3 +362,71 @@ runs=$((2 * N))
 line=$(awk -v p="$pt" -v r="$rtt" -v n="$runs" 'BEGIN { printf "runs=%d podrun_ms=%.1f runc_ms=%.1f ratio=%.2f", n, p * 10 / n, r * 10 / n, (r > 0 ? p / r : 0) }')
 echo "PODRUN-BENCH run $line"
 if [ $ok = $((2 * runs)) ]; then pass bench_run "$line"; else fail bench_run "$ok of $((2 * runs)) runs exited 0: $line"; fi
+
+# ---- rootless: a cgroup v2 subtree delegated to a user, as systemd's user@.service does ------
+# (the directory and its cgroup.procs, cgroup.subtree_control, cgroup.threads chowned to the
+# user; the user's processes in init.scope below it). podrun and runc run as that user, with
+# limits; podrun's cgroup goes below the delegated one (the parent of its own cgroup).
+RUID=4242
+echo "rl:x:$RUID:$RUID::/home/rl:/bin/sh" >>/etc/passwd
+echo "rl:x:$RUID:" >>/etc/group
+DG=$CG/user.slice/user-$RUID.slice/user@$RUID.service
+mkdir -p $DG/init.scope
+echo "+memory +pids +cpu" >$CG/user.slice/cgroup.subtree_control
+echo "+memory +pids +cpu" >$CG/user.slice/user-$RUID.slice/cgroup.subtree_control
+for f in $DG $DG/cgroup.procs $DG/cgroup.subtree_control $DG/cgroup.threads \
+    $DG/init.scope $DG/init.scope/cgroup.procs $DG/init.scope/cgroup.subtree_control $DG/init.scope/cgroup.threads; do
+    chown $RUID:$RUID "$f"
+done
+mkdir -p /home/rl/run
+cp -al /rootfs /home/rl/rootfs
+chown $RUID:$RUID /home/rl /home/rl/run
+chmod 700 /home/rl/run
+# as_user CMD...: CMD as the user, from init.scope, with a clean environment.
+as_user() {
+    sh -c "echo \$\$ >$DG/init.scope/cgroup.procs && exec /usr/local/bin/setpriv --reuid=$RUID --regid=$RUID --clear-groups \
+        env -i HOME=/home/rl XDG_RUNTIME_DIR=/home/rl/run PATH=$PATH \"\$@\"" as_user "$@"
+}
+RLIM='.process.terminal = false | .process.args = ["sleep", "600"] | .root.path = "/home/rl/rootfs" | .linux.resources = {memory: {limit: 67108864}, pids: {limit: 50}}'
+for rt in podrun runc; do
+    as_user mkdir -p /home/rl/$rt
+    as_user podrun spec --rootless --bundle /home/rl/$rt
+    as_user sh -c "jq '$RLIM' /home/rl/$rt/config.json >/home/rl/$rt/c.json && mv /home/rl/$rt/c.json /home/rl/$rt/config.json"
+done
+RLP="podrun"
+RLR="runc --root /home/rl/run/runc"
+o=$(as_user $T $RLP run -d -b /home/rl/podrun rl1 2>&1 </dev/null)
+if [ $? = 0 ]; then
+    pd=$DG/podrun-rl1
+    lim="memory.max=$(cat $pd/memory.max 2>&1) pids.max=$(cat $pd/pids.max 2>&1)"
+    own=$(stat -c %u $pd 2>&1)
+    p1=$(as_user $T $RLP pause rl1 2>&1 && as_user $RLP state rl1 | jq -r .status; cat $pd/cgroup.freeze)
+    p2=$(as_user $T $RLP resume rl1 2>&1 && as_user $RLP state rl1 | jq -r .status; cat $pd/cgroup.freeze)
+    up=$(as_user $T $RLP update --pids-limit 60 rl1 2>&1; cat $pd/pids.max)
+    ev=$(as_user $T $RLP events --stats rl1 2>&1 | jq -r '.data.pids.current > 0, .data.memory.usage.limit' 2>&1 | tr '\n' ' ')
+    del=$(as_user $T $RLP delete -f rl1 2>&1)
+    [ -e $pd ] && cgafter=left || cgafter=gone
+    left=$(ls /home/rl/run/podrun 2>&1 | tr '\n' ' ')
+    got="$lim owner=$own pause: $(echo $p1) resume: $(echo $p2) update: $(echo $up) events: $ev delete: $del cgroup: $cgafter state root: [$left]"
+    if [ "$lim" = "memory.max=67108864 pids.max=50" ] && [ "$own" = $RUID ] &&
+        [ "$(echo $p1)" = "paused 1" ] && [ "$(echo $p2)" = "running 0" ] && [ "$(echo $up)" = 60 ] &&
+        [ "$ev" = "true 67108864 " ] && [ $cgafter = gone ] && [ -z "$left" ]; then
+        pass rootless_delegated_podrun "$got"
+    else
+        fail rootless_delegated_podrun "$got"
+    fi
+else
+    fail rootless_delegated_podrun "run -d: $o"
+fi
+as_user $RLP delete -f rl1 >/dev/null 2>&1
+o=$(as_user $T $RLR run -d -b /home/rl/runc rl1 2>&1 </dev/null)
+if [ $? = 0 ]; then
+    rd=$DG/rl1
+    rlim="memory.max=$(cat $rd/memory.max 2>&1) pids.max=$(cat $rd/pids.max 2>&1)"
+    as_user $RLR delete -f rl1 >/dev/null 2>&1
+    if [ "$rlim" = "$lim" ]; then pass rootless_delegated_same_as_runc "$rlim"; else
+        fail rootless_delegated_same_as_runc "podrun: $lim runc: $rlim"; fi
+else
+    fail rootless_delegated_same_as_runc "runc run -d: $o"
+fi
+as_user $RLR delete -f rl1 >/dev/null 2>&1

@@ -16,6 +16,7 @@ mod bpf;
 mod devices;
 mod fs;
 pub(crate) mod resources;
+pub mod rootless;
 mod stats;
 pub mod systemd;
 pub use stats::{

@@ -54,6 +54,7 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
                     Row::Ok(s, st) => {
                         let mut v = s.oci_state(s.status(&g.root));
                         v["status"] = st.clone().into();
+                        v["owner"] = crate::state::owner_of(&g.root, &s.id).into();
                         v
                     }
                     Row::Corrupt(id, why) => serde_json::json!({
@@ -75,12 +76,13 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
                         let pid = if st == "stopped" { 0 } else { s.pid };
                         let _ = writeln!(
                             out,
-                            "{:<20} {:<8} {:<10} {:<40} {:<32} root",
+                            "{:<20} {:<8} {:<10} {:<40} {:<32} {}",
                             s.id,
                             pid,
                             st,
                             s.bundle.display(),
-                            s.created
+                            s.created,
+                            crate::state::owner_of(&g.root, &s.id)
                         );
                     }
                     Row::Corrupt(id, why) => {

@@ -28,7 +28,7 @@ pub mod state;
 pub mod unsupported;
 pub mod update;
 
-pub const DEFAULT_ROOT: &str = "/run/podrun";
+pub const DEFAULT_ROOT: &str = crate::state::DEFAULT_ROOT;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -49,8 +49,9 @@ pub struct Cli {
 /// Flags that every command accepts, as runc names them.
 #[derive(clap::Args, Debug, Clone)]
 pub struct Global {
-    /// Root directory for container state (should be on tmpfs)
-    #[arg(long, global = true, default_value = DEFAULT_ROOT)]
+    /// Root directory for container state (should be on tmpfs; a non-root user's default
+    /// is $XDG_RUNTIME_DIR/podrun)
+    #[arg(long, global = true, default_value_os_t = crate::state::default_root())]
     pub root: PathBuf,
     /// Log file (default: stderr)
     #[arg(long, global = true)]

@@ -108,7 +108,7 @@ pub fn create(root: &Path, opts: &CreateOpts) -> Result<Created> {
         apply_pod(&mut spec, root, pod)?;
     }
     let rootfs = spec::rootfs_path(&spec, &opts.bundle)?;
-    let plan = NamespacePlan::from_spec(&spec)?;
+    let mut plan = NamespacePlan::from_spec(&spec)?;
     let process = spec
         .process()
         .clone()
@@ -192,24 +192,33 @@ pub fn create(root: &Path, opts: &CreateOpts) -> Result<Created> {
     )
     .sys(|| format!("open {}", fifo_path.display()))?;
 
-    let cgroup_path = spec
+    let named_cgroup = spec
         .linux()
         .as_ref()
         .and_then(|l| l.cgroups_path().as_ref())
         .map(|p| p.to_string_lossy().into_owned());
+    let rootless = sys::rootless();
     // --systemd-cgroup: slice:prefix:name (runc's default system.slice:podrun:<id>) names a
     // transient scope, whose cgroup path follows from it.
     let unit = if opts.systemd_cgroup {
-        Some(UnitPath::parse(cgroup_path.as_deref(), &opts.id)?)
+        Some(UnitPath::parse(named_cgroup.as_deref(), &opts.id)?)
     } else {
         None
     };
     let cg = match &unit {
         Some(u) => Cgroup::from_path(&u.cgroup_path()),
         None => {
-            let p =
-                cgroup_path.unwrap_or_else(|| crate::state::default_cgroup_path(root, &opts.id));
-            Cgroup::for_container(Some(&p), &opts.id)?
+            let default_cgroup = crate::state::default_cgroup_path(root, &opts.id);
+            let cgroup_path = match &named_cgroup {
+                _ if rootless => crate::cgroups::rootless::cgroup_path(
+                    named_cgroup.as_deref(),
+                    &default_cgroup,
+                    &opts.id,
+                ),
+                Some(p) => p.clone(),
+                None => default_cgroup,
+            };
+            Cgroup::for_container(Some(&cgroup_path), &opts.id)?
         }
     };
     // Never share a cgroup with live processes: they belong to someone else (another
@@ -221,6 +230,17 @@ pub fn create(root: &Path, opts: &CreateOpts) -> Result<Created> {
             cg.path
         )));
     }
+    // Rootless: whether there is a cgroup at all is known only once its creation was tried.
+    let cg = if rootless {
+        let res = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.resources().clone())
+            .unwrap_or_default();
+        crate::cgroups::rootless::create(&cg, &res, named_cgroup.is_some())?.map(|()| cg)
+    } else {
+        Some(cg)
+    };
     let mut state = ContainerState {
         oci_version: spec.version().clone(),
         id: opts.id.clone(),
@@ -236,7 +256,7 @@ pub fn create(root: &Path, opts: &CreateOpts) -> Result<Created> {
             .into_iter()
             .collect(),
         creating: true,
-        cgroup_path: Some(cg.path.clone()),
+        cgroup_path: cg.as_ref().map(|c| c.path.clone()),
         hooks: spec.hooks().clone(),
         process: Some(process.clone()),
         namespaces: plan
@@ -251,7 +271,7 @@ pub fn create(root: &Path, opts: &CreateOpts) -> Result<Created> {
     // Recorded before anything else exists, so that `delete --force` after a killed create
     // finds and removes the cgroup and the process.
     let mut recovery = crate::state::Recovery {
-        cgroup_path: cg.path.clone(),
+        cgroup_path: cg.as_ref().map(|c| c.path.clone()),
         init: None,
     };
     {
@@ -262,20 +282,22 @@ pub fn create(root: &Path, opts: &CreateOpts) -> Result<Created> {
         recovery.save(dir)?;
         state.save(dir)?;
     }
-    cleanup.cgroup = Some(cg.clone());
+    cleanup.cgroup = cg.clone();
     // cgroupfs: the cgroup exists before the fork and the init enters it by itself; systemd:
     // the scope is started with the init's pid after the fork, before the init goes on.
-    let entry = match &unit {
-        None => {
-            setup_cgroup(&spec, &cg)?;
+    let entry = match (&unit, &cg) {
+        (None, Some(cg)) => {
+            setup_cgroup(&spec, cg, rootless)?;
             Some(cg.entry()?)
         }
-        Some(_) => {
+        (Some(_), _) => {
             cleanup.systemd = Some(dir_path.clone());
             None
         }
+        (None, None) => None,
     };
 
+    namespaces::enter_user_namespace_first(&mut plan.joins)?;
     let (parent, child) = channel::pair()?;
     let console = match (&console_sock, terminal) {
         (Some(s), _) => ConsoleTarget::Socket(s.as_raw_fd()),
@@ -322,13 +344,16 @@ pub fn create(root: &Path, opts: &CreateOpts) -> Result<Created> {
     // unless the kernel refused CLONE_INTO_CGROUP.
     if let Some(u) = &unit {
         let description = format!("podrun container {}", opts.id);
-        crate::cgroups::systemd::start(u, pid, &description, &resources_of(&spec), &dir_path)?;
-        apply_resources(&spec, &cg)?;
-    } else if !in_v2 {
+        let resources = resources_of(&spec, rootless);
+        crate::cgroups::systemd::start(u, pid, &description, &resources, &dir_path)?;
+        if let Some(cg) = &cg {
+            apply_resources(&spec, cg, rootless)?;
+        }
+    } else if let (Some(cg), false) = (&cg, in_v2) {
         cg.add_pid_v2(pid)?;
     }
     if plan.clone_flags.contains(CloneFlags::CLONE_NEWUSER) {
-        write_id_maps(&spec, pid)?;
+        crate::process::idmap::write_id_maps(&spec, pid)?;
     }
     let hook_state = String::from_utf8_lossy(&state.hook_state(Status::Creating)).into_owned();
     parent.send(&Msg::Go(hook_state))?;
@@ -341,7 +366,7 @@ pub fn create(root: &Path, opts: &CreateOpts) -> Result<Created> {
     recovery.init = Some((pid, state.start_time));
     recovery.save(dir)?;
     state.save(dir)?;
-    let pty_master = handshake(&parent, &spec, &state, pid, &cg)?;
+    let pty_master = handshake(&parent, &spec, &state, pid, cg.as_ref())?;
     if stage.is_some() {
         wait_for_exec(&parent)?;
     }
@@ -363,7 +388,7 @@ fn handshake(
     spec: &Spec,
     state: &ContainerState,
     pid: i32,
-    cg: &Cgroup,
+    cg: Option<&Cgroup>,
 ) -> Result<Option<OwnedFd>> {
     let mut pty = None;
     loop {
@@ -398,11 +423,14 @@ fn handshake(
 
 /// Why the init died before it was Ready, in words: a SIGKILL from the memory controller's
 /// OOM killer names the limit.
-fn init_death_message(status: nix::Result<nix::sys::wait::WaitStatus>, cg: &Cgroup) -> String {
+fn init_death_message(
+    status: nix::Result<nix::sys::wait::WaitStatus>,
+    cg: Option<&Cgroup>,
+) -> String {
     use nix::sys::wait::WaitStatus;
     match status {
         Ok(WaitStatus::Signaled(_, nix::sys::signal::Signal::SIGKILL, _)) => {
-            match cg.oom_record() {
+            match cg.and_then(Cgroup::oom_record) {
                 Some(r) if r.oom_kills > 0 => {
                     let limit = r
                         .limit
@@ -535,8 +563,11 @@ impl NamespacePlan {
                 }
                 None => match ns.typ() {
                     LinuxNamespaceType::User => plan.clone_flags |= flag,
-                    // A new pid namespace under a joined user namespace must be made after the join.
-                    LinuxNamespaceType::Pid if !joining_user => plan.clone_flags |= flag,
+                    // A new pid namespace under a joined user namespace must be made after the
+                    // join; rootless, podrun joins that user namespace itself before the fork.
+                    LinuxNamespaceType::Pid if !joining_user || crate::sys::rootless() => {
+                        plan.clone_flags |= flag
+                    }
                     _ => plan.unshare |= flag,
                 },
             }
@@ -570,25 +601,34 @@ pub fn fork_init(
     }
 }
 
-fn setup_cgroup(spec: &Spec, cg: &Cgroup) -> Result<()> {
-    cg.create()?;
-    apply_resources(spec, cg)
+/// Creates the cgroup (a rootless one exists already) and applies the resources.
+fn setup_cgroup(spec: &Spec, cg: &Cgroup, rootless: bool) -> Result<()> {
+    if !rootless {
+        cg.create()?;
+    }
+    apply_resources(spec, cg, rootless)
 }
 
 /// linux.resources, plus an allow rule for every device of linux.devices (as runc adds them).
-fn apply_resources(spec: &Spec, cg: &Cgroup) -> Result<()> {
+/// Rootless: no device rules (see `cgroups::rootless`).
+fn apply_resources(spec: &Spec, cg: &Cgroup, rootless: bool) -> Result<()> {
     if spec.linux().is_none() {
         return Ok(());
     }
-    cg.apply(&resources_of(spec))
+    cg.apply(&resources_of(spec, rootless))
 }
 
 /// The resources a container's cgroup gets: linux.resources, with an allow rule for every
 /// device of linux.devices.
-fn resources_of(spec: &Spec) -> oci_spec::runtime::LinuxResources {
+fn resources_of(spec: &Spec, rootless: bool) -> oci_spec::runtime::LinuxResources {
     let Some(linux) = spec.linux() else {
         return oci_spec::runtime::LinuxResources::default();
     };
+    if rootless {
+        let mut res = linux.resources().clone().unwrap_or_default();
+        res.set_devices(None);
+        return res;
+    }
     // Device rules are always applied, as runc does: no list means deny-all plus the
     // default allowances (and the devices of linux.devices below).
     let mut res = linux.resources().clone().unwrap_or_default();
@@ -606,32 +646,6 @@ fn resources_of(spec: &Spec) -> oci_spec::runtime::LinuxResources {
     }
     res.set_devices(Some(rules));
     res
-}
-
-fn write_id_maps(spec: &Spec, pid: i32) -> Result<()> {
-    let Some(linux) = spec.linux() else {
-        return Ok(());
-    };
-    let fmt = |maps: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| -> String {
-        maps.iter()
-            .flatten()
-            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
-            .collect()
-    };
-    let uid = fmt(linux.uid_mappings());
-    let gid = fmt(linux.gid_mappings());
-    let base = PathBuf::from(format!("/proc/{pid}"));
-    std::fs::write(base.join("uid_map"), &uid).map_err(|e| {
-        Error::Spec(format!(
-            "linux.uidMappings {uid:?}: cannot write uid_map: {e}"
-        ))
-    })?;
-    std::fs::write(base.join("gid_map"), &gid).map_err(|e| {
-        Error::Spec(format!(
-            "linux.gidMappings {gid:?}: cannot write gid_map: {e}"
-        ))
-    })?;
-    Ok(())
 }
 
 /// The pid file: digits only, no newline, written atomically (like runc).

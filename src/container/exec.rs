@@ -54,7 +54,7 @@ pub fn exec(root: &Path, opts: ExecOpts) -> Result<Execed> {
     // The pidfd pins the process while its namespaces are opened.
     let pidfd = sys::pidfd_for(state.pid, state.start_time)
         .ok_or_else(|| Error::BadState(format!("cannot exec in a stopped container: {id}")))?;
-    let (joins, pid_join) = open_container_namespaces(&state)?;
+    let (mut joins, pid_join) = open_container_namespaces(&state)?;
     if !sys::process_matches(state.pid, state.start_time) {
         return Err(Error::BadState(format!(
             "cannot exec in a stopped container: {id}"
@@ -83,6 +83,7 @@ pub fn exec(root: &Path, opts: ExecOpts) -> Result<Execed> {
         Some(s) => Some(crate::process::seccomp::compile(s)?),
         None => None,
     };
+    namespaces::enter_user_namespace_first(&mut joins)?;
     let spec = Spec::default();
     let cg = state.cgroup_path.as_deref().map(Cgroup::from_path);
     let entry = cg.as_ref().map(Cgroup::entry).transpose()?;

@@ -122,8 +122,9 @@ pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<()> {
         return Err(Error::BadState(format!("container {id} is not running")));
     }
     if all {
-        if let Some(cg) = state.cgroup_path.as_deref().map(Cgroup::from_path) {
-            signal_cgroup(&cg, sig);
+        match state.cgroup_path.as_deref().map(Cgroup::from_path) {
+            Some(cg) => signal_cgroup(&cg, sig),
+            None => signal_pids(&crate::container::pids::container_pids(&state), sig),
         }
     }
     if let Some(pidfd) = sys::pidfd_for(state.pid, state.start_time) {
@@ -135,7 +136,11 @@ pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<()> {
 }
 
 fn signal_cgroup(cg: &Cgroup, sig: i32) {
-    for pid in cg.pids() {
+    signal_pids(&cg.pids(), sig);
+}
+
+fn signal_pids(pids: &[i32], sig: i32) {
+    for &pid in pids {
         // SAFETY: kill with integer arguments; processes of the container's cgroup.
         unsafe { libc::kill(pid, sig) };
     }
@@ -242,10 +247,10 @@ fn destroy(
 fn destroy_without_state(root: &Path, id: &str, dir: StateDir) -> Result<()> {
     let rec = crate::state::Recovery::load(&dir.dir);
     let cgroup_path = rec.as_ref().map_or_else(
-        || crate::state::default_cgroup_path(root, id),
+        || Some(crate::state::default_cgroup_path(root, id)),
         |r| r.cgroup_path.clone(),
     );
-    let cg = Cgroup::from_path(&cgroup_path);
+    let cg = cgroup_path.as_deref().map(Cgroup::from_path);
     let pidfd = rec
         .as_ref()
         .and_then(|r| r.init)
@@ -253,8 +258,10 @@ fn destroy_without_state(root: &Path, id: &str, dir: StateDir) -> Result<()> {
     if let Some((_, fd)) = &pidfd {
         let _ = sys::pidfd_send_signal(fd, libc::SIGKILL);
     }
-    signal_cgroup(&cg, libc::SIGKILL);
-    thaw_to_let_kill_land(&cg, id);
+    if let Some(cg) = &cg {
+        signal_cgroup(cg, libc::SIGKILL);
+        thaw_to_let_kill_land(cg, id);
+    }
     if let Some((pid, fd)) = &pidfd {
         if !sys::pidfd_wait_exit(fd, KILL_WAIT_MS) {
             return Err(Error::other(format!(
@@ -263,10 +270,13 @@ fn destroy_without_state(root: &Path, id: &str, dir: StateDir) -> Result<()> {
         }
         reap_if_child(*pid);
     }
-    if let Err(e) = crate::cgroups::systemd::release(&dir.dir, Some(&cg)) {
+    if let Err(e) = crate::cgroups::systemd::release(&dir.dir, cg.as_ref()) {
         tracing::warn!("delete {id}: {e}");
     }
-    tracing::warn!("delete {id}: state.json was missing or unreadable; removed what was found through cgroup {cgroup_path}");
+    tracing::warn!(
+        "delete {id}: state.json was missing or unreadable; removed what was found through cgroup {}",
+        cgroup_path.as_deref().unwrap_or("(none)")
+    );
     dir.remove()
 }
 

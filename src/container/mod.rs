@@ -36,7 +36,7 @@ pub(crate) fn cgroup_of(state: &ContainerState) -> Result<Cgroup> {
     match &state.cgroup_path {
         Some(p) => Ok(Cgroup::from_path(p)),
         None => Err(Error::BadState(format!(
-            "container {} has no cgroup recorded in its state",
+            "container {} has no cgroup: it was created by a non-root user without a delegated cgroup v2 subtree (rootless containers without limits run without one), so it cannot be paused, resumed or updated",
             state.id
         ))),
     }

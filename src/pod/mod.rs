@@ -116,9 +116,14 @@ pub struct PodState {
     /// `pod delete --force` then cleans up by the recorded owner id and pause pid.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub creating: bool,
-    /// The pause's cgroup (relative to each hierarchy's root).
+    /// The pause's cgroup (relative to each hierarchy's root); empty for a rootless pod
+    /// without a cgroup.
     #[serde(default)]
     pub cgroup_path: String,
+    /// Rootless: the pause owns a user namespace that members join first, and its
+    /// namespaces are joined through /proc/<pause>/ns (a user cannot bind-mount them).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub user_ns: bool,
 }
 
 pub fn pods_dir(root: &Path) -> PathBuf {
@@ -309,7 +314,13 @@ impl Drop for Rollback<'_> {
 pub fn create(root: &Path, opts: &CreateOptions) -> Result<PodState> {
     let name = opts.name.as_str();
     validate_name(name)?;
+    let rootless = crate::sys::rootless();
     if let Some(cfg) = &opts.network {
+        if rootless {
+            return Err(Error::Usage(format!(
+                "pod create {name}: a pod with a network needs root (bridge, veth, addresses); as a non-root user use --no-network (the pod then has its own localhost)"
+            )));
+        }
         cfg.validate()?;
     }
     let hostname = opts.hostname.clone().unwrap_or_else(|| name.to_string());
@@ -347,6 +358,7 @@ pub fn create(root: &Path, opts: &CreateOptions) -> Result<PodState> {
         network: None,
         creating: true,
         cgroup_path: cgroup_path_of(root, name),
+        user_ns: rootless,
     };
     // The systemd driver: the pause's scope is started once the pause exists.
     let unit = if opts.systemd_cgroup {
@@ -363,26 +375,40 @@ pub fn create(root: &Path, opts: &CreateOptions) -> Result<PodState> {
         }
         None
     };
+    if rootless && unit.is_none() {
+        st.cgroup_path =
+            crate::cgroups::rootless::cgroup_path(None, &st.cgroup_path, &format!("pod-{name}"));
+    }
     save(root, &st)?;
 
     let cg = Cgroup::from_path(&st.cgroup_path);
-    rb.cgroup = Some(cg.clone());
-    let entry = if unit.is_some() {
+    let cg = if unit.is_some() {
         rb.systemd = true;
-        crate::cgroups::Entry {
-            tasks: Vec::new(),
-            v2_dir: None,
-        }
+        Some(cg)
+    } else if rootless {
+        let none = oci_spec::runtime::LinuxResources::default();
+        crate::cgroups::rootless::create(&cg, &none, false)?.map(|()| cg)
     } else {
         cg.create()?;
-        cg.entry()?
+        Some(cg)
+    };
+    if cg.is_none() {
+        st.cgroup_path.clear();
+    }
+    rb.cgroup = cg.clone();
+
+    // With systemd the pause joins no cgroup by itself: the scope is started with its pid.
+    let entry = match (&unit, &cg) {
+        (None, Some(cg)) => Some(cg.entry()?),
+        _ => None,
     };
     let (p, hold, in_v2) = pause::spawn(
         &pause::PauseSpec {
             hostname: &st.hostname,
             share_pid: opts.share_pid,
+            user_ns: rootless,
         },
-        &entry,
+        entry.as_ref(),
     )?;
     drop(entry);
     rb.pause = Some(p);
@@ -391,25 +417,29 @@ pub fn create(root: &Path, opts: &CreateOptions) -> Result<PodState> {
     if let Some(up) = &unit {
         let description = format!("podrun pod {name}");
         crate::cgroups::systemd::start(up, p.pid, &description, &Default::default(), &dir)?;
-    } else if !in_v2 {
+    } else if let (Some(cg), false) = (&cg, in_v2) {
         cg.add_pid_v2(p.pid)?;
     }
 
-    let ns_dir = dir.join("ns");
-    std::fs::create_dir(&ns_dir).io("mkdir", &ns_dir)?;
-    let mut kinds = vec!["net", "ipc", "uts"];
-    if opts.share_pid {
-        kinds.push("pid");
-    }
-    for kind in kinds {
-        let target = ns_dir.join(kind);
-        bind_namespace(p.pid, kind, &target)?;
-        rb.mounts.push(target);
+    // A user cannot bind-mount: a rootless pod's namespaces are joined through the pause's
+    // /proc/<pid>/ns (see join_paths).
+    if !rootless {
+        let ns_dir = dir.join("ns");
+        std::fs::create_dir(&ns_dir).io("mkdir", &ns_dir)?;
+        let mut kinds = vec!["net", "ipc", "uts"];
+        if opts.share_pid {
+            kinds.push("pid");
+        }
+        for kind in kinds {
+            let target = ns_dir.join(kind);
+            bind_namespace(p.pid, kind, &target)?;
+            rb.mounts.push(target);
+        }
     }
 
     let attachment = match &opts.network {
         Some(cfg) => {
-            let netns_path = ns_dir.join("net");
+            let netns_path = dir.join("ns").join("net");
             let netns = File::options()
                 .read(true)
                 .custom_flags(libc::O_CLOEXEC)
@@ -516,12 +546,22 @@ pub fn join_paths(root: &Path, name: &str) -> Result<Vec<(LinuxNamespaceType, Pa
     if st.status != "running" {
         return Err(Error::BadState(format!("pod {name} is not running")));
     }
-    let ns = pod_dir(root, name).join("ns");
-    let mut out = vec![
+    // Rootless: the live pause's own namespace files (checked alive by `load` just now, and
+    // opened by the caller right away), its user namespace first.
+    let ns = if st.user_ns {
+        PathBuf::from(format!("/proc/{}/ns", st.pid))
+    } else {
+        pod_dir(root, name).join("ns")
+    };
+    let mut out = Vec::new();
+    if st.user_ns {
+        out.push((LinuxNamespaceType::User, ns.join("user")));
+    }
+    out.extend([
         (LinuxNamespaceType::Network, ns.join("net")),
         (LinuxNamespaceType::Ipc, ns.join("ipc")),
         (LinuxNamespaceType::Uts, ns.join("uts")),
-    ];
+    ]);
     if st.share_pid {
         out.push((LinuxNamespaceType::Pid, ns.join("pid")));
     }
@@ -628,6 +668,13 @@ pub fn delete(
     } else {
         st.cgroup_path.clone()
     };
+    if st.user_ns {
+        // no namespace bind mounts; a cgroup only where one was delegated
+        if !st.cgroup_path.is_empty() {
+            destroy_cgroup(&Cgroup::from_path(&cg))?;
+        }
+        return std::fs::remove_dir_all(&dir).io("remove", &dir);
+    }
     remove_leftovers(&dir, &cg)
 }
 

@@ -25,6 +25,9 @@ const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
 pub struct PauseSpec<'a> {
     pub hostname: &'a str,
     pub share_pid: bool,
+    /// Rootless: the pause owns a new user namespace (the user's own ids mapped to 0),
+    /// with the other namespaces inside it, and brings `lo` up itself.
+    pub user_ns: bool,
 }
 
 /// A started pause process.
@@ -61,7 +64,10 @@ pub fn pause_binary() -> Result<PathBuf> {
 /// `cgroup`: the pod's cgroup; the child enters its v1 hierarchies itself and is born in
 /// the v2 one (the returned bool: false when CLONE_INTO_CGROUP was refused and the caller
 /// must add the pid to the v2 cgroup).
-pub fn spawn(spec: &PauseSpec, cgroup: &crate::cgroups::Entry) -> Result<(Pause, Hold, bool)> {
+pub fn spawn(
+    spec: &PauseSpec,
+    cgroup: Option<&crate::cgroups::Entry>,
+) -> Result<(Pause, Hold, bool)> {
     let memfd = crate::sys::sealed_memfd_copy(&pause_binary()?, "podrun-pause")?;
     let devnull = std::fs::OpenOptions::new()
         .read(true)
@@ -82,25 +88,37 @@ pub fn spawn(spec: &PauseSpec, cgroup: &crate::cgroups::Entry) -> Result<(Pause,
     if spec.share_pid {
         flags |= CloneFlags::CLONE_NEWPID;
     }
+    if spec.user_ns {
+        flags |= CloneFlags::CLONE_NEWUSER;
+    }
     // SAFETY: the process is single-threaded (fork_into_cgroup's contract), and the child
     // only makes async-signal-safe calls on memory prepared before the clone, then execs or
     // _exits.
-    let (pid, in_v2) = match unsafe { crate::sys::fork_into_cgroup(flags.bits(), cgroup.v2_fd()) } {
-        Ok(crate::sys::Forked::Child) => child(
-            cgroup,
-            &hostname,
-            devnull.as_raw_fd(),
-            memfd.as_raw_fd(),
-            wr.as_raw_fd(),
-            hold_rd.as_raw_fd(),
-            &argv,
-            &envp,
-        ),
-        Ok(crate::sys::Forked::Parent { pid, in_cgroup }) => (pid, in_cgroup),
-        Err(e) => return Err(Error::other(format!("clone pause ({flags:?}): {e}"))),
-    };
+    let (pid, in_v2) =
+        match unsafe { crate::sys::fork_into_cgroup(flags.bits(), cgroup.and_then(|c| c.v2_fd())) }
+        {
+            Ok(crate::sys::Forked::Child) => child(
+                cgroup,
+                &hostname,
+                spec.user_ns,
+                devnull.as_raw_fd(),
+                memfd.as_raw_fd(),
+                wr.as_raw_fd(),
+                hold_rd.as_raw_fd(),
+                &argv,
+                &envp,
+            ),
+            Ok(crate::sys::Forked::Parent { pid, in_cgroup }) => (pid, in_cgroup),
+            Err(e) => return Err(Error::other(format!("clone pause ({flags:?}): {e}"))),
+        };
     drop(wr);
     drop(hold_rd);
+    if spec.user_ns {
+        if let Err(e) = write_own_id_maps(pid) {
+            kill_and_reap(pid);
+            return Err(e);
+        }
+    }
     let start_time = start_time(pid);
     match read_child_errno(rd) {
         Ok(None) => {}
@@ -123,8 +141,9 @@ pub fn spawn(spec: &PauseSpec, cgroup: &crate::cgroups::Entry) -> Result<(Pause,
 /// The steps of the child, each failure reported as (step number, errno) over the pipe.
 #[allow(clippy::too_many_arguments)]
 fn child(
-    cgroup: &crate::cgroups::Entry,
+    cgroup: Option<&crate::cgroups::Entry>,
     hostname: &[u8],
+    lo_up: bool,
     devnull: i32,
     memfd: i32,
     report: i32,
@@ -153,7 +172,7 @@ fn child(
         }
     };
     // first, before any fd is moved: the cgroup's v1 `tasks` fds may be among the low ones
-    if cgroup.enter_self().is_err() {
+    if cgroup.is_some_and(|c| c.enter_self().is_err()) {
         fail(7);
     }
     // SAFETY (whole block): async-signal-safe calls on memory prepared before the clone.
@@ -163,6 +182,9 @@ fn child(
         }
         if libc::setsid() < 0 {
             fail(2);
+        }
+        if lo_up && !bring_up_lo() {
+            fail(8);
         }
         for target in 0..3 {
             if libc::dup2(devnull, target) < 0 {
@@ -195,6 +217,46 @@ fn child(
     }
 }
 
+/// `lo` up in the pod's new network namespace (a rootless pod has no network of podrun's
+/// making, but its members share localhost): SIOCGIFFLAGS/SIOCSIFFLAGS on a throwaway socket.
+/// Async-signal-safe: the forked child calls it.
+fn bring_up_lo() -> bool {
+    // SAFETY: socket/ioctl/close on a stack ifreq; nothing allocates.
+    unsafe {
+        let s = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if s < 0 {
+            return false;
+        }
+        let mut req: libc::ifreq = std::mem::zeroed();
+        req.ifr_name[0] = b'l' as libc::c_char;
+        req.ifr_name[1] = b'o' as libc::c_char;
+        let mut ok = libc::ioctl(s, libc::SIOCGIFFLAGS, &mut req) == 0;
+        if ok {
+            req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+            ok = libc::ioctl(s, libc::SIOCSIFFLAGS, &req) == 0;
+        }
+        libc::close(s);
+        ok
+    }
+}
+
+/// The rootless pause's user namespace: the user's own uid and gid as 0 (the one mapping an
+/// unprivileged user may write; setgroups denied first, as the kernel requires).
+fn write_own_id_maps(pid: i32) -> Result<()> {
+    let dir = PathBuf::from(format!("/proc/{pid}"));
+    let uid = nix::unistd::geteuid();
+    let gid = nix::unistd::getegid();
+    for (file, text) in [
+        ("setgroups", "deny".to_string()),
+        ("uid_map", format!("0 {uid} 1\n")),
+        ("gid_map", format!("0 {gid} 1\n")),
+    ] {
+        let path = dir.join(file);
+        std::fs::write(&path, text).io("write", &path)?;
+    }
+    Ok(())
+}
+
 fn step_name(step: u8) -> &'static str {
     match step {
         1 => "sethostname",
@@ -204,6 +266,7 @@ fn step_name(step: u8) -> &'static str {
         5 => "execveat of the sealed podrun-pause memfd",
         6 => "dup2 of the hold pipe onto fd 3",
         7 => "enter the pod cgroup (write 0 to tasks)",
+        8 => "bring up lo",
         _ => "unknown step",
     }
 }

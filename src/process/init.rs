@@ -130,7 +130,12 @@ fn run(mut cfg: InitConfig, chan: &Channel) -> Result<Never> {
         libc::SIGKILL as libc::c_ulong,
         "PR_SET_PDEATHSIG",
     )?;
-    prctl(libc::PR_SET_DUMPABLE, 0, "PR_SET_DUMPABLE")?;
+    // With a new user namespace the parent writes our uid_map/gid_map (or has newuidmap do
+    // it), which needs /proc/<pid> owned by the user: a non-dumpable process's belongs to
+    // root. Made non-dumpable as soon as the maps are in (runc's nsexec does the same).
+    if !cfg.new_user {
+        prctl(libc::PR_SET_DUMPABLE, 0, "PR_SET_DUMPABLE")?;
+    }
     if let Some(entry) = cfg.cgroup {
         entry.enter_self().map_err(|(path, e)| {
             Error::sys(format!("cgroup: move the init into {}", path.display()), e)
@@ -149,6 +154,7 @@ fn run(mut cfg: InitConfig, chan: &Channel) -> Result<Never> {
     };
 
     if cfg.new_user {
+        prctl(libc::PR_SET_DUMPABLE, 0, "PR_SET_DUMPABLE")?;
         become_userns_root()?;
     }
     join_namespaces(&cfg)?;

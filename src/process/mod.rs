@@ -4,6 +4,7 @@
 pub mod caps;
 pub mod console;
 pub mod devices;
+pub mod idmap;
 pub mod init;
 pub mod lsm;
 pub mod mounts;

@@ -125,6 +125,21 @@ pub fn join_pid_for_children(ns: &JoinNs) -> Result<PidNsRestore> {
     Ok(PidNsRestore { own })
 }
 
+/// Rootless: the runtime itself enters the user namespace among `joins` (and drops it from
+/// the list) before it joins a pid namespace or clones a new one, which only there has the
+/// capabilities for that (setns order: user first). Its files and cgroups stay its own: the
+/// kernel's ids do not change. Root joins everything in the child, as before.
+pub fn enter_user_namespace_first(joins: &mut Vec<JoinNs>) -> Result<()> {
+    if !crate::sys::rootless() {
+        return Ok(());
+    }
+    if let Some(i) = joins.iter().position(|j| j.typ == LinuxNamespaceType::User) {
+        let user = joins.remove(i);
+        join(&user)?;
+    }
+    Ok(())
+}
+
 /// Brings `lo` up in the network namespace this process just created, as runc and crun do: a
 /// new netns starts with `lo` down, and callers (podman's `--network none`, its pods, Docker's
 /// `none` network) expect 127.0.0.1 to work. One ioctl pair on a throwaway socket: the init is
