@@ -395,8 +395,12 @@ for rt in podrun runc; do
 done
 RLP="podrun"
 RLR="runc --root /home/rl/run/runc"
-o=$(as_user $T $RLP run -d -b /home/rl/podrun rl1 2>&1 </dev/null)
-if [ $? = 0 ]; then
+# The detached container inherits run's stdout/stderr: into a file, never a $(...) pipe that
+# would wait for the container's end.
+as_user $T $RLP run -d -b /home/rl/podrun rl1 </dev/null >/tmp/rl-run.out 2>&1
+rc=$?
+o=$(cat /tmp/rl-run.out)
+if [ $rc = 0 ]; then
     pd=$DG/podrun-rl1
     lim="memory.max=$(cat $pd/memory.max 2>&1) pids.max=$(cat $pd/pids.max 2>&1)"
     own=$(stat -c %u $pd 2>&1)
@@ -419,8 +423,10 @@ else
     fail rootless_delegated_podrun "run -d: $o"
 fi
 as_user $RLP delete -f rl1 >/dev/null 2>&1
-o=$(as_user $T $RLR run -d -b /home/rl/runc rl1 2>&1 </dev/null)
-if [ $? = 0 ]; then
+as_user $T $RLR run -d -b /home/rl/runc rl1 </dev/null >/tmp/rl-run.out 2>&1
+rc=$?
+o=$(cat /tmp/rl-run.out)
+if [ $rc = 0 ]; then
     rd=$DG/rl1
     rlim="memory.max=$(cat $rd/memory.max 2>&1) pids.max=$(cat $rd/pids.max 2>&1)"
     as_user $RLR delete -f rl1 >/dev/null 2>&1
