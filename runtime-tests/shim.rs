@@ -158,11 +158,6 @@ fn shim_cri_like_runc() {
     let by_name: HashMap<&str, &Result<Vec<Step>, String>> =
         results.iter().map(|(n, r)| (n.as_str(), r)).collect();
     compare_with_runc(&by_name, SHIM_NAME, &["net", "stop"], &mut failures);
-    // Known difference: podrun's pod API has no way yet to start the pause in an existing
-    // network namespace, so the shim's pause keeps a private netns and the pod's `ns/net`
-    // (what its containers join) is bound to the CNI netns of the spec. The containers'
-    // namespaces then equal each other's and the CNI netns, not the pause's.
-    failures.retain(|f| !KNOWN_PAUSE_NETNS.iter().any(|k| f.contains(k)));
 
     // One shim per pod: the pause and both containers are children of the same shim.
     let cri = d.client();
@@ -195,12 +190,6 @@ fn shim_cri_like_runc() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
-
-/// Steps of case net that compare containers' namespaces with the pause's own (see above).
-const KNOWN_PAUSE_NETNS: &[&str] = &[
-    "\"httpd's net namespace is the sandbox's\"",
-    "\"client's net/ipc/uts are the sandbox's\"",
-];
 
 /// Exit code `ctr task delete` reports, after waiting for the task to stop.
 fn stopped_exit_code(env: &TestEnv, c: &Containerd, id: &str) -> i32 {

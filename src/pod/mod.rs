@@ -50,6 +50,9 @@ pub struct CreateOptions {
     /// `system.slice:podrun-pod:<name>-<hash of the root>`), else a cgroup path (default
     /// `/podrun/pods/<name>-<hash>`).
     pub cgroups_path: Option<String>,
+    /// Join this existing network namespace (e.g. CNI's) instead of creating one: the pause
+    /// runs in it and the pod's `ns/net` is it. `pod delete` only unbinds it.
+    pub netns: Option<PathBuf>,
 }
 
 /// The network settings a pod was created with (what `detach` needs later).
@@ -119,6 +122,9 @@ pub struct PodState {
     /// The pause's cgroup (relative to each hierarchy's root).
     #[serde(default)]
     pub cgroup_path: String,
+    /// The existing network namespace the pod joined (`CreateOptions::netns`), not its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns: Option<PathBuf>,
 }
 
 pub fn pods_dir(root: &Path) -> PathBuf {
@@ -311,6 +317,11 @@ pub fn create(root: &Path, opts: &CreateOptions) -> Result<PodState> {
     validate_name(name)?;
     if let Some(cfg) = &opts.network {
         cfg.validate()?;
+        if opts.netns.is_some() {
+            return Err(Error::Usage(
+                "a pod in an existing network namespace (--netns) takes no podrun network".into(),
+            ));
+        }
     }
     let hostname = opts.hostname.clone().unwrap_or_else(|| name.to_string());
     validate_hostname(&hostname)?;
@@ -347,6 +358,7 @@ pub fn create(root: &Path, opts: &CreateOptions) -> Result<PodState> {
         network: None,
         creating: true,
         cgroup_path: cgroup_path_of(root, name),
+        netns: opts.netns.clone(),
     };
     // The systemd driver: the pause's scope is started once the pause exists.
     let unit = if opts.systemd_cgroup {
@@ -381,6 +393,7 @@ pub fn create(root: &Path, opts: &CreateOptions) -> Result<PodState> {
         &pause::PauseSpec {
             hostname: &st.hostname,
             share_pid: opts.share_pid,
+            netns: opts.netns.as_deref(),
         },
         &entry,
     )?;

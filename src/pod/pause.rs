@@ -25,6 +25,8 @@ const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
 pub struct PauseSpec<'a> {
     pub hostname: &'a str,
     pub share_pid: bool,
+    /// Join this existing network namespace (e.g. one CNI made) instead of creating one.
+    pub netns: Option<&'a std::path::Path>,
 }
 
 /// A started pause process.
@@ -78,7 +80,21 @@ pub fn spawn(spec: &PauseSpec, cgroup: &crate::cgroups::Entry) -> Result<(Pause,
     let (hold_rd, hold_wr) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::sys("pipe2", e))?;
 
-    let mut flags = CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWUTS;
+    // an existing netns is opened here and joined by the child (setns) instead of CLONE_NEWNET
+    let netns = match spec.netns {
+        Some(p) => Some(
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_CLOEXEC)
+                .open(p)
+                .io("open network namespace", p)?,
+        ),
+        None => None,
+    };
+    let mut flags = CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWUTS;
+    if netns.is_none() {
+        flags |= CloneFlags::CLONE_NEWNET;
+    }
     if spec.share_pid {
         flags |= CloneFlags::CLONE_NEWPID;
     }
@@ -93,6 +109,7 @@ pub fn spawn(spec: &PauseSpec, cgroup: &crate::cgroups::Entry) -> Result<(Pause,
             memfd.as_raw_fd(),
             wr.as_raw_fd(),
             hold_rd.as_raw_fd(),
+            netns.as_ref().map_or(-1, |f| f.as_raw_fd()),
             &argv,
             &envp,
         ),
@@ -129,6 +146,7 @@ fn child(
     memfd: i32,
     report: i32,
     hold: i32,
+    netns: i32,
     argv: &[*const libc::c_char; 2],
     envp: &[*const libc::c_char; 1],
 ) -> ! {
@@ -158,6 +176,9 @@ fn child(
     }
     // SAFETY (whole block): async-signal-safe calls on memory prepared before the clone.
     unsafe {
+        if netns >= 0 && libc::setns(netns, libc::CLONE_NEWNET) != 0 {
+            fail(8);
+        }
         if libc::sethostname(hostname.as_ptr().cast(), hostname.len()) != 0 {
             fail(1);
         }
@@ -204,6 +225,7 @@ fn step_name(step: u8) -> &'static str {
         5 => "execveat of the sealed podrun-pause memfd",
         6 => "dup2 of the hold pipe onto fd 3",
         7 => "enter the pod cgroup (write 0 to tasks)",
+        8 => "setns into the network namespace",
         _ => "unknown step",
     }
 }
