@@ -18,6 +18,9 @@ fn main() {
             eprintln!("containerd-shim-podrun-v2: {e}");
             std::process::exit(1);
         }
+        // the exec from the memfd named the process after its fd: give it back its name
+        // SAFETY: PR_SET_NAME with a NUL-terminated constant (the kernel keeps 15 bytes).
+        unsafe { libc::prctl(libc::PR_SET_NAME, c"containerd-shim".as_ptr()) };
     }
     // One malloc arena for all threads (ttrpc's workers, the reaper, the copiers): each extra
     // glibc arena keeps its own touched heap resident, which adds up per shim, per pod.
