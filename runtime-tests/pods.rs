@@ -1136,3 +1136,88 @@ fn bridge_keeps_its_mac_when_a_pod_goes() {
     );
     env.delete(stays);
 }
+
+/// `ip netns add NAME`, deleted on drop (also when the test fails).
+struct NamedNetns(String);
+
+impl NamedNetns {
+    fn new(name: String) -> NamedNetns {
+        let _ = Command::new("ip").args(["netns", "del", &name]).status();
+        let ok = Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .unwrap();
+        assert!(ok.success(), "ip netns add {name}");
+        NamedNetns(name)
+    }
+
+    fn path(&self) -> PathBuf {
+        // canonical (/var/run is usually a link to /run), as mountinfo names it
+        let dir = std::fs::canonicalize("/var/run/netns").unwrap();
+        dir.join(&self.0)
+    }
+}
+
+impl Drop for NamedNetns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+fn ns_inode(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).unwrap().ino()
+}
+
+/// `pod create --netns PATH`: the pause runs in the given network namespace (not a new one),
+/// the pod's ns/net is it, and `pod delete` leaves that namespace alone.
+#[test]
+fn pod_joins_an_existing_netns() {
+    let env = Env::new(112);
+    let netns = NamedNetns::new(format!("prt-pods112-{}", std::process::id()));
+    let path = netns.path();
+    let out = env.podrun(&[
+        "pod",
+        "create",
+        "--netns",
+        path.to_str().unwrap(),
+        "--",
+        "jn",
+    ]);
+    assert!(out.status.success(), "pod create --netns: {}", stderr(&out));
+    let st = env.state("jn");
+    assert!(st["ip"].is_null(), "{st}");
+    let pid = st["pid"].as_i64().unwrap();
+    let want = ns_inode(&path);
+    let pause_net = ns_inode(Path::new(&format!("/proc/{pid}/ns/net")));
+    assert_eq!(pause_net, want, "the pause is not in the given netns");
+    assert_eq!(ns_inode(&env.ns("jn", "net")), want, "ns/net of the pod");
+    // its other namespaces are still its own
+    assert_ne!(
+        ns_inode(Path::new(&format!("/proc/{pid}/ns/uts"))),
+        ns_inode(Path::new("/proc/self/ns/uts"))
+    );
+    env.delete("jn");
+    assert_pod_gone(&env, "jn", &st);
+    assert!(mounted(&path), "pod delete removed the netns it joined");
+    assert_eq!(ns_inode(&path), want);
+    // a missing netns is refused, leaving nothing
+    let out = env.podrun(&[
+        "pod",
+        "create",
+        "--netns",
+        "/nonexistent/netns",
+        "--",
+        "bad",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("/nonexistent/netns"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !env.root.join("pods").join("bad").exists(),
+        "state of bad left"
+    );
+}

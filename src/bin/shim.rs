@@ -6,6 +6,22 @@
 mod shim;
 
 fn main() {
+    // The long-running shim (not its `start`/`delete` commands) runs from a sealed memfd copy
+    // of its binary, like `podrun exec`: every process it forks into a container (inits,
+    // execs, the pause) then has that copy, not the writable on-disk shim, as /proc/PID/exe
+    // (CVE-2019-5736). helper binaries are still found beside the on-disk binary.
+    if !matches!(
+        std::env::args().last().as_deref(),
+        Some("start") | Some("delete")
+    ) {
+        if let Err(e) = podrun::sys::ensure_cloned_binary() {
+            eprintln!("containerd-shim-podrun-v2: {e}");
+            std::process::exit(1);
+        }
+        // the exec from the memfd named the process after its fd: give it back its name
+        // SAFETY: PR_SET_NAME with a NUL-terminated constant (the kernel keeps 15 bytes).
+        unsafe { libc::prctl(libc::PR_SET_NAME, c"containerd-shim".as_ptr()) };
+    }
     // One malloc arena for all threads (ttrpc's workers, the reaper, the copiers): each extra
     // glibc arena keeps its own touched heap resident, which adds up per shim, per pod.
     // SAFETY: mallopt before any thread exists.

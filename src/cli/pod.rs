@@ -56,6 +56,10 @@ pub struct CreateArgs {
     /// system.slice:podrun-pod:<name>-<hash>), else a cgroup path
     #[arg(long = "cgroups-path")]
     pub cgroups_path: Option<String>,
+    /// Join this existing network namespace (e.g. /var/run/netns/NAME) instead of creating
+    /// one; the pod gets no podrun network, and `pod delete` leaves the namespace alone
+    #[arg(long, conflicts_with_all = ["subnet", "ip"])]
+    pub netns: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -98,7 +102,7 @@ pub fn run(g: &Global, c: PodCommand) -> Result<i32> {
 }
 
 fn create(g: &Global, a: CreateArgs) -> Result<i32> {
-    let network = if a.no_network {
+    let network = if a.no_network || a.netns.is_some() {
         None
     } else {
         Some(net_config(&a)?)
@@ -111,6 +115,7 @@ fn create(g: &Global, a: CreateArgs) -> Result<i32> {
         fixed_ip: a.ip,
         systemd_cgroup: g.systemd_cgroup,
         cgroups_path: a.cgroups_path,
+        netns: a.netns,
     };
     pod::create(&g.root, &opts)?;
     Ok(0)

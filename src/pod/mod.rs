@@ -50,6 +50,9 @@ pub struct CreateOptions {
     /// `system.slice:podrun-pod:<name>-<hash of the root>`), else a cgroup path (default
     /// `/podrun/pods/<name>-<hash>`).
     pub cgroups_path: Option<String>,
+    /// Join this existing network namespace (e.g. CNI's) instead of creating one: the pause
+    /// runs in it and the pod's `ns/net` is it. `pod delete` only unbinds it.
+    pub netns: Option<PathBuf>,
 }
 
 /// The network settings a pod was created with (what `detach` needs later).
@@ -124,6 +127,9 @@ pub struct PodState {
     /// namespaces are joined through /proc/<pause>/ns (a user cannot bind-mount them).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub user_ns: bool,
+    /// The existing network namespace the pod joined (`CreateOptions::netns`), not its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns: Option<PathBuf>,
 }
 
 pub fn pods_dir(root: &Path) -> PathBuf {
@@ -322,6 +328,11 @@ pub fn create(root: &Path, opts: &CreateOptions) -> Result<PodState> {
             )));
         }
         cfg.validate()?;
+        if opts.netns.is_some() {
+            return Err(Error::Usage(
+                "a pod in an existing network namespace (--netns) takes no podrun network".into(),
+            ));
+        }
     }
     let hostname = opts.hostname.clone().unwrap_or_else(|| name.to_string());
     validate_hostname(&hostname)?;
@@ -359,6 +370,7 @@ pub fn create(root: &Path, opts: &CreateOptions) -> Result<PodState> {
         creating: true,
         cgroup_path: cgroup_path_of(root, name),
         user_ns: rootless,
+        netns: opts.netns.clone(),
     };
     // The systemd driver: the pause's scope is started once the pause exists.
     let unit = if opts.systemd_cgroup {
@@ -407,6 +419,7 @@ pub fn create(root: &Path, opts: &CreateOptions) -> Result<PodState> {
             hostname: &st.hostname,
             share_pid: opts.share_pid,
             user_ns: rootless,
+            netns: opts.netns.as_deref(),
         },
         entry.as_ref(),
     )?;

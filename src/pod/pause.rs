@@ -28,6 +28,8 @@ pub struct PauseSpec<'a> {
     /// Rootless: the pause owns a new user namespace (the user's own ids mapped to 0),
     /// with the other namespaces inside it, and brings `lo` up itself.
     pub user_ns: bool,
+    /// Join this existing network namespace (e.g. one CNI made) instead of creating one.
+    pub netns: Option<&'a std::path::Path>,
 }
 
 /// A started pause process.
@@ -84,7 +86,21 @@ pub fn spawn(
     let (hold_rd, hold_wr) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::sys("pipe2", e))?;
 
-    let mut flags = CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWUTS;
+    // an existing netns is opened here and joined by the child (setns) instead of CLONE_NEWNET
+    let netns = match spec.netns {
+        Some(p) => Some(
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_CLOEXEC)
+                .open(p)
+                .io("open network namespace", p)?,
+        ),
+        None => None,
+    };
+    let mut flags = CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWUTS;
+    if netns.is_none() {
+        flags |= CloneFlags::CLONE_NEWNET;
+    }
     if spec.share_pid {
         flags |= CloneFlags::CLONE_NEWPID;
     }
@@ -105,6 +121,7 @@ pub fn spawn(
                 memfd.as_raw_fd(),
                 wr.as_raw_fd(),
                 hold_rd.as_raw_fd(),
+                netns.as_ref().map_or(-1, |f| f.as_raw_fd()),
                 &argv,
                 &envp,
             ),
@@ -148,6 +165,7 @@ fn child(
     memfd: i32,
     report: i32,
     hold: i32,
+    netns: i32,
     argv: &[*const libc::c_char; 2],
     envp: &[*const libc::c_char; 1],
 ) -> ! {
@@ -177,6 +195,9 @@ fn child(
     }
     // SAFETY (whole block): async-signal-safe calls on memory prepared before the clone.
     unsafe {
+        if netns >= 0 && libc::setns(netns, libc::CLONE_NEWNET) != 0 {
+            fail(9);
+        }
         if libc::sethostname(hostname.as_ptr().cast(), hostname.len()) != 0 {
             fail(1);
         }
@@ -267,6 +288,7 @@ fn step_name(step: u8) -> &'static str {
         6 => "dup2 of the hold pipe onto fd 3",
         7 => "enter the pod cgroup (write 0 to tasks)",
         8 => "bring up lo",
+        9 => "setns into the network namespace",
         _ => "unknown step",
     }
 }

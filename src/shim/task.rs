@@ -643,8 +643,8 @@ fn oom_kills(root: &Path, id: &str) -> u64 {
 }
 
 /// The pod of a CRI sandbox: a podrun pod named after the sandbox id, its pause from the
-/// sealed memfd. Its network namespace is the one CRI/CNI gave in the spec (bound over the
-/// pod's own), the host's when the spec has none.
+/// sealed memfd, run in the network namespace CRI/CNI gave in the spec (the host's when the
+/// spec has none): the pause and the pod's containers share it, as with runc.
 fn create_pod(root: &Path, name: &str, spec: &Spec) -> Result<i32> {
     let nss = spec
         .linux()
@@ -664,29 +664,9 @@ fn create_pod(root: &Path, name: &str, spec: &Spec) -> Result<i32> {
         fixed_ip: None,
         systemd_cgroup: false,
         cgroups_path: None,
+        netns,
     };
     let st = podrun::pod::create(root, &opts)?;
-    if let Some(path) = netns {
-        let target = podrun::pod::pod_dir(root, name).join("ns").join("net");
-        let bind = || -> std::result::Result<(), nix::Error> {
-            nix::mount::umount2(&target, nix::mount::MntFlags::MNT_DETACH)?;
-            nix::mount::mount(
-                Some(&path),
-                &target,
-                None::<&str>,
-                nix::mount::MsFlags::MS_BIND,
-                None::<&str>,
-            )
-        };
-        if let Err(e) = bind() {
-            let _ = podrun::pod::delete(root, name, true, &podrun::container::delete_pod_member);
-            return Err(Failure::system(format!(
-                "pod {name}: bind network namespace {} on {}: {e}",
-                path.display(),
-                target.display()
-            )));
-        }
-    }
     Ok(st.pid)
 }
 
