@@ -1,7 +1,8 @@
 //! Rootless podman (4.3, with conmon) driving podrun as its OCI runtime, next to runc, as the
 //! dedicated test user of common/rootless.rs: its own vfs storage under the user's home, a
-//! private containers.conf (file locks and events, cgroups disabled: no delegated cgroup on
-//! this host, ulimits within the machine's hard limits), `--network none`, images loaded from
+//! private containers.conf (file locks and events; cgroupfs, where runc and podrun go on
+//! without a cgroup: no delegated cgroup on this host and podman refuses cgroups="disabled"
+//! for runtimes other than crun, ulimits within the machine's hard limits), `--network none`, images loaded from
 //! local archives (nothing pulled). podman calls the runtime without `--root`, so podrun uses
 //! its rootless default state root, $XDG_RUNTIME_DIR/podrun.
 //!
@@ -49,9 +50,6 @@ events_logfile_path = "{d}/events.log"
 lock_type = "file"
 tmp_dir = "{d}/tmp"
 infra_image = "{INFRA_IMAGE}"
-# podman runs only these without cgroups (its default list: crun and krun); runc and podrun
-# both go on without a cgroup when none can be made and no limits are asked for.
-runtime_supports_nocgroups = ["crun", "runc", "podrun"]
 
 [network]
 network_config_dir = "{d}/net"
