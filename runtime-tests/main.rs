@@ -25,6 +25,7 @@ mod process;
 mod reliability;
 mod rootfs;
 mod rootless;
+mod rootless_podman;
 mod runc_compat;
 mod security;
 mod shim;

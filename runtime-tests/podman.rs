@@ -30,7 +30,7 @@ use crate::common::clients::{
 use crate::common::{describe, podrun_bin, TestEnv};
 use crate::lifecycle::wait_until;
 
-const INFRA_IMAGE: &str = "localhost/podrun-infra:latest";
+pub(crate) const INFRA_IMAGE: &str = "localhost/podrun-infra:latest";
 /// How long `podman stop` waits before SIGKILL; a stop that took this long ignored TERM.
 const STOP_TIMEOUT_S: u64 = 10;
 

@@ -163,7 +163,12 @@ pub fn owner_of(root: &Path, id: &str) -> String {
 /// `$XDG_RUNTIME_DIR/podrun` when XDG_RUNTIME_DIR is set, else `/run/podrun` too (runc's
 /// choice: `/run/user/<uid>/runc` or `/run/runc`; creating it then fails with a hint).
 pub fn default_root() -> PathBuf {
-    default_root_for(sys::rootless(), std::env::var_os("XDG_RUNTIME_DIR"))
+    // runc too honours XDG_RUNTIME_DIR as uid 0 inside a user namespace (rootless podman
+    // calls the runtime there, without --root).
+    default_root_for(
+        sys::rootless() || sys::in_user_namespace(),
+        std::env::var_os("XDG_RUNTIME_DIR"),
+    )
 }
 
 fn default_root_for(rootless: bool, xdg: Option<std::ffi::OsString>) -> PathBuf {

@@ -450,6 +450,15 @@ pub fn rootless() -> bool {
     !nix::unistd::geteuid().is_root()
 }
 
+/// Whether this process runs in a user namespace other than the initial one (its uid_map is
+/// not the identity of all ids), as rootless podman runs the runtime: uid 0 there is not root.
+pub fn in_user_namespace() -> bool {
+    match std::fs::read_to_string("/proc/self/uid_map") {
+        Ok(map) => map.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"],
+        Err(_) => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

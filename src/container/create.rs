@@ -197,7 +197,9 @@ pub fn create(root: &Path, opts: &CreateOpts) -> Result<Created> {
         .as_ref()
         .and_then(|l| l.cgroups_path().as_ref())
         .map(|p| p.to_string_lossy().into_owned());
-    let rootless = sys::rootless();
+    // Rootless cgroups also for uid 0 of a user namespace that is not the initial one (rootless
+    // podman runs the runtime there): as runc, its cgroup is the user's or none.
+    let rootless = sys::rootless() || sys::in_user_namespace();
     // --systemd-cgroup: slice:prefix:name (runc's default system.slice:podrun:<id>) names a
     // transient scope, whose cgroup path follows from it.
     let unit = if opts.systemd_cgroup {
