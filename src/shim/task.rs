@@ -47,6 +47,19 @@ struct Task {
     paused: bool,
 }
 
+impl Task {
+    /// The task's init (`exec_id` empty) or one of its execs.
+    fn proc(&self, exec_id: &str) -> Result<&Proc> {
+        if exec_id.is_empty() {
+            Ok(&self.init)
+        } else {
+            self.execs
+                .get(exec_id)
+                .ok_or_else(|| Failure::not_found(exec_id.to_string()))
+        }
+    }
+}
+
 struct Inner {
     root: PathBuf,
     events: Events,
@@ -186,7 +199,7 @@ impl Inner {
         &self,
         id: &str,
         exec_id: &str,
-        f: impl FnOnce(&mut Task, bool) -> Result<T>,
+        f: impl FnOnce(&mut Task) -> Result<T>,
     ) -> Result<T> {
         let mut tasks = self.lock();
         let t = tasks
@@ -197,7 +210,7 @@ impl Inner {
                 "exec {exec_id} of task {id} not found"
             )));
         }
-        f(t, !exec_id.is_empty())
+        f(t)
     }
 
     fn create(&self, req: &sh::CreateTaskRequest) -> Result<u32> {
@@ -334,7 +347,7 @@ impl Inner {
 
     fn start(&self, id: &str, exec_id: &str) -> Result<u32> {
         if exec_id.is_empty() {
-            let (kind, pid) = self.with_proc(id, "", |t, _| {
+            let (kind, pid) = self.with_proc(id, "", |t| {
                 if t.init.status != Status::Created && t.kind != Kind::Sandbox {
                     return Err(Failure::new(
                         ErrorKind::WrongState,
@@ -346,7 +359,7 @@ impl Inner {
             if kind != Kind::Sandbox {
                 podrun::container::start(&self.root, id)?;
             }
-            self.with_proc(id, "", |t, _| {
+            self.with_proc(id, "", |t| {
                 if t.init.status == Status::Created {
                     t.init.status = Status::Running;
                 }
@@ -362,7 +375,7 @@ impl Inner {
             );
             return Ok(pid as u32);
         }
-        let (spec, stdio) = self.with_proc(id, exec_id, |t, _| {
+        let (spec, stdio) = self.with_proc(id, exec_id, |t| {
             let p = t
                 .execs
                 .get_mut(exec_id)
@@ -412,7 +425,7 @@ impl Inner {
             proc.console = Some(master);
         }
         drop(prep.child);
-        self.with_proc(id, exec_id, |t, _| {
+        self.with_proc(id, exec_id, |t| {
             if let Some(p) = t.execs.get_mut(exec_id) {
                 p.pid = pid;
                 p.status = Status::Running;
@@ -438,7 +451,7 @@ impl Inner {
     fn delete(&self, id: &str, exec_id: &str) -> Result<sh::DeleteResponse> {
         let mut resp = sh::DeleteResponse::new();
         if !exec_id.is_empty() {
-            let p = self.with_proc(id, exec_id, |t, _| {
+            let p = self.with_proc(id, exec_id, |t| {
                 let p = t
                     .execs
                     .get(exec_id)
@@ -458,7 +471,7 @@ impl Inner {
             }
             return Ok(resp);
         }
-        let (kind, bundle, mounted) = self.with_proc(id, "", |t, _| {
+        let (kind, bundle, mounted) = self.with_proc(id, "", |t| {
             Ok((t.kind.clone(), t.bundle.clone(), t.rootfs_mounted))
         })?;
         match kind {
@@ -492,14 +505,8 @@ impl Inner {
     }
 
     fn kill(&self, id: &str, exec_id: &str, sig: i32, all: bool) -> Result<()> {
-        let (kind, pid, status) = self.with_proc(id, exec_id, |t, is_exec| {
-            let p = if is_exec {
-                t.execs
-                    .get(exec_id)
-                    .ok_or_else(|| Failure::not_found(exec_id))?
-            } else {
-                &t.init
-            };
+        let (kind, pid, status) = self.with_proc(id, exec_id, |t| {
+            let p = t.proc(exec_id)?;
             Ok((t.kind.clone(), p.pid, p.status))
         })?;
         if status == Status::Stopped {
@@ -531,16 +538,10 @@ impl Inner {
     }
 
     fn state(&self, id: &str, exec_id: &str) -> Result<sh::StateResponse> {
-        self.with_proc(id, exec_id, |t, is_exec| {
+        self.with_proc(id, exec_id, |t| {
             let paused = t.paused;
             let bundle = t.bundle.to_string_lossy().into_owned();
-            let p = if is_exec {
-                t.execs
-                    .get(exec_id)
-                    .ok_or_else(|| Failure::not_found(exec_id))?
-            } else {
-                &t.init
-            };
+            let p = t.proc(exec_id)?;
             let mut r = sh::StateResponse::new();
             r.id = id.to_string();
             r.exec_id = exec_id.to_string();
@@ -563,7 +564,7 @@ impl Inner {
     }
 
     fn pause(&self, id: &str, pause: bool) -> Result<()> {
-        let kind = self.with_proc(id, "", |t, _| Ok(t.kind.clone()))?;
+        let kind = self.with_proc(id, "", |t| Ok(t.kind.clone()))?;
         match (&kind, pause) {
             (Kind::Sandbox, _) => {
                 let st = podrun::pod::load(&self.root, id)?;
@@ -577,7 +578,7 @@ impl Inner {
             (_, true) => podrun::container::pause(&self.root, id)?,
             (_, false) => podrun::container::resume(&self.root, id)?,
         }
-        self.with_proc(id, "", |t, _| {
+        self.with_proc(id, "", |t| {
             t.paused = pause;
             Ok(())
         })?;
@@ -748,7 +749,7 @@ impl containerd_shim::Task for Service {
     fn pids(&self, _: &TtrpcContext, req: sh::PidsRequest) -> TtrpcResult<sh::PidsResponse> {
         let (kind, pid) = ok(self
             .0
-            .with_proc(&req.id, "", |t, _| Ok((t.kind.clone(), t.init.pid))))?;
+            .with_proc(&req.id, "", |t| Ok((t.kind.clone(), t.init.pid))))?;
         let pids = match kind {
             Kind::Sandbox => vec![pid],
             Kind::Container { .. } => {
@@ -803,7 +804,7 @@ impl containerd_shim::Task for Service {
             terminal: req.terminal,
         });
         p.exec_spec = Some(spec);
-        ok(self.0.with_proc(&req.id, "", |t, _| {
+        ok(self.0.with_proc(&req.id, "", |t| {
             if t.execs.contains_key(&req.exec_id) {
                 return Err(Failure::new(
                     ErrorKind::AlreadyExists,
@@ -825,14 +826,8 @@ impl containerd_shim::Task for Service {
     }
 
     fn resize_pty(&self, _: &TtrpcContext, req: sh::ResizePtyRequest) -> TtrpcResult<api::Empty> {
-        ok(self.0.with_proc(&req.id, &req.exec_id, |t, is_exec| {
-            let p = if is_exec {
-                t.execs
-                    .get(&req.exec_id)
-                    .ok_or_else(|| Failure::not_found(req.exec_id.clone()))?
-            } else {
-                &t.init
-            };
+        ok(self.0.with_proc(&req.id, &req.exec_id, |t| {
+            let p = t.proc(&req.exec_id)?;
             let m = p
                 .console
                 .as_ref()
@@ -844,14 +839,8 @@ impl containerd_shim::Task for Service {
     }
 
     fn close_io(&self, _: &TtrpcContext, req: sh::CloseIORequest) -> TtrpcResult<api::Empty> {
-        ok(self.0.with_proc(&req.id, &req.exec_id, |t, is_exec| {
-            let p = if is_exec {
-                t.execs
-                    .get(&req.exec_id)
-                    .ok_or_else(|| Failure::not_found(req.exec_id.clone()))?
-            } else {
-                &t.init
-            };
+        ok(self.0.with_proc(&req.id, &req.exec_id, |t| {
+            let p = t.proc(&req.exec_id)?;
             p.close_stdin();
             Ok(())
         }))?;
@@ -859,7 +848,7 @@ impl containerd_shim::Task for Service {
     }
 
     fn update(&self, _: &TtrpcContext, req: sh::UpdateTaskRequest) -> TtrpcResult<api::Empty> {
-        let kind = ok(self.0.with_proc(&req.id, "", |t, _| Ok(t.kind.clone())))?;
+        let kind = ok(self.0.with_proc(&req.id, "", |t| Ok(t.kind.clone())))?;
         if kind == Kind::Sandbox {
             return ok(Err(Failure::new(
                 ErrorKind::Unsupported,
@@ -878,7 +867,7 @@ impl containerd_shim::Task for Service {
     }
 
     fn stats(&self, _: &TtrpcContext, req: sh::StatsRequest) -> TtrpcResult<sh::StatsResponse> {
-        let kind = ok(self.0.with_proc(&req.id, "", |t, _| Ok(t.kind.clone())))?;
+        let kind = ok(self.0.with_proc(&req.id, "", |t| Ok(t.kind.clone())))?;
         let stats = match kind {
             Kind::Sandbox => {
                 let st = ok(podrun::pod::load(&self.0.root, &req.id).map_err(Failure::from))?;
@@ -901,7 +890,7 @@ impl containerd_shim::Task for Service {
     ) -> TtrpcResult<sh::ConnectResponse> {
         let pid = self
             .0
-            .with_proc(&req.id, "", |t, _| Ok(t.init.pid))
+            .with_proc(&req.id, "", |t| Ok(t.init.pid))
             .unwrap_or(0);
         Ok(sh::ConnectResponse {
             shim_pid: std::process::id(),
