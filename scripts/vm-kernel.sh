@@ -41,3 +41,33 @@ vm_kernel() {
     VMLINUZ=$(ls "$kdir"/root/boot/vmlinuz-* | head -n1)
     KMODS=$(ls -d "$kdir"/root/lib/modules/* | head -n1)
 }
+
+# vm_base_config PODRUN DIR FILTER: the base config of every VM case on stdout: podrun's default
+# spec (written into DIR) with Docker's default capabilities (CAP_MKNOD included) and device
+# list, then the jq FILTER (`.` for none); the cases change it with jq inside the VM.
+vm_base_config() {
+    "$1" spec --bundle "$2"
+    jq '
+  .process.terminal = false
+  | .root = {path: "rootfs", readonly: false}
+  | .process.capabilities = ({
+      bounding: ["CAP_CHOWN","CAP_DAC_OVERRIDE","CAP_FSETID","CAP_FOWNER","CAP_MKNOD",
+                 "CAP_NET_RAW","CAP_SETGID","CAP_SETUID","CAP_SETFCAP","CAP_SETPCAP",
+                 "CAP_NET_BIND_SERVICE","CAP_SYS_CHROOT","CAP_KILL","CAP_AUDIT_WRITE"]
+    } | .effective = .bounding | .permitted = .bounding)
+  | .linux.resources.devices = [
+      {allow: false, access: "rwm"},
+      {allow: true, type: "c", access: "m"},
+      {allow: true, type: "b", access: "m"},
+      {allow: true, type: "c", major: 1, minor: 3, access: "rwm"},
+      {allow: true, type: "c", major: 1, minor: 5, access: "rwm"},
+      {allow: true, type: "c", major: 1, minor: 7, access: "rwm"},
+      {allow: true, type: "c", major: 1, minor: 8, access: "rwm"},
+      {allow: true, type: "c", major: 1, minor: 9, access: "rwm"},
+      {allow: true, type: "c", major: 5, minor: 0, access: "rwm"},
+      {allow: true, type: "c", major: 5, minor: 1, access: "rwm"},
+      {allow: true, type: "c", major: 5, minor: 2, access: "rwm"},
+      {allow: true, type: "c", major: 136, access: "rwm"}
+    ]
+    | '"$3" "$2/config.json"
+}

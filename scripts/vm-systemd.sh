@@ -108,30 +108,7 @@ for b in podrun podrun-init podrun-pause; do
 done
 mkdir -p "$P/rootfs"
 cp -a "$ROOTFS/." "$P/rootfs/"
-"$BIN_DIR/podrun" spec --bundle "$WORK"
-jq '
-  .process.terminal = false
-  | .root = {path: "rootfs", readonly: false}
-  | .process.capabilities = ({
-      bounding: ["CAP_CHOWN","CAP_DAC_OVERRIDE","CAP_FSETID","CAP_FOWNER","CAP_MKNOD",
-                 "CAP_NET_RAW","CAP_SETGID","CAP_SETUID","CAP_SETFCAP","CAP_SETPCAP",
-                 "CAP_NET_BIND_SERVICE","CAP_SYS_CHROOT","CAP_KILL","CAP_AUDIT_WRITE"]
-    } | .effective = .bounding | .permitted = .bounding)
-  | .linux.resources.devices = [
-      {allow: false, access: "rwm"},
-      {allow: true, type: "c", access: "m"},
-      {allow: true, type: "b", access: "m"},
-      {allow: true, type: "c", major: 1, minor: 3, access: "rwm"},
-      {allow: true, type: "c", major: 1, minor: 5, access: "rwm"},
-      {allow: true, type: "c", major: 1, minor: 7, access: "rwm"},
-      {allow: true, type: "c", major: 1, minor: 8, access: "rwm"},
-      {allow: true, type: "c", major: 1, minor: 9, access: "rwm"},
-      {allow: true, type: "c", major: 5, minor: 0, access: "rwm"},
-      {allow: true, type: "c", major: 5, minor: 1, access: "rwm"},
-      {allow: true, type: "c", major: 5, minor: 2, access: "rwm"},
-      {allow: true, type: "c", major: 136, access: "rwm"}
-    ]
-' "$WORK/config.json" >"$P/base.json"
+vm_base_config "$BIN_DIR/podrun" "$WORK" . >"$P/base.json"
 install -m 0755 "$REPO/scripts/vm-systemd/cases.sh" "$P/cases.sh"
 install -m 0644 "$REPO/scripts/vm-systemd/podrun-cases.service" "$S/etc/systemd/system/podrun-cases.service"
 ln -s ../podrun-cases.service "$S/etc/systemd/system/multi-user.target.wants/podrun-cases.service"

@@ -91,31 +91,9 @@ rm -f "$STAGE/bin/jq" "$STAGE/usr/bin/runc" # no busybox applets of those names,
 
 # The base config of every case: podrun's default spec with Docker's default capabilities
 # (CAP_MKNOD included) and device list; the cases change it with jq inside the VM.
-"$BIN_DIR/podrun" spec --bundle "$WORK"
-jq '
-  .process.terminal = false
-  | .root = {path: "rootfs", readonly: false}
-  | .process.capabilities = ({
-      bounding: ["CAP_CHOWN","CAP_DAC_OVERRIDE","CAP_FSETID","CAP_FOWNER","CAP_MKNOD",
-                 "CAP_NET_RAW","CAP_SETGID","CAP_SETUID","CAP_SETFCAP","CAP_SETPCAP",
-                 "CAP_NET_BIND_SERVICE","CAP_SYS_CHROOT","CAP_KILL","CAP_AUDIT_WRITE"]
-    } | .effective = .bounding | .permitted = .bounding)
-  | .linux.resources.devices = [
-      {allow: false, access: "rwm"},
-      {allow: true, type: "c", access: "m"},
-      {allow: true, type: "b", access: "m"},
-      {allow: true, type: "c", major: 1, minor: 3, access: "rwm"},
-      {allow: true, type: "c", major: 1, minor: 5, access: "rwm"},
-      {allow: true, type: "c", major: 1, minor: 7, access: "rwm"},
-      {allow: true, type: "c", major: 1, minor: 8, access: "rwm"},
-      {allow: true, type: "c", major: 1, minor: 9, access: "rwm"},
-      {allow: true, type: "c", major: 5, minor: 0, access: "rwm"},
-      {allow: true, type: "c", major: 5, minor: 1, access: "rwm"},
-      {allow: true, type: "c", major: 5, minor: 2, access: "rwm"},
-      {allow: true, type: "c", major: 136, access: "rwm"},
-      {allow: true, type: "c", major: 10, minor: 200, access: "rwm"}
-    ]
-' "$WORK/config.json" >"$STAGE/base.json"
+vm_base_config "$BIN_DIR/podrun" "$WORK" \
+    '.linux.resources.devices += [{allow: true, type: "c", major: 10, minor: 200, access: "rwm"}]' \
+    >"$STAGE/base.json"
 install -m 0755 "$REPO/scripts/vm-v2/init.sh" "$STAGE/init"
 install -m 0755 "$REPO/scripts/vm-v2/cases.sh" "$STAGE/cases.sh"
 
