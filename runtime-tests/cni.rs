@@ -20,6 +20,9 @@ struct Net {
     subnet_third: u8,
     dir: PathBuf,
     netns: Vec<String>,
+    /// Run the plugin inside this netns (one of `netns`) instead of the host's: its bridge and
+    /// sysctls are then the test's own.
+    host_netns: Option<String>,
 }
 
 impl Net {
@@ -36,6 +39,7 @@ impl Net {
             subnet_third: n,
             dir,
             netns: Vec::new(),
+            host_netns: None,
         }
     }
 
@@ -73,7 +77,15 @@ impl Net {
         conf: &Value,
         args: &str,
     ) -> (i32, Value) {
-        let mut child = Command::new(&self.plugin)
+        let mut cmd = match &self.host_netns {
+            Some(host) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", host]).arg(&self.plugin);
+                c
+            }
+            None => Command::new(&self.plugin),
+        };
+        let mut child = cmd
             .env("CNI_ARGS", args)
             .env("CNI_COMMAND", command)
             .env("CNI_CONTAINERID", container)
@@ -405,6 +417,55 @@ fn cni_args_ip_picks_the_address_like_host_local() {
     );
     assert_eq!(net.plugin("DEL", "ca", &a, &conf).0, 0);
     assert!(net.ip_files().is_empty());
+}
+
+/// `net.ipv4.ip_forward` of the plugin's own "host" netns after an ADD with `isGateway` false
+/// and then after one with `isGateway` true (it starts at 0).
+fn ip_forward_after_adds(tag: &str, plugin: Option<PathBuf>, third: u8) -> (String, String) {
+    let mut net = Net::new(tag, plugin.clone().unwrap_or_default(), third);
+    if plugin.is_none() {
+        net.plugin = podrun_cni(&net.dir);
+    }
+    let host = net.add_netns("host");
+    let forward = |net: &Net| {
+        let out = net.in_netns(&host, &["cat", "/proc/sys/net/ipv4/ip_forward"]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let off = net.in_netns(
+        &host,
+        &["sh", "-c", "echo 0 > /proc/sys/net/ipv4/ip_forward"],
+    );
+    assert!(off.status.success(), "{off:?}");
+    assert_eq!(forward(&net), "0");
+    net.host_netns = Some(host.clone());
+    let (a, b) = (net.add_netns("a"), net.add_netns("b"));
+    let mut conf = json!({
+        "cniVersion": "1.0.0", "name": format!("prc-{tag}"), "type": "bridge",
+        "bridge": net.bridge, "isGateway": false,
+        "ipam": {"type": "host-local", "subnet": format!("10.244.{third}.0/24"), "dataDir": net.dir.join("ipam")}
+    });
+    let (rc, res) = net.plugin("ADD", "ca", &a, &conf);
+    assert_eq!(rc, 0, "{tag}: {res}");
+    let without_gateway = forward(&net);
+    conf["isGateway"] = json!(true);
+    let (rc, res) = net.plugin("ADD", "cb", &b, &conf);
+    assert_eq!(rc, 0, "{tag}: {res}");
+    let with_gateway = forward(&net);
+    for (c, ns) in [("ca", &a), ("cb", &b)] {
+        assert_eq!(net.plugin("DEL", c, ns, &conf).0, 0, "{tag}: DEL {c}");
+    }
+    (without_gateway, with_gateway)
+}
+
+#[test]
+fn ip_forward_is_turned_on_only_for_a_gateway_bridge_like_the_reference_plugin() {
+    let want = ip_forward_after_adds("fr", Some(PathBuf::from(REFERENCE)), 218);
+    assert_eq!(want, ("0".into(), "1".into()), "the reference plugin");
+    let got = ip_forward_after_adds("fp", None, 219);
+    assert_eq!(
+        got, want,
+        "podrun-cni differs from the reference bridge plugin"
+    );
 }
 
 #[test]

@@ -23,7 +23,7 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
         let created = create::create(&g.root, &opts)?;
         return start_or_remove(g, &opts.id, created.state.cgroup_path.as_deref()).map(|_| 0);
     }
-    foreground::become_subreaper();
+    crate::container::become_subreaper()?;
     foreground::block_signals()?;
     let created = create::create(&g.root, &opts)?;
     let cgroup_path = created.state.cgroup_path.as_deref();

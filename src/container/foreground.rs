@@ -21,12 +21,6 @@ pub fn block_signals() -> Result<()> {
     Ok(())
 }
 
-/// Makes podrun the reaper of orphans of the container (when it has no pid namespace).
-pub fn become_subreaper() {
-    // SAFETY: prctl with integer arguments.
-    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-}
-
 /// Restores the caller's terminal mode when dropped.
 struct RawMode {
     fd: RawFd,

@@ -15,7 +15,8 @@
 //! 2. unlocked, through a netlink socket opened inside the pod netns (setns of the calling
 //!    thread there and back): the address on `ifname`, `ifname` and `lo` up, default route
 //!    via the gateway.
-//! 3. `net.ipv4.ip_forward = 1` on the host (only written when it is not 1 already).
+//! 3. when the bridge holds the gateway: `net.ipv4.ip_forward = 1` on the host (only written
+//!    when it is not 1 already), as the CNI bridge plugin does for `isGateway`.
 //!
 //! [`detach`] deletes the host veth (the kernel deletes its peer), releases the owner's
 //! addresses and, when asked and no address of the network is left, removes the bridge if
@@ -261,7 +262,10 @@ pub fn attach(
         }
     })?
     .and_then(|att| {
-        enable_ip_forward()?;
+        // forwarding only for a bridge that is the pods' gateway, as the CNI bridge plugin
+        if cfg.gateway_on_bridge {
+            enable_ip_forward()?;
+        }
         Ok(att)
     })
 }
