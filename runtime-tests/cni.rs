@@ -470,12 +470,12 @@ fn ip_forward_is_turned_on_only_for_a_gateway_bridge_like_the_reference_plugin()
 
 #[test]
 fn podrun_cni_takes_subnet_and_mtu_from_the_node_agents_subnet_file() {
-    let mut net = Net::new("s", PathBuf::new(), 217);
+    let mut net = Net::new("s", PathBuf::new(), 220);
     net.plugin = podrun_cni(&net.dir);
     let file = net.dir.join("subnet.env");
     std::fs::write(
         &file,
-        "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.217.1/24\nFLANNEL_MTU=1410\nFLANNEL_IPMASQ=false\n",
+        "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.220.1/24\nFLANNEL_MTU=1410\nFLANNEL_IPMASQ=false\n",
     )
     .unwrap();
     // flannel CNI's shape: no subnet in ipam, the node's lease from subnetFile
@@ -489,7 +489,7 @@ fn podrun_cni_takes_subnet_and_mtu_from_the_node_agents_subnet_file() {
     assert_eq!(rc, 0, "{res}");
     let addr = res["ips"][0]["address"].as_str().unwrap_or("");
     assert!(
-        addr.starts_with("10.244.217.") && addr.ends_with("/24"),
+        addr.starts_with("10.244.220.") && addr.ends_with("/24"),
         "{res}"
     );
     let link = String::from_utf8_lossy(&net.in_netns(&a, &["ip", "link", "show", "eth0"]).stdout)
@@ -498,7 +498,7 @@ fn podrun_cni_takes_subnet_and_mtu_from_the_node_agents_subnet_file() {
     let routes =
         String::from_utf8_lossy(&net.in_netns(&a, &["ip", "route", "show"]).stdout).into_owned();
     assert!(
-        routes.contains("10.244.0.0/16 via 10.244.217.1 dev eth0"),
+        routes.contains("10.244.0.0/16 via 10.244.220.1 dev eth0"),
         "{routes}"
     );
     // without the file: a clear config error, nothing made
@@ -512,7 +512,7 @@ fn podrun_cni_takes_subnet_and_mtu_from_the_node_agents_subnet_file() {
     // DEL reads the file too (as flannel's CNI needs its config): the agent keeps it
     std::fs::write(
         &file,
-        "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.217.1/24\nFLANNEL_MTU=1410\nFLANNEL_IPMASQ=false\n",
+        "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.220.1/24\nFLANNEL_MTU=1410\nFLANNEL_IPMASQ=false\n",
     )
     .unwrap();
     assert_eq!(net.plugin("DEL", "ca", &a, &conf).0, 0);
