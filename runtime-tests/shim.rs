@@ -6,9 +6,10 @@
 //! - `shim_ctr_scenario_like_runc`: containerd.rs's `ctr run` scenario (output, exit codes,
 //!   exec, pause/resume, checkpoint refused, kill, memory limit, delete, a pod's netns) with
 //!   `--runtime io.containerd.podrun.v2`, equal step by step to runc's; nothing left after;
-//! - `shim_cri_like_runc`: the CRI cases net and stop with a handler whose runtime_type is
-//!   io.containerd.podrun.v2, equal to runc's; one shim process per pod (the containers' inits
-//!   and the pause have the same shim as parent);
+//! - `shim_cri_like_runc`: every CRI case of cri.rs (net, stop, shared, errors) with a handler
+//!   whose runtime_type is io.containerd.podrun.v2, equal to runc's, and the bridge case on
+//!   the reference bridge plugin; one shim process per pod (the containers' inits and the
+//!   pause have the same shim as parent);
 //! - `shim_survives_containerd_restart`: tasks keep running while containerd restarts, the
 //!   shim is the same process after, an exit while containerd was down and one after both
 //!   reach containerd;
@@ -31,12 +32,17 @@ use crate::containerd::{
     Guard,
 };
 use crate::cri::daemon::{CriDaemon, Plugin, Setup};
-use crate::cri::{case_net, case_stop, compare_with_runc, container_pid, run_cases, Case, Pod};
+use crate::cri::{
+    case_bridge, case_errors, case_net, case_shared, case_stop, check_bridge, compare_with_runc,
+    container_pid, run_cases, Case, Pod,
+};
 use crate::lifecycle::wait_until;
 
 /// The runtime name the harnesses give the podrun shim (handler, ctr run's state root).
 pub(crate) const SHIM_NAME: &str = "podrunshim";
 pub(crate) const RUNTIME_TYPE: &str = "io.containerd.podrun.v2";
+/// The podrun shim again, on the reference bridge plugin's network (its own CNI conf dir).
+const SHIM_BRIDGE: &str = "podrunshim-bridge";
 
 /// Where the release binaries are (podrun, the shim, podrun-init, podrun-pause).
 pub(crate) fn release_dir() -> PathBuf {
@@ -133,12 +139,13 @@ fn shim_cri_like_runc() {
     let handlers = vec![
         ("runc", PathBuf::from(RUNC), None),
         (SHIM_NAME, podrun_bin(), None),
+        (SHIM_BRIDGE, podrun_bin(), Some(1)),
     ];
     let d = CriDaemon::start(
         &env,
         &Setup {
             tag: "s",
-            networks: &[(Plugin::PodrunCni, 239)],
+            networks: &[(Plugin::PodrunCni, 239), (Plugin::ReferenceBridge, 243)],
             handlers: &handlers,
         },
     );
@@ -146,7 +153,10 @@ fn shim_cri_like_runc() {
     for handler in ["runc", SHIM_NAME] {
         jobs.push((handler, "net", case_net));
         jobs.push((handler, "stop", case_stop));
+        jobs.push((handler, "shared", case_shared));
+        jobs.push((handler, "errors", case_errors));
     }
+    jobs.push((SHIM_BRIDGE, "bridge", case_bridge));
     let results = run_cases(&d, &jobs);
     let mut failures = Vec::new();
     for (name, r) in &results {
@@ -157,7 +167,13 @@ fn shim_cri_like_runc() {
     }
     let by_name: HashMap<&str, &Result<Vec<Step>, String>> =
         results.iter().map(|(n, r)| (n.as_str(), r)).collect();
-    compare_with_runc(&by_name, SHIM_NAME, &["net", "stop"], &mut failures);
+    compare_with_runc(
+        &by_name,
+        SHIM_NAME,
+        &["net", "stop", "shared", "errors"],
+        &mut failures,
+    );
+    check_bridge(&by_name, &format!("{SHIM_BRIDGE}/bridge"), &mut failures);
 
     // One shim per pod: the pause and both containers are children of the same shim.
     let cri = d.client();

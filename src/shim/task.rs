@@ -260,7 +260,7 @@ impl Inner {
             Ok(p) => p,
             Err(e) => {
                 unmount();
-                return Err(e);
+                return Err(runtime_failure(e));
             }
         };
         proc.pid = pid;
@@ -357,7 +357,9 @@ impl Inner {
                 Ok((t.kind.clone(), t.init.pid))
             })?;
             if kind != Kind::Sandbox {
-                podrun::container::start(&self.root, id)?;
+                // The process itself failed (a missing binary, not executable): a runtime
+                // failure, as runc.v2 says (errdefs' unknown), not a bad argument.
+                podrun::container::start(&self.root, id).map_err(|e| runtime_failure(e.into()))?;
             }
             self.with_proc(id, "", |t| {
                 if t.init.status == Status::Created {
@@ -413,11 +415,7 @@ impl Inner {
             };
             Ok(podrun::container::exec(&root, opts)?.pid)
         })
-        // The process itself failed (a missing binary): a runtime failure, as runc.v2 says.
-        .map_err(|e| match e.kind {
-            ErrorKind::InvalidConfig => Failure::system(e.msg),
-            _ => e,
-        })?;
+        .map_err(runtime_failure)?;
         proc.stdin = prep.stdin.clone();
         if let Some(c) = prep.console {
             let master = c.master()?;
@@ -626,6 +624,16 @@ impl Inner {
     }
 }
 
+/// A container's process that cannot be created or started (a missing binary, one not
+/// executable, a config the runtime refuses) is a runtime failure, as runc.v2 answers it
+/// (errdefs' unknown, which CRI passes on), not a bad argument of the caller's.
+fn runtime_failure(e: Failure) -> Failure {
+    match e.kind {
+        ErrorKind::InvalidConfig => Failure::system(e.msg),
+        _ => e,
+    }
+}
+
 fn unsupported_checkpoint() -> Failure {
     Failure::new(
         ErrorKind::Unsupported,
@@ -660,11 +668,27 @@ fn create_pod(root: &Path, name: &str, spec: &Spec) -> Result<i32> {
     let opts = podrun::pod::CreateOptions {
         name: name.to_string(),
         hostname: spec.hostname().clone().filter(|h| !h.is_empty()),
+        // Members join the pause's PID namespace through their own spec (CRI names it for
+        // a pod-wide one), not by the pod's rule.
         share_pid: false,
+        // A new PID namespace in the sandbox's spec: the pause is PID 1 in it, as with
+        // runc (a host-PID pod's spec has none).
+        pause_pid_ns: nss
+            .iter()
+            .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none()),
+        pause_argv0: spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.args().as_ref()?.first().cloned()),
         network: None,
         fixed_ip: None,
         systemd_cgroup: false,
-        cgroups_path: None,
+        // The pause's cgroup where the sandbox's spec puts it (kubelet's pod<uid> level).
+        cgroups_path: spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.cgroups_path().clone())
+            .map(|p| p.to_string_lossy().into_owned()),
         netns,
     };
     let st = podrun::pod::create(root, &opts)?;
