@@ -15,6 +15,8 @@
 //!   reach containerd;
 //! - `shim_sigkilled_is_cleaned_up`: the shim SIGKILLed, containerd's cleanup through the
 //!   shim's `delete` leaves no process, podrun state, cgroup, rootfs mount;
+//! - `shim_oom_event_while_running`: a child OOM-killed while the init runs on reaches
+//!   containerd as /tasks/oom at once (as with runc.v2), and once only;
 //! - `shim_twenty_pods_concurrently`: 20 pods with a container each started at once over CRI,
 //!   each with its own shim, all removed cleanly.
 
@@ -479,4 +481,107 @@ fn shim_never_exposes_its_binary() {
     c.ctr_ok(&env, &["containers", "rm", id]);
     check_nothing_left(&env, c);
     assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
+/// `ctr events` running into a file (killed by Drop, also when a check fails).
+struct EventLog {
+    path: PathBuf,
+    child: std::process::Child,
+}
+
+impl EventLog {
+    fn start(env: &TestEnv, c: &Containerd, name: &str) -> EventLog {
+        let path = env.dir.join(name);
+        let log = std::fs::File::create(&path).expect("create the events log");
+        let child = std::process::Command::new("ctr")
+            .arg("--address")
+            .arg(&c.socket)
+            .args(["events"])
+            .stdout(log)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("ctr events");
+        // subscribed before anything happens
+        std::thread::sleep(Duration::from_millis(300));
+        EventLog { path, child }
+    }
+
+    /// How many events of `topic` name container `id`.
+    fn count(&self, topic: &str, id: &str) -> usize {
+        std::fs::read_to_string(&self.path)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(topic) && l.contains(&format!("\"{id}\"")))
+            .count()
+    }
+}
+
+impl Drop for EventLog {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What containerd heard of an OOM kill in a running task: the init (sh) runs on after its
+/// child `tail /dev/zero` is OOM-killed under a 32 MiB limit. Returns (a /tasks/oom came while
+/// the task was still running, /tasks/oom events of it once it exited).
+fn oom_while_running(
+    env: &TestEnv,
+    c: &mut Containerd,
+    runtime_name: &str,
+    runtime: &Path,
+    id: &str,
+) -> (bool, usize) {
+    let events = EventLog::start(env, c, &format!("events-{id}.log"));
+    let args = c.run_args(
+        runtime_name,
+        runtime,
+        &["-d", "--memory-limit", "33554432"],
+        id,
+        &["sh", "-c", "tail /dev/zero; exec sleep 1000"],
+    );
+    let out = c.ctr(env, &args);
+    assert!(out.status.success(), "ctr run {id}: {}", describe(&out));
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let mut live = false;
+    while std::time::Instant::now() < deadline {
+        if events.count("/tasks/oom", id) > 0 {
+            live = c.task_status(env, id) == "RUNNING";
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = c.ctr(env, &["task", "kill", "-s", "SIGKILL", id]);
+    wait_until(
+        &format!("the exit event of {id}"),
+        Duration::from_secs(15),
+        || events.count("/tasks/exit", id) > 0,
+    );
+    // a TaskOOM the shim would add at the exit is published just before its TaskExit
+    std::thread::sleep(Duration::from_millis(300));
+    let n = events.count("/tasks/oom", id);
+    let _ = stopped_exit_code(env, c, id);
+    c.ctr_ok(env, &["containers", "rm", id]);
+    (live, n)
+}
+
+/// Live OOM events, as containerd-shim-runc-v2 sends them: the shim publishes TaskOOM as soon
+/// as the container's cgroup counts an OOM kill (v1 eventfd on memory.oom_control, v2
+/// memory.events), while the task still runs, and not a second time when it exits.
+#[test]
+fn shim_oom_event_while_running() {
+    let env = TestEnv::new("shim-oom");
+    let mut guard = guard(&env);
+    let c = &mut guard.containerd;
+    let runc = oom_while_running(&env, c, "runc", Path::new(RUNC), "oom-runc");
+    let got = oom_while_running(&env, c, SHIM_NAME, &shim_bin(), "oom-shim");
+    println!("runc.v2+runc: {runc:?}, podrun shim: {got:?}");
+    check_nothing_left(&env, c);
+    assert_eq!(runc, (true, 1), "runc.v2's events (the reference)");
+    assert_eq!(
+        got,
+        (true, 1),
+        "podrun shim: (a /tasks/oom while running, /tasks/oom events in all)"
+    );
 }
