@@ -17,6 +17,8 @@
 //!   shim's `delete` leaves no process, podrun state, cgroup, rootfs mount;
 //! - `shim_oom_event_while_running`: a child OOM-killed while the init runs on reaches
 //!   containerd as /tasks/oom at once (as with runc.v2), and once only;
+//! - `shim_task_metrics_like_runc`: the shim's Stats as containerd decodes them (`ctr task
+//!   metrics`): the same metrics, limits and pids as runc.v2+runc's;
 //! - `shim_twenty_pods_concurrently`: 20 pods with a container each started at once over CRI,
 //!   each with its own shim, all removed cleanly.
 
@@ -584,4 +586,75 @@ fn shim_oom_event_while_running() {
         (true, 1),
         "podrun shim: (a /tasks/oom while running, /tasks/oom events in all)"
     );
+}
+
+/// `ctr task metrics ID` as METRIC -> VALUE (containerd decodes the shim's Stats: the cgroup v1
+/// Metrics type on v1 and hybrid hosts, the v2 type on cgroup2).
+fn task_metrics(
+    env: &TestEnv,
+    c: &Containerd,
+    id: &str,
+) -> std::collections::BTreeMap<String, String> {
+    let out = c.ctr_ok(env, &["task", "metrics", id]);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            Some((f.next()?.to_string(), f.next()?.to_string()))
+        })
+        // less the headers and the ID/TIMESTAMP row
+        .filter(|(k, _)| k != "ID" && k != "METRIC" && k != id && !k.starts_with('-'))
+        .collect()
+}
+
+/// The shim's Stats as containerd decodes them (`ctr task metrics`): the same metrics as
+/// runc.v2+runc's, the same limits and pids, a memory and CPU usage.
+#[test]
+fn shim_task_metrics_like_runc() {
+    let env = TestEnv::new("shim-metrics");
+    let mut guard = guard(&env);
+    let c = &mut guard.containerd;
+    let mut got = Vec::new();
+    for (name, runtime, id) in [
+        ("runc", PathBuf::from(RUNC), "metrics-runc"),
+        (SHIM_NAME, shim_bin(), "metrics-shim"),
+    ] {
+        let args = c.run_args(
+            name,
+            &runtime,
+            &["-d", "--memory-limit", "67108864"],
+            id,
+            &[
+                "sh",
+                "-c",
+                "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; exec sleep 1000",
+            ],
+        );
+        let out = c.ctr(&env, &args);
+        assert!(out.status.success(), "ctr run {id}: {}", describe(&out));
+        // past the busy loop: the CPU usage is there and the pids settled
+        wait_until(&format!("{id} to sleep"), Duration::from_secs(20), || {
+            c.task(&env, id)
+                .is_some_and(|(pid, _)| comm(pid) == "sleep")
+        });
+        got.push(task_metrics(&env, c, id));
+        let _ = c.ctr(&env, &["task", "kill", "-s", "SIGKILL", id]);
+        let _ = stopped_exit_code(&env, c, id);
+        c.ctr_ok(&env, &["containers", "rm", id]);
+    }
+    check_nothing_left(&env, c);
+    let (runc, shim) = (&got[0], &got[1]);
+    println!("runc.v2+runc: {runc:?}\npodrun shim: {shim:?}");
+    let names =
+        |m: &std::collections::BTreeMap<String, String>| m.keys().cloned().collect::<Vec<_>>();
+    assert!(!runc.is_empty(), "no metrics from runc.v2");
+    assert_eq!(names(shim), names(runc), "the metrics containerd decoded");
+    for k in ["memory.limit_in_bytes", "pids.current", "pids.limit"] {
+        assert_eq!(shim.get(k), runc.get(k), "{k}");
+    }
+    for k in ["memory.usage_in_bytes", "cpuacct.usage", "cpu.usage_usec"] {
+        if let Some(v) = shim.get(k) {
+            assert!(v.parse::<u64>().is_ok_and(|v| v > 0), "{k} = {v}");
+        }
+    }
 }
