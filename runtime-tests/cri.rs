@@ -512,6 +512,22 @@ fn limits_on_host(pod: &Pod, id: &str) -> String {
     format!("memory {mem} quota {quota} {shares}")
 }
 
+/// A process's cgroup in the hierarchy that has the memory controller (v1 `N:memory:PATH`,
+/// else the v2 line `0::PATH`), from /proc/PID/cgroup.
+fn memory_cgroup_of(pid: i32) -> String {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+    let line = |want: &dyn Fn(&str) -> bool| {
+        text.lines().find_map(|l| {
+            let mut f = l.splitn(3, ':');
+            let (_, ctrls, path) = (f.next()?, f.next()?, f.next()?);
+            want(ctrls).then(|| path.to_string())
+        })
+    };
+    line(&|c| c.split(',').any(|c| c == "memory"))
+        .or_else(|| line(&|c| c.is_empty()))
+        .unwrap_or_default()
+}
+
 /// How a host shows CRI's cpu_shares: v1 cpu.shares, or v2 cpu.weight converted as runc does.
 fn shares_on_host(shares: u64) -> String {
     if cgroup_dirs_named("")
@@ -928,7 +944,7 @@ pub(crate) fn case_stop(d: &CriDaemon, handler: &'static str) -> Vec<Step> {
 }
 
 /// A pod-wide PID namespace, an OOM kill, a read-only rootfs with a non-root user.
-fn case_shared(d: &CriDaemon, handler: &'static str) -> Vec<Step> {
+pub(crate) fn case_shared(d: &CriDaemon, handler: &'static str) -> Vec<Step> {
     let cri = d.client();
     let mut steps = Vec::new();
     let mut pod = Pod::run(d, &cri, handler, "shared", NamespaceMode::Pod);
@@ -952,6 +968,12 @@ fn case_shared(d: &CriDaemon, handler: &'static str) -> Vec<Step> {
         ),
     ));
 
+    steps.push(text(
+        "the pause's cgroup is the sandbox spec's cgroupsPath",
+        &memory_cgroup_of(pod.pid())
+            .ends_with(&format!("/{}/{}", pod.cgroup_parent, pod.id))
+            .to_string(),
+    ));
     steps.push(text(
         "limits on the host of a BestEffort container",
         &limits_on_host(&pod, &sleeper),
@@ -991,7 +1013,7 @@ fn case_shared(d: &CriDaemon, handler: &'static str) -> Vec<Step> {
 
 /// Containers that cannot start: the cause reaches the client (StartContainer's error and
 /// ContainerStatus), as kubelet shows it.
-fn case_errors(d: &CriDaemon, handler: &'static str) -> Vec<Step> {
+pub(crate) fn case_errors(d: &CriDaemon, handler: &'static str) -> Vec<Step> {
     let cri = d.client();
     let mut steps = Vec::new();
     let mut pod = Pod::run(d, &cri, handler, "errors", NamespaceMode::Container);
@@ -1012,7 +1034,7 @@ fn case_errors(d: &CriDaemon, handler: &'static str) -> Vec<Step> {
 }
 
 /// The reference bridge plugin with podrun as the runtime: two pods, one fetches from the other.
-fn case_bridge(d: &CriDaemon, handler: &'static str) -> Vec<Step> {
+pub(crate) fn case_bridge(d: &CriDaemon, handler: &'static str) -> Vec<Step> {
     let cri = d.client();
     let mut steps = Vec::new();
     let net = d.network_of(handler);
@@ -1215,6 +1237,11 @@ pub(crate) fn check_runc(case: &str, steps: &[Step]) {
                 "/pause\u{0}\n1\n|",
             );
             want(
+                "the pause's cgroup is the sandbox spec's cgroupsPath",
+                None,
+                "true",
+            );
+            want(
                 "limits on the host of a BestEffort container",
                 None,
                 &format!("memory unlimited quota none {}", shares_on_host(2)),
@@ -1320,7 +1347,32 @@ fn cri_runs_podrun_like_runc() {
         &["net", "stop", "shared", "errors"],
         &mut failures,
     );
-    if let Ok(steps) = by_name["podrun-bridge/bridge"] {
+    check_bridge(&by_name, "podrun-bridge/bridge", &mut failures);
+
+    // The daemon and its shims go; nothing of them is left.
+    drop(cri);
+    let mut d = d;
+    d.cleanup();
+    let left = crate::common::clients::processes_mentioning(d.socket.to_str().expect("utf8 path"));
+    if !left.is_empty() {
+        failures.push(format!("processes left after the daemon stopped: {left:?}"));
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failure(s):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// The bridge case's expected values (no runc run to compare with: runc's handler has the
+/// podrun-cni network); adds the failures.
+pub(crate) fn check_bridge(
+    by_name: &HashMap<&str, &Result<Vec<Step>, String>>,
+    name: &str,
+    failures: &mut Vec<String>,
+) {
+    if let Some(Ok(steps)) = by_name.get(name) {
         let want = [
             (
                 "RunPodSandbox: IP from the bridge conflist's subnet, reserved",
@@ -1341,7 +1393,7 @@ fn cri_runs_podrun_like_runc() {
         for (what, code, out) in want {
             let s = find(steps, what);
             if (s.code, s.stdout.as_str()) != (code, out) {
-                failures.push(format!("bridge: {what}: {s:?}"));
+                failures.push(format!("{name}: {what}: {s:?}"));
             }
         }
         for s in steps
@@ -1349,25 +1401,10 @@ fn cri_runs_podrun_like_runc() {
             .filter(|s| s.what.starts_with("left after removing pod"))
         {
             if !s.stdout.is_empty() {
-                failures.push(format!("bridge: {}: {}", s.what, s.stdout));
+                failures.push(format!("{name}: {}: {}", s.what, s.stdout));
             }
         }
     }
-
-    // The daemon and its shims go; nothing of them is left.
-    drop(cri);
-    let mut d = d;
-    d.cleanup();
-    let left = crate::common::clients::processes_mentioning(d.socket.to_str().expect("utf8 path"));
-    if !left.is_empty() {
-        failures.push(format!("processes left after the daemon stopped: {left:?}"));
-    }
-    assert!(
-        failures.is_empty(),
-        "{} failure(s):\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
 }
 
 /// Checks runc's steps of each case and that `handler`'s equal them; adds the failures.

@@ -6,14 +6,19 @@
 //! - `shim_ctr_scenario_like_runc`: containerd.rs's `ctr run` scenario (output, exit codes,
 //!   exec, pause/resume, checkpoint refused, kill, memory limit, delete, a pod's netns) with
 //!   `--runtime io.containerd.podrun.v2`, equal step by step to runc's; nothing left after;
-//! - `shim_cri_like_runc`: the CRI cases net and stop with a handler whose runtime_type is
-//!   io.containerd.podrun.v2, equal to runc's; one shim process per pod (the containers' inits
-//!   and the pause have the same shim as parent);
+//! - `shim_cri_like_runc`: every CRI case of cri.rs (net, stop, shared, errors) with a handler
+//!   whose runtime_type is io.containerd.podrun.v2, equal to runc's, and the bridge case on
+//!   the reference bridge plugin; one shim process per pod (the containers' inits and the
+//!   pause have the same shim as parent);
 //! - `shim_survives_containerd_restart`: tasks keep running while containerd restarts, the
 //!   shim is the same process after, an exit while containerd was down and one after both
 //!   reach containerd;
 //! - `shim_sigkilled_is_cleaned_up`: the shim SIGKILLed, containerd's cleanup through the
 //!   shim's `delete` leaves no process, podrun state, cgroup, rootfs mount;
+//! - `shim_oom_event_while_running`: a child OOM-killed while the init runs on reaches
+//!   containerd as /tasks/oom at once (as with runc.v2), and once only;
+//! - `shim_task_metrics_like_runc`: the shim's Stats as containerd decodes them (`ctr task
+//!   metrics`): the same metrics, limits and pids as runc.v2+runc's;
 //! - `shim_twenty_pods_concurrently`: 20 pods with a container each started at once over CRI,
 //!   each with its own shim, all removed cleanly.
 
@@ -31,12 +36,17 @@ use crate::containerd::{
     Guard,
 };
 use crate::cri::daemon::{CriDaemon, Plugin, Setup};
-use crate::cri::{case_net, case_stop, compare_with_runc, container_pid, run_cases, Case, Pod};
+use crate::cri::{
+    case_bridge, case_errors, case_net, case_shared, case_stop, check_bridge, compare_with_runc,
+    container_pid, run_cases, Case, Pod,
+};
 use crate::lifecycle::wait_until;
 
 /// The runtime name the harnesses give the podrun shim (handler, ctr run's state root).
 pub(crate) const SHIM_NAME: &str = "podrunshim";
 pub(crate) const RUNTIME_TYPE: &str = "io.containerd.podrun.v2";
+/// The podrun shim again, on the reference bridge plugin's network (its own CNI conf dir).
+const SHIM_BRIDGE: &str = "podrunshim-bridge";
 
 /// Where the release binaries are (podrun, the shim, podrun-init, podrun-pause).
 pub(crate) fn release_dir() -> PathBuf {
@@ -133,12 +143,13 @@ fn shim_cri_like_runc() {
     let handlers = vec![
         ("runc", PathBuf::from(RUNC), None),
         (SHIM_NAME, podrun_bin(), None),
+        (SHIM_BRIDGE, podrun_bin(), Some(1)),
     ];
     let d = CriDaemon::start(
         &env,
         &Setup {
             tag: "s",
-            networks: &[(Plugin::PodrunCni, 239)],
+            networks: &[(Plugin::PodrunCni, 239), (Plugin::ReferenceBridge, 243)],
             handlers: &handlers,
         },
     );
@@ -146,7 +157,10 @@ fn shim_cri_like_runc() {
     for handler in ["runc", SHIM_NAME] {
         jobs.push((handler, "net", case_net));
         jobs.push((handler, "stop", case_stop));
+        jobs.push((handler, "shared", case_shared));
+        jobs.push((handler, "errors", case_errors));
     }
+    jobs.push((SHIM_BRIDGE, "bridge", case_bridge));
     let results = run_cases(&d, &jobs);
     let mut failures = Vec::new();
     for (name, r) in &results {
@@ -157,7 +171,13 @@ fn shim_cri_like_runc() {
     }
     let by_name: HashMap<&str, &Result<Vec<Step>, String>> =
         results.iter().map(|(n, r)| (n.as_str(), r)).collect();
-    compare_with_runc(&by_name, SHIM_NAME, &["net", "stop"], &mut failures);
+    compare_with_runc(
+        &by_name,
+        SHIM_NAME,
+        &["net", "stop", "shared", "errors"],
+        &mut failures,
+    );
+    check_bridge(&by_name, &format!("{SHIM_BRIDGE}/bridge"), &mut failures);
 
     // One shim per pod: the pause and both containers are children of the same shim.
     let cri = d.client();
@@ -463,4 +483,178 @@ fn shim_never_exposes_its_binary() {
     c.ctr_ok(&env, &["containers", "rm", id]);
     check_nothing_left(&env, c);
     assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
+/// `ctr events` running into a file (killed by Drop, also when a check fails).
+struct EventLog {
+    path: PathBuf,
+    child: std::process::Child,
+}
+
+impl EventLog {
+    fn start(env: &TestEnv, c: &Containerd, name: &str) -> EventLog {
+        let path = env.dir.join(name);
+        let log = std::fs::File::create(&path).expect("create the events log");
+        let child = std::process::Command::new("ctr")
+            .arg("--address")
+            .arg(&c.socket)
+            .args(["events"])
+            .stdout(log)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("ctr events");
+        // subscribed before anything happens
+        std::thread::sleep(Duration::from_millis(300));
+        EventLog { path, child }
+    }
+
+    /// How many events of `topic` name container `id`.
+    fn count(&self, topic: &str, id: &str) -> usize {
+        std::fs::read_to_string(&self.path)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(topic) && l.contains(&format!("\"{id}\"")))
+            .count()
+    }
+}
+
+impl Drop for EventLog {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What containerd heard of an OOM kill in a running task: the init (sh) runs on after its
+/// child `tail /dev/zero` is OOM-killed under a 32 MiB limit. Returns (a /tasks/oom came while
+/// the task was still running, /tasks/oom events of it once it exited).
+fn oom_while_running(
+    env: &TestEnv,
+    c: &mut Containerd,
+    runtime_name: &str,
+    runtime: &Path,
+    id: &str,
+) -> (bool, usize) {
+    let events = EventLog::start(env, c, &format!("events-{id}.log"));
+    let args = c.run_args(
+        runtime_name,
+        runtime,
+        &["-d", "--memory-limit", "33554432"],
+        id,
+        &["sh", "-c", "tail /dev/zero; exec sleep 1000"],
+    );
+    let out = c.ctr(env, &args);
+    assert!(out.status.success(), "ctr run {id}: {}", describe(&out));
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let mut live = false;
+    while std::time::Instant::now() < deadline {
+        if events.count("/tasks/oom", id) > 0 {
+            live = c.task_status(env, id) == "RUNNING";
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = c.ctr(env, &["task", "kill", "-s", "SIGKILL", id]);
+    wait_until(
+        &format!("the exit event of {id}"),
+        Duration::from_secs(15),
+        || events.count("/tasks/exit", id) > 0,
+    );
+    // a TaskOOM the shim would add at the exit is published just before its TaskExit
+    std::thread::sleep(Duration::from_millis(300));
+    let n = events.count("/tasks/oom", id);
+    let _ = stopped_exit_code(env, c, id);
+    c.ctr_ok(env, &["containers", "rm", id]);
+    (live, n)
+}
+
+/// Live OOM events, as containerd-shim-runc-v2 sends them: the shim publishes TaskOOM as soon
+/// as the container's cgroup counts an OOM kill (v1 eventfd on memory.oom_control, v2
+/// memory.events), while the task still runs, and not a second time when it exits.
+#[test]
+fn shim_oom_event_while_running() {
+    let env = TestEnv::new("shim-oom");
+    let mut guard = guard(&env);
+    let c = &mut guard.containerd;
+    let runc = oom_while_running(&env, c, "runc", Path::new(RUNC), "oom-runc");
+    let got = oom_while_running(&env, c, SHIM_NAME, &shim_bin(), "oom-shim");
+    println!("runc.v2+runc: {runc:?}, podrun shim: {got:?}");
+    check_nothing_left(&env, c);
+    assert_eq!(runc, (true, 1), "runc.v2's events (the reference)");
+    assert_eq!(
+        got,
+        (true, 1),
+        "podrun shim: (a /tasks/oom while running, /tasks/oom events in all)"
+    );
+}
+
+/// `ctr task metrics ID` as METRIC -> VALUE (containerd decodes the shim's Stats: the cgroup v1
+/// Metrics type on v1 and hybrid hosts, the v2 type on cgroup2).
+fn task_metrics(
+    env: &TestEnv,
+    c: &Containerd,
+    id: &str,
+) -> std::collections::BTreeMap<String, String> {
+    let out = c.ctr_ok(env, &["task", "metrics", id]);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            Some((f.next()?.to_string(), f.next()?.to_string()))
+        })
+        // less the headers and the ID/TIMESTAMP row
+        .filter(|(k, _)| k != "ID" && k != "METRIC" && k != id && !k.starts_with('-'))
+        .collect()
+}
+
+/// The shim's Stats as containerd decodes them (`ctr task metrics`): the same metrics as
+/// runc.v2+runc's, the same limits and pids, a memory and CPU usage.
+#[test]
+fn shim_task_metrics_like_runc() {
+    let env = TestEnv::new("shim-metrics");
+    let mut guard = guard(&env);
+    let c = &mut guard.containerd;
+    let mut got = Vec::new();
+    for (name, runtime, id) in [
+        ("runc", PathBuf::from(RUNC), "metrics-runc"),
+        (SHIM_NAME, shim_bin(), "metrics-shim"),
+    ] {
+        let args = c.run_args(
+            name,
+            &runtime,
+            &["-d", "--memory-limit", "67108864"],
+            id,
+            &[
+                "sh",
+                "-c",
+                "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; exec sleep 1000",
+            ],
+        );
+        let out = c.ctr(&env, &args);
+        assert!(out.status.success(), "ctr run {id}: {}", describe(&out));
+        // past the busy loop: the CPU usage is there and the pids settled
+        wait_until(&format!("{id} to sleep"), Duration::from_secs(20), || {
+            c.task(&env, id)
+                .is_some_and(|(pid, _)| comm(pid) == "sleep")
+        });
+        got.push(task_metrics(&env, c, id));
+        let _ = c.ctr(&env, &["task", "kill", "-s", "SIGKILL", id]);
+        let _ = stopped_exit_code(&env, c, id);
+        c.ctr_ok(&env, &["containers", "rm", id]);
+    }
+    check_nothing_left(&env, c);
+    let (runc, shim) = (&got[0], &got[1]);
+    println!("runc.v2+runc: {runc:?}\npodrun shim: {shim:?}");
+    let names =
+        |m: &std::collections::BTreeMap<String, String>| m.keys().cloned().collect::<Vec<_>>();
+    assert!(!runc.is_empty(), "no metrics from runc.v2");
+    assert_eq!(names(shim), names(runc), "the metrics containerd decoded");
+    for k in ["memory.limit_in_bytes", "pids.current", "pids.limit"] {
+        assert_eq!(shim.get(k), runc.get(k), "{k}");
+    }
+    for k in ["memory.usage_in_bytes", "cpuacct.usage", "cpu.usage_usec"] {
+        if let Some(v) = shim.get(k) {
+            assert!(v.parse::<u64>().is_ok_and(|v| v > 0), "{k} = {v}");
+        }
+    }
 }

@@ -152,7 +152,15 @@ impl CriDaemon {
             .map(|(name, binary, network)| Handler {
                 name,
                 binary: binary.clone(),
-                root: dir.join(format!("root-{name}")),
+                // every podrun shim handler has the one state root of the daemon's shims
+                root: dir.join(format!(
+                    "root-{}",
+                    if is_shim(name) {
+                        crate::shim::SHIM_NAME
+                    } else {
+                        name
+                    }
+                )),
                 network: *network,
             })
             .collect();
@@ -176,7 +184,7 @@ impl CriDaemon {
         path.push(":");
         path.push(std::env::var_os("PATH").unwrap_or_default());
         let mut shim_env = vec![("PATH".to_string(), path)];
-        if let Some(h) = handlers.iter().find(|h| h.name == crate::shim::SHIM_NAME) {
+        if let Some(h) = handlers.iter().find(|h| is_shim(h.name)) {
             shim_env.push(("PODRUN_SHIM_ROOT".into(), h.root.clone().into_os_string()));
         }
         let daemon = Command::new("containerd")
@@ -403,7 +411,8 @@ impl CriDaemon {
         }
         for h in &self.handlers {
             let root = h.root.join(K8S_NAMESPACE);
-            for id in subdirs(&root) {
+            // (`pods` holds the podrun shim's pods, below)
+            for id in subdirs(&root).into_iter().filter(|id| id != "pods") {
                 let out = Command::new(&h.binary)
                     .arg("--root")
                     .arg(&root)
@@ -540,7 +549,7 @@ disabled_plugins = [
             r#"plugins."io.containerd.grpc.v1.cri".containerd.runtimes.{}"#,
             h.name
         );
-        let shim = h.name == crate::shim::SHIM_NAME;
+        let shim = is_shim(h.name);
         let runtime_type = if shim {
             crate::shim::RUNTIME_TYPE
         } else {
@@ -563,6 +572,12 @@ disabled_plugins = [
         ));
     }
     toml
+}
+
+/// A handler of the podrun shim (io.containerd.podrun.v2): SHIM_NAME, or SHIM_NAME-<network>.
+pub fn is_shim(name: &str) -> bool {
+    name.strip_prefix(crate::shim::SHIM_NAME)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'))
 }
 
 pub fn subdirs(dir: &Path) -> Vec<String> {

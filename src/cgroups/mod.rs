@@ -15,10 +15,12 @@
 mod bpf;
 mod devices;
 mod fs;
+mod oom;
 pub(crate) mod resources;
 pub mod rootless;
 mod stats;
 pub mod systemd;
+pub use oom::OomWatch;
 pub use stats::{
     Blkio, BlkioEntry, Cpu, CpuUsage, Hugetlb, Memory, MemoryEntry, Pids, Stats, Throttling,
 };

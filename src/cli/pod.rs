@@ -111,6 +111,8 @@ fn create(g: &Global, a: CreateArgs) -> Result<i32> {
         name: a.name,
         hostname: a.hostname,
         share_pid: a.share_pid,
+        pause_pid_ns: false,
+        pause_argv0: None,
         network,
         fixed_ip: a.ip,
         systemd_cgroup: g.systemd_cgroup,

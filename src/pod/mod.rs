@@ -41,6 +41,13 @@ pub struct CreateOptions {
     pub name: String,
     pub hostname: Option<String>,
     pub share_pid: bool,
+    /// The pause gets a PID namespace of its own (PID 1 there), which members join only
+    /// when their spec names it (CRI's sandbox: a pod-wide PID namespace names the
+    /// pause's `/proc/PID/ns/pid`). Implied by `share_pid`.
+    pub pause_pid_ns: bool,
+    /// The pause's argv[0], what `ps` and /proc/PID/cmdline show (default `podrun-pause`);
+    /// CRI's sandbox: its spec's (the pause image's `/pause`), as with runc.
+    pub pause_argv0: Option<String>,
     /// None: no network (the pod gets a netns with `lo` only).
     pub network: Option<NetConfig>,
     pub fixed_ip: Option<Ipv4Addr>,
@@ -417,7 +424,8 @@ pub fn create(root: &Path, opts: &CreateOptions) -> Result<PodState> {
     let (p, hold, in_v2) = pause::spawn(
         &pause::PauseSpec {
             hostname: &st.hostname,
-            share_pid: opts.share_pid,
+            pid_ns: opts.share_pid || opts.pause_pid_ns,
+            argv0: opts.pause_argv0.as_deref(),
             user_ns: rootless,
             netns: opts.netns.as_deref(),
         },

@@ -24,7 +24,10 @@ const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
 /// What the child does after the clone.
 pub struct PauseSpec<'a> {
     pub hostname: &'a str,
-    pub share_pid: bool,
+    /// A new PID namespace: the pause is its PID 1.
+    pub pid_ns: bool,
+    /// argv[0] of the pause (None: `podrun-pause`).
+    pub argv0: Option<&'a str>,
     /// Rootless: the pause owns a new user namespace (the user's own ids mapped to 0),
     /// with the other namespaces inside it, and brings `lo` up itself.
     pub user_ns: bool,
@@ -78,7 +81,8 @@ pub fn spawn(
         .open("/dev/null")
         .io("open", "/dev/null")?;
     let hostname = spec.hostname.as_bytes().to_vec();
-    let argv0 = CString::new("podrun-pause").map_err(|_| Error::other("argv0"))?;
+    let argv0 = CString::new(spec.argv0.unwrap_or("podrun-pause"))
+        .map_err(|_| Error::Spec("the pause's argv[0] contains a NUL byte".into()))?;
     let argv = [argv0.as_ptr(), std::ptr::null()];
     let envp: [*const libc::c_char; 1] = [std::ptr::null()];
     let (rd, wr) =
@@ -101,7 +105,7 @@ pub fn spawn(
     if netns.is_none() {
         flags |= CloneFlags::CLONE_NEWNET;
     }
-    if spec.share_pid {
+    if spec.pid_ns {
         flags |= CloneFlags::CLONE_NEWPID;
     }
     if spec.user_ns {

@@ -3,7 +3,8 @@
 //!
 //! Modules: `task` (the task API), `proc` (one process: init or exec), `io` (FIFOs, console,
 //! log URIs), `exits` (exit statuses from the subreaper), `events` (publishing),
-//! `helper` (a forked single-threaded child that calls the podrun library), `metrics`
+//! `helper` (a forked single-threaded child that calls the podrun library), `oom` (live OOM
+//! events of the containers' cgroups, one thread for all), `metrics`
 //! (cgroup statistics as containerd's Metrics), `errors` (podrun errors as ttrpc statuses).
 
 use std::path::{Path, PathBuf};
@@ -20,6 +21,7 @@ mod exits;
 mod helper;
 mod io;
 mod metrics;
+mod oom;
 mod proc;
 mod task;
 

@@ -28,7 +28,7 @@ use super::events::Events;
 use super::exits::{self, Early};
 use super::io::{self, StdioSpec};
 use super::proc::{Proc, Status};
-use super::{helper, metrics, CONTAINER_TYPE, SANDBOX_ID};
+use super::{helper, metrics, oom, CONTAINER_TYPE, SANDBOX_ID};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Kind {
@@ -45,9 +45,18 @@ struct Task {
     execs: HashMap<String, Proc>,
     rootfs_mounted: bool,
     paused: bool,
+    /// The cgroup's OOM kill count already told to containerd (one TaskOOM per rise).
+    oom_seen: u64,
 }
 
 impl Task {
+    /// The cgroup's OOM kill count is `kills`: true when it rose since last told.
+    fn saw_oom(&mut self, kills: u64) -> bool {
+        let rose = kills > self.oom_seen;
+        self.oom_seen = self.oom_seen.max(kills);
+        rose
+    }
+
     /// The task's init (`exec_id` empty) or one of its execs.
     fn proc(&self, exec_id: &str) -> Result<&Proc> {
         if exec_id.is_empty() {
@@ -69,6 +78,8 @@ struct Inner {
     early: Early,
     /// The socket served; removed when the shim shuts down.
     socket: PathBuf,
+    /// Live OOM events of the containers' cgroups.
+    oom: oom::Watcher,
 }
 
 pub struct Service(Arc<Inner>);
@@ -81,14 +92,22 @@ impl Service {
         exit: Arc<ExitSignal>,
         socket: &str,
     ) -> Service {
-        let inner = Arc::new(Inner {
-            root,
-            events: Events::new(namespace, publisher),
-            exit,
-            tasks: Mutex::new(HashMap::new()),
-            changed: Condvar::new(),
-            early: Early::default(),
-            socket: PathBuf::from(socket.trim_start_matches("unix://")),
+        let inner = Arc::new_cyclic(|weak: &std::sync::Weak<Inner>| {
+            let weak = weak.clone();
+            Inner {
+                root,
+                events: Events::new(namespace, publisher),
+                exit,
+                tasks: Mutex::new(HashMap::new()),
+                changed: Condvar::new(),
+                early: Early::default(),
+                socket: PathBuf::from(socket.trim_start_matches("unix://")),
+                oom: oom::Watcher::new(Arc::new(move |id: &str, kills| {
+                    if let Some(i) = weak.upgrade() {
+                        i.on_oom(id, kills);
+                    }
+                })),
+            }
         });
         let weak = Arc::downgrade(&inner);
         exits::watch(move |pid, code| {
@@ -150,9 +169,10 @@ impl Inner {
         }
         let mut tasks = self.lock();
         let Some(t) = tasks.get_mut(&id) else { return };
-        let oom = exec_id.is_empty() && matches!(t.kind, Kind::Container { .. }) && {
-            oom_kills(&self.root, &id) > 0
-        };
+        // An OOM kill not told yet (the watcher had not seen it): told before the exit.
+        let oom = exec_id.is_empty()
+            && matches!(t.kind, Kind::Container { .. })
+            && t.saw_oom(oom_kills(&self.root, &id));
         let p = if exec_id.is_empty() {
             &mut t.init
         } else {
@@ -186,6 +206,21 @@ impl Inner {
             );
         }
         self.publish(topics::TASK_EXIT_EVENT_TOPIC, Box::new(e));
+    }
+
+    /// The OOM watcher read `kills` in container `id`'s cgroup: a rise is told at once,
+    /// while the task runs (as runc.v2 does).
+    fn on_oom(&self, id: &str, kills: u64) {
+        let rose = self.lock().get_mut(id).is_some_and(|t| t.saw_oom(kills));
+        if rose {
+            self.publish(
+                topics::TASK_OOM_EVENT_TOPIC,
+                Box::new(ev::TaskOOM {
+                    container_id: id.to_string(),
+                    ..Default::default()
+                }),
+            );
+        }
     }
 
     /// After a process was announced (TaskCreate/ExecStarted): an exit that came before.
@@ -260,7 +295,7 @@ impl Inner {
             Ok(p) => p,
             Err(e) => {
                 unmount();
-                return Err(e);
+                return Err(runtime_failure(e));
             }
         };
         proc.pid = pid;
@@ -269,6 +304,7 @@ impl Inner {
         if kind == Kind::Sandbox {
             proc.status = Status::Running;
         }
+        let kind_of_new = kind.clone();
         self.lock().insert(
             id.clone(),
             Task {
@@ -278,8 +314,14 @@ impl Inner {
                 execs: HashMap::new(),
                 rootfs_mounted: mounted,
                 paused: false,
+                oom_seen: 0,
             },
         );
+        if matches!(kind_of_new, Kind::Container { .. }) {
+            if let Some(cg) = container_cgroup(&self.root, &id) {
+                self.oom.add(&id, cg);
+            }
+        }
         let mut tio = ev::TaskIO::new();
         tio.stdin = stdio.stdin;
         tio.stdout = stdio.stdout;
@@ -357,7 +399,9 @@ impl Inner {
                 Ok((t.kind.clone(), t.init.pid))
             })?;
             if kind != Kind::Sandbox {
-                podrun::container::start(&self.root, id)?;
+                // The process itself failed (a missing binary, not executable): a runtime
+                // failure, as runc.v2 says (errdefs' unknown), not a bad argument.
+                podrun::container::start(&self.root, id).map_err(|e| runtime_failure(e.into()))?;
             }
             self.with_proc(id, "", |t| {
                 if t.init.status == Status::Created {
@@ -413,11 +457,7 @@ impl Inner {
             };
             Ok(podrun::container::exec(&root, opts)?.pid)
         })
-        // The process itself failed (a missing binary): a runtime failure, as runc.v2 says.
-        .map_err(|e| match e.kind {
-            ErrorKind::InvalidConfig => Failure::system(e.msg),
-            _ => e,
-        })?;
+        .map_err(runtime_failure)?;
         proc.stdin = prep.stdin.clone();
         if let Some(c) = prep.console {
             let master = c.master()?;
@@ -474,6 +514,7 @@ impl Inner {
         let (kind, bundle, mounted) = self.with_proc(id, "", |t| {
             Ok((t.kind.clone(), t.bundle.clone(), t.rootfs_mounted))
         })?;
+        self.oom.remove(id);
         match kind {
             Kind::Sandbox => {
                 podrun::pod::delete(&self.root, id, true, &podrun::container::delete_pod_member)?
@@ -626,6 +667,16 @@ impl Inner {
     }
 }
 
+/// A container's process that cannot be created or started (a missing binary, one not
+/// executable, a config the runtime refuses) is a runtime failure, as runc.v2 answers it
+/// (errdefs' unknown, which CRI passes on), not a bad argument of the caller's.
+fn runtime_failure(e: Failure) -> Failure {
+    match e.kind {
+        ErrorKind::InvalidConfig => Failure::system(e.msg),
+        _ => e,
+    }
+}
+
 fn unsupported_checkpoint() -> Failure {
     Failure::new(
         ErrorKind::Unsupported,
@@ -633,12 +684,17 @@ fn unsupported_checkpoint() -> Failure {
     )
 }
 
-/// How often the OOM killer killed in container `id`'s cgroup (0 when unknown).
-fn oom_kills(root: &Path, id: &str) -> u64 {
+/// Container `id`'s cgroup, from its podrun state.
+fn container_cgroup(root: &Path, id: &str) -> Option<podrun::cgroups::Cgroup> {
     podrun::state::ContainerState::load(root, id)
         .ok()
         .and_then(|s| s.cgroup_path)
         .map(|p| podrun::cgroups::Cgroup::from_path(&p))
+}
+
+/// How often the OOM killer killed in container `id`'s cgroup (0 when unknown).
+fn oom_kills(root: &Path, id: &str) -> u64 {
+    container_cgroup(root, id)
         .and_then(|cg| cg.oom_record())
         .map_or(0, |r| r.oom_kills)
 }
@@ -660,11 +716,27 @@ fn create_pod(root: &Path, name: &str, spec: &Spec) -> Result<i32> {
     let opts = podrun::pod::CreateOptions {
         name: name.to_string(),
         hostname: spec.hostname().clone().filter(|h| !h.is_empty()),
+        // Members join the pause's PID namespace through their own spec (CRI names it for
+        // a pod-wide one), not by the pod's rule.
         share_pid: false,
+        // A new PID namespace in the sandbox's spec: the pause is PID 1 in it, as with
+        // runc (a host-PID pod's spec has none).
+        pause_pid_ns: nss
+            .iter()
+            .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none()),
+        pause_argv0: spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.args().as_ref()?.first().cloned()),
         network: None,
         fixed_ip: None,
         systemd_cgroup: false,
-        cgroups_path: None,
+        // The pause's cgroup where the sandbox's spec puts it (kubelet's pod<uid> level).
+        cgroups_path: spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.cgroups_path().clone())
+            .map(|p| p.to_string_lossy().into_owned()),
         netns,
     };
     let st = podrun::pod::create(root, &opts)?;
