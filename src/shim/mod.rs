@@ -4,7 +4,8 @@
 //! Modules: `task` (the task API), `proc` (one process: init or exec), `io` (FIFOs, console,
 //! log URIs), `exits` (exit statuses from the subreaper), `events` (publishing),
 //! `helper` (a forked single-threaded child that calls the podrun library), `metrics`
-//! (cgroup statistics as containerd's Metrics), `errors` (podrun errors as ttrpc statuses).
+//! (cgroup statistics as containerd's Metrics), `errors` (podrun errors as ttrpc statuses),
+//! `options` (the task's runtime options: the systemd cgroup driver, no pivot_root).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,6 +21,7 @@ mod exits;
 mod helper;
 mod io;
 mod metrics;
+mod options;
 mod proc;
 mod task;
 

@@ -28,7 +28,7 @@ use super::events::Events;
 use super::exits::{self, Early};
 use super::io::{self, StdioSpec};
 use super::proc::{Proc, Status};
-use super::{helper, metrics, CONTAINER_TYPE, SANDBOX_ID};
+use super::{helper, metrics, options, CONTAINER_TYPE, SANDBOX_ID};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Kind {
@@ -231,6 +231,7 @@ impl Inner {
             )
         })?;
         let spec = podrun::spec::load(&bundle)?;
+        let shim_opts = options::decode(req.options.as_ref())?;
         let ann = spec.annotations().clone().unwrap_or_default();
         let kind = match ann.get(CONTAINER_TYPE).map(String::as_str) {
             Some("sandbox") => Kind::Sandbox,
@@ -255,7 +256,7 @@ impl Inner {
             terminal: req.terminal,
         };
         let mut proc = Proc::new(stdio.clone());
-        let r = self.create_process(&id, &bundle, &kind, &spec, &mut proc);
+        let r = self.create_process(&id, &bundle, &kind, &spec, &shim_opts, &mut proc);
         let pid = match r {
             Ok(p) => p,
             Err(e) => {
@@ -307,6 +308,7 @@ impl Inner {
         bundle: &Path,
         kind: &Kind,
         spec: &Spec,
+        shim_opts: &options::ShimOptions,
         proc: &mut Proc,
     ) -> Result<i32> {
         let prep = io::prepare(
@@ -319,14 +321,22 @@ impl Inner {
         let root = self.root.clone();
         std::fs::create_dir_all(&root)
             .map_err(|e| Failure::system(format!("mkdir {}: {e}", root.display())))?;
+        let cgroups_path = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.cgroups_path().as_ref())
+            .map(|p| p.to_string_lossy().into_owned());
+        let systemd = shim_opts.use_systemd(cgroups_path.as_deref());
         let pid = helper::run_forked(prep.child_fds(), || match kind {
-            Kind::Sandbox => create_pod(&root, id, spec),
+            Kind::Sandbox => create_pod(&root, id, spec, systemd),
             Kind::Container { pod } => {
                 let opts = CreateOpts {
                     id: id.to_string(),
                     bundle: bundle.to_path_buf(),
                     console_socket: console.clone(),
                     pod: pod.clone(),
+                    systemd_cgroup: systemd,
+                    no_pivot: shim_opts.no_pivot_root,
                     ..Default::default()
                 };
                 Ok(podrun::container::create(&root, &opts)?.state.pid)
@@ -646,7 +656,7 @@ fn oom_kills(root: &Path, id: &str) -> u64 {
 /// The pod of a CRI sandbox: a podrun pod named after the sandbox id, its pause from the
 /// sealed memfd, run in the network namespace CRI/CNI gave in the spec (the host's when the
 /// spec has none): the pause and the pod's containers share it, as with runc.
-fn create_pod(root: &Path, name: &str, spec: &Spec) -> Result<i32> {
+fn create_pod(root: &Path, name: &str, spec: &Spec, systemd: bool) -> Result<i32> {
     let nss = spec
         .linux()
         .as_ref()
@@ -663,7 +673,7 @@ fn create_pod(root: &Path, name: &str, spec: &Spec) -> Result<i32> {
         share_pid: false,
         network: None,
         fixed_ip: None,
-        systemd_cgroup: false,
+        systemd_cgroup: systemd,
         cgroups_path: None,
         netns,
     };
