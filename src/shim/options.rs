@@ -24,6 +24,7 @@ use containerd_shim::protos::protobuf::well_known_types::any::Any;
 use containerd_shim::protos::protobuf::well_known_types::empty::Empty;
 use containerd_shim::protos::protobuf::{Message, UnknownValueRef};
 use containerd_shim::protos::shim::oci::Options as RuncOptions;
+use oci_spec::runtime::Spec;
 use podrun::ErrorKind;
 
 use super::errors::Failure;
@@ -45,11 +46,45 @@ pub struct ShimOptions {
     pub no_pivot_root: bool,
 }
 
+/// How the shim creates one container (or the pod's pause).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Launch {
+    pub systemd_cgroup: bool,
+    pub no_pivot: bool,
+}
+
 impl ShimOptions {
     /// The cgroup driver for a container (or the pod's pause) with this cgroupsPath.
     pub fn use_systemd(&self, cgroups_path: Option<&str>) -> bool {
         self.systemd_cgroup
             .unwrap_or_else(|| cgroups_path.is_some_and(is_systemd_form))
+    }
+
+    /// How to create the container of `spec`. The systemd driver where PID 1 is not systemd
+    /// is refused before anything is made, as podrun's CLI refuses `--systemd-cgroup`.
+    pub fn launch(&self, spec: &Spec) -> Result<Launch, Failure> {
+        let cgroups_path = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.cgroups_path().as_ref())
+            .map(|p| p.to_string_lossy().into_owned());
+        let systemd_cgroup = self.use_systemd(cgroups_path.as_deref());
+        if systemd_cgroup && !podrun::cgroups::systemd_available() {
+            let why = match self.systemd_cgroup {
+                Some(true) => "SystemdCgroup = true in the runtime options".to_string(),
+                _ => format!(
+                    "linux.cgroupsPath {:?} is in the systemd form slice:prefix:name",
+                    cgroups_path.unwrap_or_default()
+                ),
+            };
+            return Err(invalid(format!(
+                "systemd cgroup driver ({why}): systemd is not running on this host (PID 1 is not systemd); use cgroupfs"
+            )));
+        }
+        Ok(Launch {
+            systemd_cgroup,
+            no_pivot: self.no_pivot_root,
+        })
     }
 }
 

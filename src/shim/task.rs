@@ -231,7 +231,7 @@ impl Inner {
             )
         })?;
         let spec = podrun::spec::load(&bundle)?;
-        let shim_opts = options::decode(req.options.as_ref())?;
+        let launch = options::decode(req.options.as_ref())?.launch(&spec)?;
         let ann = spec.annotations().clone().unwrap_or_default();
         let kind = match ann.get(CONTAINER_TYPE).map(String::as_str) {
             Some("sandbox") => Kind::Sandbox,
@@ -256,7 +256,7 @@ impl Inner {
             terminal: req.terminal,
         };
         let mut proc = Proc::new(stdio.clone());
-        let r = self.create_process(&id, &bundle, &kind, &spec, &shim_opts, &mut proc);
+        let r = self.create_process(&id, &bundle, &kind, &spec, launch, &mut proc);
         let pid = match r {
             Ok(p) => p,
             Err(e) => {
@@ -308,7 +308,7 @@ impl Inner {
         bundle: &Path,
         kind: &Kind,
         spec: &Spec,
-        shim_opts: &options::ShimOptions,
+        launch: options::Launch,
         proc: &mut Proc,
     ) -> Result<i32> {
         let prep = io::prepare(
@@ -321,22 +321,16 @@ impl Inner {
         let root = self.root.clone();
         std::fs::create_dir_all(&root)
             .map_err(|e| Failure::system(format!("mkdir {}: {e}", root.display())))?;
-        let cgroups_path = spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.cgroups_path().as_ref())
-            .map(|p| p.to_string_lossy().into_owned());
-        let systemd = shim_opts.use_systemd(cgroups_path.as_deref());
         let pid = helper::run_forked(prep.child_fds(), || match kind {
-            Kind::Sandbox => create_pod(&root, id, spec, systemd),
+            Kind::Sandbox => create_pod(&root, id, spec, launch.systemd_cgroup),
             Kind::Container { pod } => {
                 let opts = CreateOpts {
                     id: id.to_string(),
                     bundle: bundle.to_path_buf(),
                     console_socket: console.clone(),
                     pod: pod.clone(),
-                    systemd_cgroup: systemd,
-                    no_pivot: shim_opts.no_pivot_root,
+                    systemd_cgroup: launch.systemd_cgroup,
+                    no_pivot: launch.no_pivot,
                     ..Default::default()
                 };
                 Ok(podrun::container::create(&root, &opts)?.state.pid)
