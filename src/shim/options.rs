@@ -407,6 +407,51 @@ mod tests {
     }
 
     #[test]
+    fn launch_refuses_the_driver_without_systemd() {
+        let spec = |p: &str| -> Spec {
+            serde_json::from_value(serde_json::json!({
+                "ociVersion": "1.0.2",
+                "root": {"path": "rootfs"},
+                "linux": {"cgroupsPath": p}
+            }))
+            .unwrap()
+        };
+        let plain = ShimOptions::default().launch(&spec("/k8s.io/abc")).unwrap();
+        assert_eq!(
+            plain,
+            Launch {
+                systemd_cgroup: false,
+                no_pivot: false
+            }
+        );
+        let on = ShimOptions {
+            systemd_cgroup: Some(true),
+            no_pivot_root: true,
+        };
+        let form = ShimOptions::default();
+        let kube = spec("kubepods-besteffort-pod1.slice:cri-containerd:abc");
+        if podrun::cgroups::systemd_available() {
+            assert!(on.launch(&kube).unwrap().systemd_cgroup);
+            assert!(form.launch(&kube).unwrap().systemd_cgroup);
+        } else {
+            let e = on.launch(&kube).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::InvalidConfig);
+            assert!(
+                e.msg.contains("SystemdCgroup = true") && e.msg.contains("PID 1 is not systemd"),
+                "{}",
+                e.msg
+            );
+            let e = form.launch(&kube).unwrap_err();
+            assert!(
+                e.msg
+                    .contains("kubepods-besteffort-pod1.slice:cri-containerd:abc"),
+                "{}",
+                e.msg
+            );
+        }
+    }
+
+    #[test]
     fn systemd_form() {
         assert!(is_systemd_form("system.slice:docker:abc"));
         assert!(is_systemd_form(
