@@ -182,6 +182,6 @@ cases!(
     containerd_kubernetes_form_runc,
     containerd_kubernetes_form_runc_deleted,
     containerd_slices_removed_podrun,
-    containerd_no_shim_left,
+    containerd_no_process_left,
     nothing_left,
 );
