@@ -29,6 +29,7 @@ mod rootless_podman;
 mod runc_compat;
 mod security;
 mod shim;
+mod shim_systemd;
 mod spec;
 mod vm_systemd;
 mod vm_v2;

@@ -290,7 +290,7 @@ fn shim_survives_containerd_restart() {
 }
 
 /// A private containerd (start_containerd) whose Drop removes what it made, also on failure.
-fn guard(env: &TestEnv) -> Guard<'_> {
+pub(crate) fn guard(env: &TestEnv) -> Guard<'_> {
     Guard {
         env,
         containerd: start_containerd(env),

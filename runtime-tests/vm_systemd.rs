@@ -3,7 +3,9 @@
 //! the cases of scripts/vm-systemd/cases.sh from a oneshot unit: the systemd cgroup driver
 //! (`--systemd-cgroup`, Docker/podman/Kubernetes cgroupsPath forms, limits read back from the
 //! scope's files and `systemctl show`, update, pause/resume, kill, delete leaving no unit, a
-//! pod), each with podrun and with Debian's runc as the reference. The same cases run in two
+//! pod), each with podrun and with Debian's runc as the reference; and containerd (Debian's
+//! 1.6) with podrun's shim (`ctr run --runtime io.containerd.podrun.v2`, SystemdCgroup from
+//! its config file, or a Kubernetes `.slice` cgroupsPath) against runc.v2 + runc. The same cases run in two
 //! boots: `v2` (pure cgroup v2) and `hybrid` (`systemd.unified_cgroup_hierarchy=0`: the v1
 //! controllers, so the driver's v1 property names and per-hierarchy dirs). Each layout boots
 //! once for all its tests (a OnceLock); each test asserts its case's `PODRUN-CASE <name>
@@ -171,5 +173,15 @@ cases!(
     pod_two_containers,
     pod_delete_leaves_nothing,
     unit_exists_refused,
+    containerd_option_podrun,
+    containerd_option_podrun_deleted,
+    containerd_option_runc,
+    containerd_option_runc_deleted,
+    containerd_kubernetes_form_podrun,
+    containerd_kubernetes_form_podrun_deleted,
+    containerd_kubernetes_form_runc,
+    containerd_kubernetes_form_runc_deleted,
+    containerd_slices_removed_podrun,
+    containerd_no_process_left,
     nothing_left,
 );

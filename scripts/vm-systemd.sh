@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The systemd lane: boots Debian's bookworm cloud kernel under qemu (TCG) with systemd as PID 1
 # (rdinit=/lib/systemd/systemd) on a small Debian root fs made by debootstrap (minbase +
-# systemd, dbus, runc as the reference, jq), pure cgroup v2 by default. A oneshot unit runs
+# systemd, dbus, runc as the reference, jq, containerd for the podrun shim's cases), pure
+# cgroup v2 by default. A oneshot unit runs
 # scripts/vm-systemd/cases.sh and powers the VM off; each case prints one line
 #   PODRUN-CASE <name> PASS|FAIL <detail>
 # and the run ends with `PODRUN-VM-DONE`. runtime-tests/vm_systemd.rs turns them into tests.
@@ -26,7 +27,7 @@ TIMEOUT=${PODRUN_VM_TIMEOUT:-420}
 LAYOUT=${PODRUN_VM_CGROUP:-v2}
 ROOTFS=$REPO/oci-bundles/rootfs
 SUITE=bookworm
-PACKAGES=systemd,systemd-sysv,dbus,runc,jq,procps
+PACKAGES=systemd,systemd-sysv,dbus,runc,jq,procps,containerd
 
 log() { printf 'vm-systemd: %s\n' "$*" >&2; }
 die() { printf 'vm-systemd: error: %s\n' "$*" >&2; exit 1; }
@@ -34,7 +35,7 @@ die() { printf 'vm-systemd: error: %s\n' "$*" >&2; exit 1; }
 for tool in qemu-system-x86_64 cpio jq apt-get dpkg debootstrap flock sha256sum; do
     command -v "$tool" >/dev/null 2>&1 || die "$tool is missing (scripts/setup.sh installs it)"
 done
-for b in podrun podrun-init podrun-pause; do
+for b in podrun podrun-init podrun-pause containerd-shim-podrun-v2; do
     [ -x "$BIN_DIR/$b" ] || die "$BIN_DIR/$b is missing: cargo build --release"
 done
 [ -x "$ROOTFS/bin/busybox" ] || die "$ROOTFS is missing: run scripts/setup.sh"
@@ -74,6 +75,8 @@ if [ ! -f "$BASE" ]; then
     debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$tree" "$MIRROR" >"$CACHE/debootstrap.log" 2>&1 ||
         { tail -n 30 "$CACHE/debootstrap.log" >&2; rm -rf "$tree"; die "debootstrap failed"; }
     rm -rf "$tree/var/cache/apt/archives/"*.deb "$tree/var/lib/apt/lists/"* "$tree/usr/share/doc" "$tree/usr/share/man" "$tree/usr/share/locale"
+    # containerd's shims the cases do not use (only runc.v2 and podrun's): a smaller initramfs.
+    rm -f "$tree/usr/bin/containerd-shim" "$tree/usr/bin/containerd-shim-runc-v1" "$tree/usr/bin/containerd-stress"
     (cd "$tree" && find . -print0 | cpio --null -o -H newc --quiet) >"$BASE.tmp"
     mv "$BASE.tmp" "$BASE"
     rm -rf "$tree"
@@ -103,9 +106,11 @@ trap 'exit 130' INT TERM
 S=$WORK/stage
 P=$S/usr/local/lib/podrun
 mkdir -p "$S/usr/local/bin" "$P" "$S/etc/systemd/system/multi-user.target.wants"
-for b in podrun podrun-init podrun-pause; do
+for b in podrun podrun-init podrun-pause containerd-shim-podrun-v2; do
     install -m 0755 "$BIN_DIR/$b" "$S/usr/local/bin/$b"
 done
+# The busybox image for containerd's cases, built here (no registry): `ctr images import`.
+bash "$REPO/scripts/oci-image.sh" "$P/busybox.tar" localhost/podrun-busybox:latest >/dev/null
 mkdir -p "$P/rootfs"
 cp -a "$ROOTFS/." "$P/rootfs/"
 vm_base_config "$BIN_DIR/podrun" "$WORK" . >"$P/base.json"
@@ -122,7 +127,7 @@ for u in getty@.service serial-getty@.service console-getty.service getty.target
     systemd-modules-load.service systemd-binfmt.service sys-kernel-debug.mount \
     sys-kernel-tracing.mount sys-fs-fuse-connections.mount sys-kernel-config.mount \
     systemd-random-seed.service systemd-update-utmp.service systemd-update-utmp-runlevel.service \
-    e2scrub_reap.service; do
+    e2scrub_reap.service containerd.service; do
     ln -s /dev/null "$S/etc/systemd/system/$u"
 done
 (cd "$S" && find . -print0 | cpio --null -o -H newc --quiet) >"$WORK/overlay.cpio"

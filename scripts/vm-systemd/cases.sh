@@ -339,6 +339,149 @@ case_unit_exists() {
     rt podrun delete --force ex1 >/dev/null 2>&1
 }
 
+# containerd (Debian's 1.6, a private daemon) with podrun's shim, containerd-shim-podrun-v2,
+# and with runc.v2 + runc as the reference. / is the initramfs here: podrun's shim gets
+# NoPivotRoot from its config file or from `ctr run --no-pivot`; runc through a wrapper that
+# adds --no-pivot to `create` (ctr's --no-pivot replaces the runtime options that carry
+# SystemdCgroup for runc.v2: runc would silently fall back to cgroupfs).
+CTRD=$W/containerd
+CPID=
+# (bounded: a hung client call must not hold the VM until the lane's timeout)
+ctr_() { timeout 60 ctr -a "$CTRD/c.sock" "$@"; }
+start_containerd() {
+    mkdir -p "$CTRD"
+    cat >"$CTRD/config.toml" <<EOF
+version = 2
+root = "$CTRD/root"
+state = "$CTRD/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.aufs",
+  "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.overlayfs"]
+[grpc]
+  address = "$CTRD/c.sock"
+[ttrpc]
+  address = "$CTRD/c.sock.ttrpc"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$CTRD/opt"
+EOF
+    PODRUN_SHIM_ROOT=$W/shim-root containerd --config "$CTRD/config.toml" >"$CTRD/log" 2>&1 </dev/null &
+    CPID=$!
+    local i
+    for i in $(seq 1 100); do
+        ctr_ version >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    ctr_ images import --snapshotter native "$P/busybox.tar" >"$CTRD/import.out" 2>&1
+}
+stop_containerd() {
+    [ -n "$CPID" ] && kill "$CPID" 2>/dev/null && wait "$CPID" 2>/dev/null
+    CPID=
+}
+printf '#!/bin/bash\nargs=()\nfor a in "$@"; do args+=("$a"); [ "$a" = create ] && args+=(--no-pivot); done\nexec runc "${args[@]}"\n' >"$W/runc-nopivot"
+chmod +x "$W/runc-nopivot"
+# The podrun shim's config file (CRI: ConfigPath in the runtime's options; ctr:
+# --runtime-config-path), with runc's key names.
+printf '# containerd-shim-podrun-v2\nSystemdCgroup = true\nNoPivotRoot = true\n' >"$W/podrun-shim.toml"
+
+ctrd_task_status() { ctr_ task ls 2>/dev/null | awk -v id="$1" '$1 == id { print $3 }'; }
+ctrd_task_pid() { ctr_ task ls 2>/dev/null | awk -v id="$1" '$1 == id { print $2 }'; }
+
+# ctrd_case NAME ID CGROUPSPATH UNIT CGDIR CTR_RUN_ARGS...: `ctr run -d ... sleep 600`; the
+# unit is active with the init in its cgroup, `systemctl status` shows it, an exec sees the
+# scope; kill, task delete, container rm leave no unit and no cgroup dir (NAME_deleted).
+ctrd_case() {
+    local name=$1 id=$2 cgp=$3 unit=$4 dir=$5 pid out i
+    shift 5
+    if ! out=$(ctr_ run -d --snapshotter native --cgroup "$cgp" "$@" localhost/podrun-busybox:latest "$id" sleep 600 2>&1 </dev/null); then
+        fail "$name" "ctr run: $out"
+        fail "${name}_deleted" "the case did not pass"
+        ctr_ containers rm "$id" >/dev/null 2>&1
+        return
+    fi
+    pid=$(ctrd_task_pid "$id")
+    if [ "$(systemctl is-active "$unit")" != active ]; then
+        fail "$name" "unit $unit not active: $(systemctl status --no-pager "$unit" 2>&1 | head -5) init $pid: $(cat "/proc/$pid/cgroup" 2>&1)"
+    elif ! grep -qx "$pid" "$dir/cgroup.procs" 2>/dev/null; then
+        fail "$name" "init $pid not in $dir/cgroup.procs: $(cat "$dir/cgroup.procs" 2>&1) $(cat "/proc/$pid/cgroup" 2>&1)"
+    elif ! systemctl status --no-pager -l "$unit" 2>&1 | grep -q 'sleep 600'; then
+        fail "$name" "systemctl status shows no 'sleep 600': $(systemctl status --no-pager "$unit" 2>&1 | head -12)"
+    elif ! out=$(ctr_ task exec --exec-id cg "$id" cat /proc/self/cgroup 2>&1 </dev/null) ||
+        ! printf '%s\n' "$out" | grep -q "/$unit\$"; then
+        fail "$name" "exec not in $unit: $out"
+    else
+        pass "$name" "$unit at ${dir#/sys/fs/cgroup}, init $pid"
+        touch "$W/passed-$name"
+    fi
+    # (not `task delete --force`: with runc.v2 on the hybrid layout it can hang)
+    ctr_ task kill -s KILL "$id" >/dev/null 2>&1
+    for i in $(seq 1 50); do
+        [ "$(ctrd_task_status "$id")" = STOPPED ] && break
+        sleep 0.1
+    done
+    ctr_ task delete "$id" >/dev/null 2>&1
+    ctr_ containers rm "$id" >/dev/null 2>&1
+    if [ ! -f "$W/passed-$name" ]; then
+        fail "${name}_deleted" "the case did not pass"
+    elif gone "$unit" "$dir"; then
+        pass "${name}_deleted" "no $unit, no ${dir#/sys/fs/cgroup}"
+    else
+        fail "${name}_deleted" "$(systemctl list-units --all --no-legend --plain "$unit") $(ls -d "$dir" 2>&1)"
+    fi
+}
+
+case_containerd() {
+    start_containerd
+    if ! ctr_ images ls -q 2>/dev/null | grep -q podrun-busybox; then
+        echo "PODRUN-VM-ERROR containerd did not start or import: $(tail -5 "$CTRD/log" | tr '\n' ' ') $(tr '\n' ' ' <"$CTRD/import.out")"
+    fi
+    local r uid slice kdir u left h shims
+    # SystemdCgroup = true in the runtime options (podrun's shim: runtimeoptions' ConfigPath;
+    # runc.v2: runc's Options), a cgroupsPath naming no slice (the driver's system.slice).
+    ctrd_case containerd_option_podrun opt-podrun ":ctrd:opt-podrun" ctrd-opt-podrun.scope \
+        "$SD/system.slice/ctrd-opt-podrun.scope" \
+        --runtime io.containerd.podrun.v2 --runtime-config-path "$W/podrun-shim.toml"
+    ctrd_case containerd_option_runc opt-runc ":ctrd:opt-runc" ctrd-opt-runc.scope \
+        "$SD/system.slice/ctrd-opt-runc.scope" \
+        --runtime io.containerd.runc.v2 --runc-binary "$W/runc-nopivot" --runc-systemd-cgroup
+    # Kubernetes' form (what CRI makes of kubelet's systemd cgroup parent): podrun's shim with
+    # no option but `ctr --no-pivot`, runc with its option.
+    for r in podrun runc; do
+        uid=c0ffee_$r
+        slice=kubepods-besteffort-pod$uid.slice
+        kdir=$SD/kubepods.slice/kubepods-besteffort.slice/$slice
+        if [ "$r" = podrun ]; then
+            set -- --runtime io.containerd.podrun.v2 --no-pivot
+        else
+            set -- --runtime io.containerd.runc.v2 --runc-binary "$W/runc-nopivot" --runc-systemd-cgroup
+        fi
+        ctrd_case "containerd_kubernetes_form_$r" "k8s-$r" "$slice:cri-containerd:k8s-$r" \
+            "cri-containerd-k8s-$r.scope" "$kdir/cri-containerd-k8s-$r.scope" "$@"
+        if [ "$r" = podrun ]; then
+            left=
+            for u in kubepods.slice kubepods-besteffort.slice "$slice"; do
+                unit_listed "$u" && slice_active "$u" && left="$left $u"
+            done
+            if [ ! -f "$W/passed-containerd_kubernetes_form_podrun" ]; then
+                fail containerd_slices_removed_podrun "the Kubernetes form case did not pass"
+            elif [ -n "$left" ]; then
+                fail containerd_slices_removed_podrun "slices left:$left"
+            else
+                pass containerd_slices_removed_podrun
+            fi
+        else
+            systemctl stop kubepods.slice >/dev/null 2>&1
+            for h in /sys/fs/cgroup/*/; do
+                [ -d "$h/kubepods.slice" ] && find "$h/kubepods.slice" -depth -type d -exec rmdir {} + 2>/dev/null
+            done
+        fi
+    done
+    # No shim process left once its tasks are deleted (podrun's exits with its last task).
+    sleep 0.5
+    shims=$(ps -eo pid=,comm= | awk '$2 ~ /^containerd-shim/ { print }')
+    stop_containerd
+    if [ -n "$shims" ]; then fail containerd_no_process_left "$shims"; else pass containerd_no_process_left; fi
+}
+
 echo "PODRUN-VM-START layout=$LAYOUT cgroup=$SD systemd=$(systemctl --version | head -n1)"
 if [ "$(cat /proc/1/comm)" != systemd ]; then
     echo "PODRUN-VM-ERROR PID 1 is $(cat /proc/1/comm), not systemd"
@@ -352,7 +495,10 @@ compare limits_same_as_runc limits
 compare update_same_as_runc update
 case_pod
 case_unit_exists
+echo "PODRUN-VM-TIME podrun and runc cases done at ${SECONDS}s ($(cut -d' ' -f1 /proc/uptime)s since boot)"
+case_containerd
+echo "PODRUN-VM-TIME containerd cases done at ${SECONDS}s"
 # Nothing of the cases is left: no unit of theirs, no container state.
-left=$(systemctl list-units --all --no-legend --plain | grep -E 'docker-|libpod-|cri-containerd-|kubepods|podrun-' | grep -v '^podrun-cases\.service' || true)
+left=$(systemctl list-units --all --no-legend --plain | grep -E 'docker-|libpod-|cri-containerd-|kubepods|podrun-|ctrd-' | grep -v '^podrun-cases\.service' || true)
 if [ -n "$left" ]; then fail nothing_left "$left"; else pass nothing_left; fi
 echo "PODRUN-VM-DONE"

@@ -4,8 +4,9 @@
 //! Modules: `task` (the task API), `proc` (one process: init or exec), `io` (FIFOs, console,
 //! log URIs), `exits` (exit statuses from the subreaper), `events` (publishing),
 //! `helper` (a forked single-threaded child that calls the podrun library), `oom` (live OOM
-//! events of the containers' cgroups, one thread for all), `metrics`
-//! (cgroup statistics as containerd's Metrics), `errors` (podrun errors as ttrpc statuses).
+//! events of the containers' cgroups, one thread for all), `metrics` (cgroup statistics as
+//! containerd's Metrics), `errors` (podrun errors as ttrpc statuses), `options` (the task's
+//! runtime options: the systemd cgroup driver, no pivot_root).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,6 +23,7 @@ mod helper;
 mod io;
 mod metrics;
 mod oom;
+mod options;
 mod proc;
 mod task;
 

@@ -28,7 +28,7 @@ use super::events::Events;
 use super::exits::{self, Early};
 use super::io::{self, StdioSpec};
 use super::proc::{Proc, Status};
-use super::{helper, metrics, oom, CONTAINER_TYPE, SANDBOX_ID};
+use super::{helper, metrics, oom, options, CONTAINER_TYPE, SANDBOX_ID};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Kind {
@@ -266,6 +266,7 @@ impl Inner {
             )
         })?;
         let spec = podrun::spec::load(&bundle)?;
+        let launch = options::decode(req.options.as_ref())?.launch(&spec)?;
         let ann = spec.annotations().clone().unwrap_or_default();
         let kind = match ann.get(CONTAINER_TYPE).map(String::as_str) {
             Some("sandbox") => Kind::Sandbox,
@@ -290,7 +291,7 @@ impl Inner {
             terminal: req.terminal,
         };
         let mut proc = Proc::new(stdio.clone());
-        let r = self.create_process(&id, &bundle, &kind, &spec, &mut proc);
+        let r = self.create_process(&id, &bundle, &kind, &spec, launch, &mut proc);
         let pid = match r {
             Ok(p) => p,
             Err(e) => {
@@ -349,6 +350,7 @@ impl Inner {
         bundle: &Path,
         kind: &Kind,
         spec: &Spec,
+        launch: options::Launch,
         proc: &mut Proc,
     ) -> Result<i32> {
         let prep = io::prepare(
@@ -362,13 +364,15 @@ impl Inner {
         std::fs::create_dir_all(&root)
             .map_err(|e| Failure::system(format!("mkdir {}: {e}", root.display())))?;
         let pid = helper::run_forked(prep.child_fds(), || match kind {
-            Kind::Sandbox => create_pod(&root, id, spec),
+            Kind::Sandbox => create_pod(&root, id, spec, launch.systemd_cgroup),
             Kind::Container { pod } => {
                 let opts = CreateOpts {
                     id: id.to_string(),
                     bundle: bundle.to_path_buf(),
                     console_socket: console.clone(),
                     pod: pod.clone(),
+                    systemd_cgroup: launch.systemd_cgroup,
+                    no_pivot: launch.no_pivot,
                     ..Default::default()
                 };
                 Ok(podrun::container::create(&root, &opts)?.state.pid)
@@ -702,7 +706,7 @@ fn oom_kills(root: &Path, id: &str) -> u64 {
 /// The pod of a CRI sandbox: a podrun pod named after the sandbox id, its pause from the
 /// sealed memfd, run in the network namespace CRI/CNI gave in the spec (the host's when the
 /// spec has none): the pause and the pod's containers share it, as with runc.
-fn create_pod(root: &Path, name: &str, spec: &Spec) -> Result<i32> {
+fn create_pod(root: &Path, name: &str, spec: &Spec, systemd: bool) -> Result<i32> {
     let nss = spec
         .linux()
         .as_ref()
@@ -730,7 +734,7 @@ fn create_pod(root: &Path, name: &str, spec: &Spec) -> Result<i32> {
             .and_then(|p| p.args().as_ref()?.first().cloned()),
         network: None,
         fixed_ip: None,
-        systemd_cgroup: false,
+        systemd_cgroup: systemd,
         // The pause's cgroup where the sandbox's spec puts it (kubelet's pod<uid> level).
         cgroups_path: spec
             .linux()
