@@ -551,18 +551,6 @@ fn overlay_view(bin: &Path, want: &std::fs::Metadata) -> Result<OwnedFd> {
     Ok(OwnedFd::from(file))
 }
 
-/// A sealed, read-only handle on the binary at `bin` to execveat: the overlay view
-/// ([`overlay_view`]: no copy) where overlayfs can be used, else a sealed memfd copy (rootless
-/// without privileges, kernels without overlayfs or fsopen). `name` names the memfd.
-pub fn sealed_exe(bin: &Path, name: &str) -> Result<OwnedFd> {
-    let want = std::fs::metadata(bin).io("stat", bin)?;
-    match overlay_view(bin, &want) {
-        Ok(fd) => return Ok(fd),
-        Err(e) => tracing::debug!("sealed overlay view unusable ({e}): copying to a memfd"),
-    }
-    sealed_memfd_copy(bin, name)
-}
-
 /// True when `fd` is one of our overlay views: on overlayfs, read-only, and (where statx
 /// reports mount ids, Linux ≥ 5.8) on a mount absent from our mount table (never attached).
 fn is_overlay_view(fd: RawFd) -> bool {
@@ -607,7 +595,7 @@ pub fn is_sealed_exe(fd: RawFd) -> bool {
     is_sealed_memfd(fd) || is_overlay_view(fd)
 }
 
-/// Re-executes podrun from a sealed view of itself ([`sealed_exe`]) unless it already runs
+/// Re-executes podrun from a sealed view of itself ([`overlay_view`], else a sealed memfd copy) unless it already runs
 /// from one, so that no process podrun starts inside a container has the on-disk binary as
 /// /proc/PID/exe (CVE-2019-5736). Returns only when already running from a sealed view.
 pub fn ensure_cloned_binary() -> Result<()> {
@@ -720,18 +708,26 @@ mod tests {
     }
 
     /// As root (CAP_SYS_ADMIN, overlayfs): the view is the same inode, not writable (EROFS),
-    /// recognised as sealed, and no memfd. Elsewhere the memfd fallback still seals.
+    /// recognised as sealed; a view of another file than the one meant is refused.
     #[test]
-    fn sealed_exe_is_a_read_only_view_of_the_same_file() {
+    fn overlay_view_is_a_read_only_view_of_the_same_file() {
         use std::os::unix::fs::MetadataExt;
         let me = std::fs::read_link("/proc/self/exe").unwrap();
-        let fd = sealed_exe(&me, "t").unwrap();
-        assert!(is_sealed_exe(fd.as_raw_fd()));
         let disk = std::fs::metadata(&me).unwrap();
-        if !nix::unistd::geteuid().is_root() || is_sealed_memfd(fd.as_raw_fd()) {
-            eprintln!("no overlay view here: the memfd fallback was used");
-            return;
-        }
+        let fd = match overlay_view(&me, &disk) {
+            Ok(fd) => fd,
+            Err(e) if !nix::unistd::geteuid().is_root() => {
+                eprintln!("no overlay view here ({e}): the memfd copy is the fallback");
+                return;
+            }
+            Err(e) => panic!("overlay view as root: {e}"),
+        };
+        assert!(is_sealed_exe(fd.as_raw_fd()));
+        let other = std::fs::metadata("/proc/self/stat").unwrap();
+        assert!(
+            overlay_view(&me, &other).is_err(),
+            "a view of the wrong inode"
+        );
         let f = File::from(fd);
         assert_eq!(f.metadata().unwrap().ino(), disk.ino());
         let path = format!("/proc/self/fd/{}", f.as_raw_fd());
