@@ -595,9 +595,10 @@ pub fn is_sealed_exe(fd: RawFd) -> bool {
     is_sealed_memfd(fd) || is_overlay_view(fd)
 }
 
-/// Re-executes podrun from a sealed view of itself ([`overlay_view`], else a sealed memfd copy) unless it already runs
-/// from one, so that no process podrun starts inside a container has the on-disk binary as
-/// /proc/PID/exe (CVE-2019-5736). Returns only when already running from a sealed view.
+/// Re-executes podrun from a sealed view of itself ([`overlay_view`], else a sealed memfd
+/// copy) unless it already runs from one, so that no process podrun starts inside a container
+/// has the on-disk binary as /proc/PID/exe (CVE-2019-5736). Returns only when already running
+/// from a sealed view.
 pub fn ensure_cloned_binary() -> Result<()> {
     let exe = File::open("/proc/self/exe").io("open", "/proc/self/exe")?;
     if is_sealed_exe(exe.as_raw_fd()) {
