@@ -1514,6 +1514,34 @@ fn cri_bench_sandbox_and_container() {
             let _ = cri.remove_pod_sandbox(&pod.id);
         }
     }
+    // 20 pods at once per handler: the shims' RSS and PSS (PSS shares the pages the shims
+    // have in common, e.g. the binary's page cache: what a node with 20 pods pays per pod).
+    const MANY: usize = 20;
+    for (hi, handler) in [shim, "runc", "podrun"].into_iter().enumerate() {
+        let mut pods = Vec::new();
+        for k in 0..MANY {
+            let mut pod = Pod::run(
+                &d,
+                &cri,
+                handler,
+                &format!("many{hi}-{k}"),
+                NamespaceMode::Container,
+            );
+            pod.start("sleep", "exec sleep 1000", |_| {});
+            pods.push(pod);
+        }
+        for pod in &pods {
+            if let Some(pid) = d.shim_pid(&pod.id) {
+                let (rss, pss) = rss_pss_kib(pid);
+                times.entry((handler, "rss20")).or_default().push(rss);
+                times.entry((handler, "pss20")).or_default().push(pss);
+            }
+        }
+        for pod in &pods {
+            let _ = cri.stop_pod_sandbox(&pod.id);
+            let _ = cri.remove_pod_sandbox(&pod.id);
+        }
+    }
     let median = |v: &Vec<f64>| {
         let mut v = v.clone();
         v.sort_by(f64::total_cmp);
@@ -1542,6 +1570,8 @@ fn cri_bench_sandbox_and_container() {
         ("container", "CreateContainer+StartContainer, ms"),
         ("rss", "shim RSS per pod, KiB"),
         ("pss", "shim PSS per pod, KiB"),
+        ("rss20", "shim RSS per pod with 20 pods, KiB"),
+        ("pss20", "shim PSS per pod with 20 pods, KiB"),
     ] {
         let m = |h: &str| times.get(&(h, fig)).map_or(f64::NAN, median);
         println!(

@@ -309,6 +309,40 @@ fn exec_exit_code_env_cwd_user() {
     assert_eq!(out, "sleep\n");
 }
 
+/// A foreground `podrun exec` (whose forks join the container) re-executes itself from the
+/// sealed read-only overlay view of its binary, not from a memfd copy of all of it:
+/// CVE-2019-5736 at no copy per call. Checked on the waiting `podrun exec` process.
+#[test]
+fn exec_runs_from_a_sealed_view_not_a_copy() {
+    let env = TestEnv::new("proc-exec-view");
+    let bundle = env.bundle("sleeper", |_| {});
+    start_bundle(&env, &bundle, "exv");
+    let mut child = env
+        .podrun_cmd()
+        .args(["exec", "exv", "sleep", "30"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn podrun exec");
+    let pid = child.id() as i32;
+    let disk = podrun_bin();
+    let mut result = Err("podrun exec never left the on-disk binary".to_string());
+    for _ in 0..200 {
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+        if exe != disk && !exe.as_os_str().is_empty() {
+            result = crate::common::check_sealed_view_exe(pid, "podrun exec");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
+
 /// `exec -d --pid-file` returns (and writes the pid file) once the process runs the program,
 /// as runc's does: a caller that acts on the pid at once (the containerd shim reaps it as a
 /// subreaper) never meets the exec helper on its way to execve.
@@ -509,8 +543,8 @@ fn created_init_waits_as_sealed_podrun_init() {
 }
 
 /// Without a pid namespace of its own the init would be visible from outside while it runs
-/// the on-disk podrun: podrun re-executes itself from a sealed copy of its whole binary first
-/// (as runc does), and the container still runs.
+/// the on-disk podrun: podrun re-executes itself from a sealed read-only overlay view of its
+/// binary first (as runc ≥ 1.2 does; no copy of it), and the container still runs.
 #[test]
 fn without_own_pid_namespace_the_init_is_a_sealed_podrun_copy() {
     let env = TestEnv::new("proc-hostpid");
@@ -523,7 +557,10 @@ fn without_own_pid_namespace_the_init_is_a_sealed_podrun_copy() {
     env.run_ok(&["create", "--bundle", s(&bundle), "hostpid"]);
     let pid = crate::lifecycle::state_pid(&env.state("hostpid"));
     let link = std::fs::read_link(format!("/proc/{pid}/exe")).expect("readlink exe");
-    assert_eq!(link.to_string_lossy(), "/memfd:podrun (deleted)");
+    assert_ne!(link, podrun_bin(), "the init runs the on-disk podrun");
+    if let Err(e) = crate::common::check_sealed_view_exe(pid, "the created init") {
+        panic!("{e}");
+    }
     env.run_ok(&["start", "hostpid"]);
     crate::lifecycle::wait_status(&env, "hostpid", "running");
     env.run_ok(&["delete", "--force", "hostpid"]);

@@ -120,6 +120,7 @@ cases!(
     dev_update_keeps_rules_podrun,
     dev_update_keeps_rules_runc,
     dev_update_changes_rules,
+    exe_sealed_view,
     dev_allowed,
     dev_allow_rule,
     resources_written,

@@ -399,17 +399,222 @@ pub fn sealed_memfd_copy(src: &Path, name: &str) -> Result<OwnedFd> {
     Ok(OwnedFd::from(out))
 }
 
-/// Re-executes podrun from a sealed memfd copy of itself unless it already runs from one, so
-/// that no process podrun starts inside a container has the on-disk binary as /proc/PID/exe
-/// (CVE-2019-5736). Returns only when already running from a sealed copy.
+/// Where an empty directory for the second lower layer of the sealed overlay view lives
+/// (overlayfs without an upper layer wants at least two lower ones; its content never shows:
+/// the binary's directory is the top layer). Not under a state root, where it would look like
+/// a container.
+pub const EXE_SEAL_DUMMY_DIR: &str = "/run/podrun-exe-seal";
+
+// The new mount API's constants (linux/mount.h), not in the libc crate's stable surface.
+const FSOPEN_CLOEXEC: libc::c_uint = 0x1;
+const FSCONFIG_SET_STRING: libc::c_uint = 1;
+const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+const FSMOUNT_CLOEXEC: libc::c_uint = 0x1;
+const MOUNT_ATTR_RDONLY: libc::c_uint = 0x1;
+const MOUNT_ATTR_NOSUID: libc::c_uint = 0x2;
+const MOUNT_ATTR_NODEV: libc::c_uint = 0x4;
+
+/// A file descriptor of the syscall's result, or the error.
+fn fd_result(r: libc::c_long, what: &str) -> Result<OwnedFd> {
+    if r < 0 {
+        return Err(Error::sys(what.to_string(), nix::Error::last()));
+    }
+    // SAFETY: a fresh fd returned by the kernel, owned from here on.
+    Ok(unsafe { OwnedFd::from_raw_fd(r as RawFd) })
+}
+
+/// Escapes a path for overlayfs' `lowerdir` list (`:` separates layers, `\` escapes).
+fn escape_lowerdir(p: &Path) -> Result<CString> {
+    let mut out = Vec::new();
+    for &b in p.as_os_str().as_bytes() {
+        if b == b':' || b == b'\\' {
+            out.push(b'\\');
+        }
+        out.push(b);
+    }
+    CString::new(out).map_err(|_| Error::other("overlay lowerdir has a NUL byte"))
+}
+
+/// Opens `bin` read-only through a private overlayfs mount that is never attached to any
+/// mount tree, made of lower layers only (the binary's directory on top of an empty one):
+/// exec'ing the result shares the on-disk binary's page cache (no copy), and nobody can write
+/// to it through /proc/PID/exe (EROFS), nor reach a writable path from it (the mount is
+/// detached; the overlay has no upper layer, its superblock is read-only). runc ≥ 1.2 does
+/// the same. `want`: the metadata of the binary actually meant (the running one for our own
+/// exe): the opened file must be that inode, the same size and mtime, or this fails.
+/// Needs CAP_SYS_ADMIN (fsopen of overlay) and Linux ≥ 5.2; only the `lowerdir` string
+/// (not 6.8's `lowerdir+`) is used, so 6.1 works.
+fn overlay_view(bin: &Path, want: &std::fs::Metadata) -> Result<OwnedFd> {
+    use std::os::unix::fs::MetadataExt;
+    let (dir, name) = match (bin.parent(), bin.file_name()) {
+        (Some(d), Some(n)) if d.is_absolute() => (d, n),
+        _ => {
+            return Err(Error::other(format!(
+                "{}: not an absolute file path",
+                bin.display()
+            )))
+        }
+    };
+    // SAFETY: a constant NUL-terminated fs name and flags.
+    let ctx = fd_result(
+        unsafe { libc::syscall(libc::SYS_fsopen, c"overlay".as_ptr(), FSOPEN_CLOEXEC) },
+        "fsopen overlay",
+    )?;
+    std::fs::create_dir(EXE_SEAL_DUMMY_DIR)
+        .or_else(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => Ok(()),
+            _ => Err(e),
+        })
+        .io("mkdir", EXE_SEAL_DUMMY_DIR)?;
+    let mut lower = escape_lowerdir(dir)?.into_bytes();
+    lower.push(b':');
+    lower.extend(escape_lowerdir(Path::new(EXE_SEAL_DUMMY_DIR))?.into_bytes());
+    let lower = CString::new(lower).map_err(|_| Error::other("overlay lowerdir has a NUL byte"))?;
+    let set = |key: &std::ffi::CStr, value: &std::ffi::CStr| {
+        // SAFETY: ctx is an fs context fd; key and value are NUL-terminated strings.
+        unsafe {
+            libc::syscall(
+                libc::SYS_fsconfig,
+                ctx.as_raw_fd(),
+                FSCONFIG_SET_STRING,
+                key.as_ptr(),
+                value.as_ptr(),
+                0,
+            )
+        }
+    };
+    if set(c"lowerdir", &lower) < 0 {
+        return Err(Error::sys(
+            format!("fsconfig overlay lowerdir={}", lower.to_string_lossy()),
+            nix::Error::last(),
+        ));
+    }
+    // xino would remap inode numbers (and log to dmesg when the layers are on different
+    // filesystems): off, so the inode check below sees the real number. Kernels without the
+    // option (< 4.17) never remap.
+    let _ = set(c"xino", c"off");
+    // SAFETY: ctx is an fs context fd; the CREATE command takes no key/value.
+    if unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            ctx.as_raw_fd(),
+            FSCONFIG_CMD_CREATE,
+            std::ptr::null::<libc::c_char>(),
+            std::ptr::null::<libc::c_void>(),
+            0,
+        )
+    } < 0
+    {
+        return Err(Error::sys(
+            format!("create overlay lowerdir={}", lower.to_string_lossy()),
+            nix::Error::last(),
+        ));
+    }
+    // SAFETY: ctx is a created fs context fd; flags are constants.
+    let mnt = fd_result(
+        unsafe {
+            libc::syscall(
+                libc::SYS_fsmount,
+                ctx.as_raw_fd(),
+                FSMOUNT_CLOEXEC,
+                MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+            )
+        },
+        "fsmount overlay",
+    )?;
+    let cname = CString::new(name.as_bytes()).map_err(|_| Error::other("binary name has a NUL"))?;
+    // SAFETY: mnt is the overlay's root fd; cname a NUL-terminated relative name.
+    let fd = unsafe {
+        libc::openat(
+            mnt.as_raw_fd(),
+            cname.as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+        )
+    };
+    let file = File::from(fd_result(
+        fd as libc::c_long,
+        "open the binary on the overlay",
+    )?);
+    // the open file keeps the detached mount alive; its fd (mnt) closes on return
+    let got = file.metadata().io("stat", bin)?;
+    if !got.is_file()
+        || (got.ino(), got.size(), got.mtime(), got.mtime_nsec())
+            != (want.ino(), want.size(), want.mtime(), want.mtime_nsec())
+    {
+        return Err(Error::other(format!(
+            "{} on the overlay is not the binary meant (inode {} vs {})",
+            bin.display(),
+            got.ino(),
+            want.ino()
+        )));
+    }
+    Ok(OwnedFd::from(file))
+}
+
+/// True when `fd` is one of our overlay views: on overlayfs, read-only, and (where statx
+/// reports mount ids, Linux ≥ 5.8) on a mount absent from our mount table (never attached).
+fn is_overlay_view(fd: RawFd) -> bool {
+    // SAFETY: zeroed statfs is a valid out-parameter; fd is valid.
+    let mut sfs: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: fstatfs writes into sfs.
+    if unsafe { libc::fstatfs(fd, &mut sfs) } < 0 || sfs.f_type != libc::OVERLAYFS_SUPER_MAGIC {
+        return false;
+    }
+    // SAFETY: zeroed statvfs is a valid out-parameter; fd is valid.
+    let mut svfs: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: fstatvfs writes into svfs.
+    if unsafe { libc::fstatvfs(fd, &mut svfs) } < 0 || (svfs.f_flag & libc::ST_RDONLY) == 0 {
+        return false;
+    }
+    // SAFETY: zeroed statx is a valid out-parameter.
+    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: fd valid, empty path with AT_EMPTY_PATH, stx writable.
+    let r = unsafe {
+        libc::statx(
+            fd,
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            libc::STATX_MNT_ID,
+            &mut stx,
+        )
+    };
+    if r < 0 || stx.stx_mask & libc::STATX_MNT_ID == 0 {
+        return true;
+    }
+    let id = stx.stx_mnt_id.to_string();
+    match std::fs::read_to_string("/proc/self/mountinfo") {
+        Ok(table) => !table
+            .lines()
+            .any(|l| l.split(' ').next() == Some(id.as_str())),
+        Err(_) => true,
+    }
+}
+
+/// True when the open file `fd` is a sealed executable of ours (overlay view or memfd copy).
+pub fn is_sealed_exe(fd: RawFd) -> bool {
+    is_sealed_memfd(fd) || is_overlay_view(fd)
+}
+
+/// Re-executes podrun from a sealed view of itself ([`overlay_view`], else a sealed memfd
+/// copy) unless it already runs from one, so that no process podrun starts inside a container
+/// has the on-disk binary as /proc/PID/exe (CVE-2019-5736). Returns only when already running
+/// from a sealed view.
 pub fn ensure_cloned_binary() -> Result<()> {
     let exe = File::open("/proc/self/exe").io("open", "/proc/self/exe")?;
-    if is_sealed_memfd(exe.as_raw_fd()) {
+    if is_sealed_exe(exe.as_raw_fd()) {
         return Ok(());
     }
-    drop(exe);
     let orig = std::fs::read_link("/proc/self/exe").io("readlink", "/proc/self/exe")?;
-    let memfd = sealed_memfd_copy(&orig, "podrun")?;
+    let running = exe.metadata().io("stat", "/proc/self/exe")?;
+    let sealed = match overlay_view(&orig, &running) {
+        Ok(fd) => fd,
+        Err(e) => {
+            tracing::debug!("sealed overlay view unusable ({e}): copying podrun to a memfd");
+            // copy what runs (the path may have been replaced meanwhile)
+            sealed_memfd_copy(Path::new("/proc/self/exe"), "podrun")?
+        }
+    };
+    drop(exe);
     std::env::set_var(ORIG_EXE_ENV, &orig);
     let args: Vec<CString> = std::env::args_os()
         .filter_map(|a| CString::new(a.as_bytes()).ok())
@@ -431,7 +636,7 @@ pub fn ensure_cloned_binary() -> Result<()> {
     unsafe {
         libc::syscall(
             libc::SYS_execveat,
-            memfd.as_raw_fd(),
+            sealed.as_raw_fd(),
             c"".as_ptr(),
             argv.as_ptr(),
             envp.as_ptr(),
@@ -439,7 +644,7 @@ pub fn ensure_cloned_binary() -> Result<()> {
         );
     }
     Err(Error::sys(
-        "execveat sealed podrun copy",
+        "execveat sealed podrun view",
         nix::Error::last(),
     ))
 }
@@ -494,5 +699,46 @@ mod tests {
     fn memfd_copy_is_sealed() {
         let fd = sealed_memfd_copy(Path::new("/proc/self/exe"), "t").unwrap();
         assert!(is_sealed_memfd(fd.as_raw_fd()));
+        assert!(is_sealed_exe(fd.as_raw_fd()));
+    }
+
+    #[test]
+    fn lowerdir_escaping() {
+        let e = escape_lowerdir(Path::new("/a:b\\c")).unwrap();
+        assert_eq!(e.to_bytes(), b"/a\\:b\\\\c");
+    }
+
+    /// As root (CAP_SYS_ADMIN, overlayfs): the view is the same inode, not writable (EROFS),
+    /// recognised as sealed; a view of another file than the one meant is refused.
+    #[test]
+    fn overlay_view_is_a_read_only_view_of_the_same_file() {
+        use std::os::unix::fs::MetadataExt;
+        let me = std::fs::read_link("/proc/self/exe").unwrap();
+        let disk = std::fs::metadata(&me).unwrap();
+        let fd = match overlay_view(&me, &disk) {
+            Ok(fd) => fd,
+            Err(e) if !nix::unistd::geteuid().is_root() => {
+                eprintln!("no overlay view here ({e}): the memfd copy is the fallback");
+                return;
+            }
+            Err(e) => panic!("overlay view as root: {e}"),
+        };
+        assert!(is_sealed_exe(fd.as_raw_fd()));
+        let other = std::fs::metadata("/proc/self/stat").unwrap();
+        assert!(
+            overlay_view(&me, &other).is_err(),
+            "a view of the wrong inode"
+        );
+        let f = File::from(fd);
+        assert_eq!(f.metadata().unwrap().ino(), disk.ino());
+        let path = format!("/proc/self/fd/{}", f.as_raw_fd());
+        let err = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EROFS), "{err}");
+        // the on-disk file itself is not sealed
+        let disk_f = File::open(&me).unwrap();
+        assert!(!is_sealed_exe(disk_f.as_raw_fd()));
     }
 }

@@ -510,3 +510,30 @@ pub fn cgroup_rel(id: &str) -> String {
         .map(|n| format!("podrun/{}", n.to_string_lossy()))
         .unwrap_or_else(|| format!("podrun/{id}"))
 }
+
+/// CVE-2019-5736 without a copy: `pid` runs podrun's sealed read-only overlay view of its
+/// binary (src/sys.rs): opening its /proc/PID/exe for writing fails with EROFS (a sealed
+/// memfd copy would open, the on-disk binary fails with ETXTBSY), and no memfd copy of a
+/// binary is mapped in it. `what` names the process in the failure.
+pub fn check_sealed_view_exe(pid: i32, what: &str) -> Result<(), String> {
+    let exe = format!("/proc/{pid}/exe");
+    match std::fs::OpenOptions::new().write(true).open(&exe) {
+        Ok(_) => return Err(format!("{what}: {exe} opens for writing")),
+        Err(e) if e.raw_os_error() == Some(libc::EROFS) => {}
+        Err(e) => {
+            return Err(format!(
+                "{what}: opening {exe} for writing: {e} (want EROFS: the sealed overlay view)"
+            ))
+        }
+    }
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps"))
+        .map_err(|e| format!("{what}: read /proc/{pid}/maps: {e}"))?;
+    let memfd: Vec<&str> = maps.lines().filter(|l| l.contains("/memfd:")).collect();
+    if !memfd.is_empty() {
+        return Err(format!(
+            "{what}: a memfd copy is mapped:\n{}",
+            memfd.join("\n")
+        ));
+    }
+    Ok(())
+}

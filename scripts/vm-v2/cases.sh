@@ -142,6 +142,37 @@ else
 fi
 rm_ct podrun $id
 
+# The sealed exe without a copy on this kernel (6.1: overlayfs takes the "lowerdir" string
+# through fsconfig; "lowerdir+" is 6.8+): a running `podrun exec` runs from a read-only overlay
+# view of podrun (writing its /proc/PID/exe fails with EROFS) and maps no memfd copy.
+id=exeview
+if run_bg podrun $id '.process.args = ["sleep", "600"]'; then
+    disk=$(readlink -f "$(command -v podrun)")
+    $PODRUN exec $id sleep 30 </dev/null >/dev/null 2>&1 &
+    ex=$!
+    i=0
+    exe=
+    while [ $i -lt 100 ]; do
+        exe=$(readlink /proc/$ex/exe)
+        # the shell's fork (busybox) execs podrun, which re-executes itself from the view
+        case "$exe" in "" | "$disk" | */busybox) ;; *) break ;; esac
+        i=$((i + 1))
+        sleep 0.05
+    done
+    w=$( (echo x >>/proc/$ex/exe) 2>&1)
+    m=$(grep -c memfd: /proc/$ex/maps)
+    got="disk: $disk; exe: $exe; write: $w; memfd maps: $m"
+    kill -9 $ex 2>/dev/null
+    wait $ex 2>/dev/null
+    case "$w:$m" in
+        *"Read-only file system"*:0) pass exe_sealed_view "$got" ;;
+        *) fail exe_sealed_view "$got" ;;
+    esac
+else
+    fail exe_sealed_view "run -d: $OUT"
+fi
+rm_ct podrun $id
+
 # Constants: podrun alone (the reference needs no second opinion).
 run_fg podrun stddev '.process.args = ["sh", "-c", "set -e; test $(head -c 8 /dev/zero | wc -c) = 8; test $(head -c 8 /dev/urandom | wc -c) = 8; echo x >/dev/null; if echo x >/dev/full; then exit 5; fi; exec 3<>/dev/ptmx; test -c /dev/pts/0; echo devices-ok"]'
 case "$RC:$OUT" in

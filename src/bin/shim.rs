@@ -6,10 +6,11 @@
 mod shim;
 
 fn main() {
-    // The long-running shim (not its `start`/`delete` commands) runs from a sealed memfd copy
-    // of its binary, like `podrun exec`: every process it forks into a container (inits,
-    // execs, the pause) then has that copy, not the writable on-disk shim, as /proc/PID/exe
-    // (CVE-2019-5736). helper binaries are still found beside the on-disk binary.
+    // The long-running shim (not its `start`/`delete` commands) runs from a sealed view of
+    // its binary, like `podrun exec`: a private read-only overlayfs mount that shares the page
+    // cache (a sealed memfd copy where overlayfs cannot be used). Every process it forks into
+    // a container (inits, execs, the pause) then has that view, not the writable on-disk shim,
+    // as /proc/PID/exe (CVE-2019-5736). Helper binaries are still found beside the on-disk one.
     if !matches!(
         std::env::args().last().as_deref(),
         Some("start") | Some("delete")
@@ -18,7 +19,7 @@ fn main() {
             eprintln!("containerd-shim-podrun-v2: {e}");
             std::process::exit(1);
         }
-        // the exec from the memfd named the process after its fd: give it back its name
+        // the execveat of the view named the process after its fd: give it back its name
         // SAFETY: PR_SET_NAME with a NUL-terminated constant (the kernel keeps 15 bytes).
         unsafe { libc::prctl(libc::PR_SET_NAME, c"containerd-shim".as_ptr()) };
     }

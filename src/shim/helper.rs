@@ -42,6 +42,10 @@ pub fn run_forked(stdio: [Option<RawFd>; 3], f: impl FnOnce() -> Result<i32>) ->
     // The SIGCHLD thread may have reaped it already (ECHILD): either way it is gone.
     // SAFETY: waitpid on our own child.
     unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+    // The request's buffers are freed by now: give glibc's free heap pages back (measured:
+    // ~0.5 MB of a shim's heap stayed resident after a pod's Create/Start).
+    // SAFETY: glibc's malloc_trim has no preconditions.
+    unsafe { libc::malloc_trim(0) };
     match out.strip_prefix("ok ") {
         Some(p) => p
             .trim()

@@ -21,6 +21,7 @@ mod events;
 mod exits;
 mod helper;
 mod io;
+mod lean;
 mod metrics;
 mod oom;
 mod options;
@@ -106,7 +107,11 @@ impl containerd_shim::Shim for Shim {
         Ok(resp)
     }
 
+    /// Called once the server is up: start-up is over (see `lean`).
     fn wait(&mut self) {
+        // logged first: the logger's own code would be faulted back in right after
+        log::debug!("start-up over: releasing its memory");
+        lean::release_startup_memory();
         self.exit.wait();
     }
 
