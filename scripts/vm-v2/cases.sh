@@ -296,11 +296,11 @@ for rt in podrun; do
         before=$(wc -l <$CG/$rt/ka/cgroup.procs)
         o=$($T $(rt_cmd $rt) kill --all ka KILL 2>&1)
         i=0
-        while [ -s $CG/$rt/ka/cgroup.procs ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+        while [ -s $CG/$rt/ka/cgroup.procs ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
         after=$(wc -l <$CG/$rt/ka/cgroup.procs)
         if [ "$before" -ge 4 ] && [ "$after" = 0 ]; then
             pass "kill_all_$rt" "$before processes, then $after $o"
-        else fail "kill_all_$rt" "$before processes, then $after: $o"; fi
+        else fail "kill_all_$rt" "$before processes, then $after: $o $(for p in $(cat $CG/$rt/ka/cgroup.procs); do cut -d' ' -f1-3 /proc/$p/stat; done | tr '\n' ' ')"; fi
     else
         fail "kill_all_$rt" "run -d: $OUT"
     fi
