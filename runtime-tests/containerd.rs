@@ -57,7 +57,15 @@ impl Containerd {
         let dir = env.dir.join("containerd");
         std::fs::create_dir_all(dir.join("fifo")).unwrap_or_else(|e| panic!("mkdir: {e}"));
         let socket = dir.join("c.sock");
-        let namespace = format!("podrun-test-{}", std::process::id());
+        // The test's own (the directory's name, unique per test): two tests' daemons in one
+        // test process must not share a namespace, as containerd's default cgroupsPath
+        // /<namespace>/<id> would then be one cgroup for both tests' containers.
+        let namespace = env
+            .dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("podrun-test")
+            .to_string();
         let config = dir.join("config.toml");
         let toml = private_containerd_config(&dir, &socket);
         std::fs::write(&config, toml).unwrap_or_else(|e| panic!("write {}: {e}", config.display()));
