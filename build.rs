@@ -2,7 +2,8 @@
 //! - the pause and init helpers are built tiny (no libc start files, static, raw syscalls) in the
 //!   release profile (where panics abort, see Cargo.toml), so the pause's RSS stays far below 0.5 MB
 //!   and the init's sealed memfd copy is a few KiB;
-//! - podrun's cold code is linked apart from its hot code (src/cold.ld), in release builds;
+//! - podrun's cold code is linked apart from its hot code (src/cold.ld), in release builds, and
+//!   so is the shim's (src/cold.ld and src/shim-cold.ld);
 //! - `PODRUN_COMMIT` (the `commit:` line of `podrun --version`, as runc prints it) is the git
 //!   commit the binary is built from, or "unknown" outside a git checkout. The script reruns
 //!   when HEAD or the branch it points to moves, so the line never names an older commit.
@@ -18,6 +19,15 @@ fn main() {
         let cold = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/cold.ld");
         println!("cargo::rustc-link-arg-bin=podrun=-Wl,-T,{}", cold.display());
         println!("cargo::rerun-if-changed=src/cold.ld");
+        // The shim: the same, and what only its forked helpers run (src/shim-cold.ld).
+        let shim_cold = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/shim-cold.ld");
+        for script in [&cold, &shim_cold] {
+            println!(
+                "cargo::rustc-link-arg-bin=containerd-shim-podrun-v2=-Wl,-T,{}",
+                script.display()
+            );
+        }
+        println!("cargo::rerun-if-changed=src/shim-cold.ld");
         // Plain static executables, like podrun itself (.cargo/config.toml: non-PIC code):
         // the linker fills their GOT (the init calls its own memset/memcpy through it), where
         // a static-pie would need a loader to relocate it.
