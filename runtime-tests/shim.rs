@@ -261,27 +261,13 @@ fn shim_survives_containerd_restart() {
     assert_eq!(stopped_exit_code(&env, c, "rs-a"), 9, "rs-a's exit code");
 
     // An exit after the restart reaches containerd as an event.
-    let events_log = env.dir.join("events.log");
-    let log = std::fs::File::create(&events_log).expect("create events.log");
-    let mut events = std::process::Command::new("ctr")
-        .arg("--address")
-        .arg(&c.socket)
-        .args(["events"])
-        .stdout(log)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("ctr events");
-    std::thread::sleep(Duration::from_millis(300));
+    let events = EventLog::start(&env, c, "events.log");
     let out = c.ctr(&env, &["task", "kill", "rs-b"]);
     assert!(out.status.success(), "{}", describe(&out));
     wait_until("the exit event of rs-b", Duration::from_secs(15), || {
-        std::fs::read_to_string(&events_log).is_ok_and(|s| {
-            s.lines()
-                .any(|l| l.contains("/tasks/exit") && l.contains("rs-b"))
-        })
+        events.count("/tasks/exit", "rs-b") > 0
     });
-    let _ = events.kill();
-    let _ = events.wait();
+    drop(events);
     assert_eq!(stopped_exit_code(&env, c, "rs-b"), 9, "rs-b's exit code");
     for id in ids {
         c.ctr_ok(&env, &["containers", "rm", id]);
