@@ -1351,12 +1351,7 @@ fn cri_runs_podrun_like_runc() {
 
     // The daemon and its shims go; nothing of them is left.
     drop(cri);
-    let mut d = d;
-    d.cleanup();
-    let left = crate::common::clients::processes_mentioning(d.socket.to_str().expect("utf8 path"));
-    if !left.is_empty() {
-        failures.push(format!("processes left after the daemon stopped: {left:?}"));
-    }
+    stop_daemon_checking(d, &mut failures);
     assert!(
         failures.is_empty(),
         "{} failure(s):\n{}",
@@ -1404,6 +1399,15 @@ pub(crate) fn check_bridge(
                 failures.push(format!("{name}: {}: {}", s.what, s.stdout));
             }
         }
+    }
+}
+
+/// Stops the daemon (and its shims); a process still naming its socket is a failure.
+pub(crate) fn stop_daemon_checking(mut d: CriDaemon, failures: &mut Vec<String>) {
+    d.cleanup();
+    let left = crate::common::clients::processes_mentioning(d.socket.to_str().expect("utf8 path"));
+    if !left.is_empty() {
+        failures.push(format!("processes left after the daemon stopped: {left:?}"));
     }
 }
 

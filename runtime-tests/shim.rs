@@ -202,12 +202,7 @@ fn shim_cri_like_runc() {
         }
     }
     drop(cri);
-    let mut d = d;
-    d.cleanup();
-    let left = crate::common::clients::processes_mentioning(d.socket.to_str().expect("utf8 path"));
-    if !left.is_empty() {
-        failures.push(format!("processes left after the daemon stopped: {left:?}"));
-    }
+    crate::cri::stop_daemon_checking(d, &mut failures);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
